@@ -1,0 +1,1 @@
+//! Pure history checkers. No simulator here: these judge histories recorded anywhere.

@@ -1,0 +1,2 @@
+//! The `dst` command line.
+pub mod check;

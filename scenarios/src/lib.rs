@@ -1,0 +1,2 @@
+//! Scenarios, the runner, sweeps and the `dst` CLI.
+pub mod cli;

@@ -1,1 +1,31 @@
-//! The simulated world.
+//! The simulated world: time, network links, per-node clocks, processes and the trace,
+//! built on madsim's deterministic runtime.
+//!
+//! One seed fixes everything. Node code talks to the world through [`NodeCtx`]; a scenario
+//! drives faults through [`SimHandle`]; [`run`] returns the trace and its digest.
+
+#[cfg(not(madsim))]
+compile_error!(
+    "the `sim` crate must be built with `--cfg madsim`, or madsim silently becomes real tokio. \
+     The repository's .cargo/config.toml sets it; a RUSTFLAGS environment variable replaces \
+     that setting. Unset RUSTFLAGS, or add the flag to it: RUSTFLAGS=\"--cfg madsim ...\""
+);
+
+pub mod clock;
+pub mod digest;
+pub mod duration;
+pub mod net;
+pub mod node;
+pub mod process;
+pub mod rng;
+pub mod run;
+pub mod trace;
+pub mod world;
+
+pub use duration::{parse_duration, Nanos};
+pub use net::{LinkConfig, NetConfig, Topology};
+pub use node::{Incoming, Message, NodeCtx};
+pub use process::Status;
+pub use run::{run, NodeSpec, RunOutput, SimConfig, SimHandle};
+pub use trace::{EventKind, Trace, TraceEvent};
+pub use world::{InitialClock, World, WorldFaults};

@@ -1,0 +1,127 @@
+//! The dynamic value carried by recorded operations.
+//!
+//! Histories come from JSON and EDN, so values are a small tagged union covering what both
+//! formats express for client operations: nil, booleans, integers, strings, keywords,
+//! vectors/lists/sets (all as lists) and maps. Non-integer numbers are kept as their text
+//! (`Float`): checkers compare values for equality and never do arithmetic, so exact text is
+//! the honest representation. Keywords and strings stay distinct (`:x` is not `"x"`).
+
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Value {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(String),
+    Str(String),
+    Keyword(String),
+    List(Vec<Value>),
+    /// Entries in source order; equality is order-sensitive (maps are rare in operation values).
+    Map(Vec<(Value, Value)>),
+}
+
+impl Value {
+    pub fn is_nil(&self) -> bool {
+        matches!(self, Value::Nil)
+    }
+
+    /// The name of a keyword or the text of a string: `:read` and `"read"` both give `read`.
+    pub fn as_name(&self) -> Option<&str> {
+        match self {
+            Value::Keyword(s) | Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn as_list(&self) -> Option<&[Value]> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Converts parsed JSON; integers outside i64 and fractions become `Float` text.
+    pub fn from_json(v: &serde_json::Value) -> Value {
+        match v {
+            serde_json::Value::Null => Value::Nil,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Float(n.to_string()),
+            },
+            serde_json::Value::String(s) => Value::Str(s.clone()),
+            serde_json::Value::Array(a) => Value::List(a.iter().map(Value::from_json).collect()),
+            serde_json::Value::Object(o) => Value::Map(
+                o.iter()
+                    .map(|(k, v)| (Value::Str(k.clone()), Value::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// JSON for machine output. Keywords become strings with their leading colon so that
+    /// `:x` and `"x"` remain distinguishable.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Nil => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Float(s) => s
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(serde_json::Value::Number)
+                .unwrap_or_else(|| serde_json::Value::String(s.clone())),
+            Value::Str(s) => serde_json::Value::String(s.clone()),
+            Value::Keyword(k) => serde_json::Value::String(format!(":{k}")),
+            Value::List(l) => serde_json::Value::Array(l.iter().map(Value::to_json).collect()),
+            Value::Map(m) => serde_json::Value::Array(
+                m.iter()
+                    .map(|(k, v)| serde_json::Value::Array(vec![k.to_json(), v.to_json()]))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// EDN-like text: `nil`, `3`, `"s"`, `:kw`, `[1 2]`, `{:a 1}`.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Nil => write!(f, "nil"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(s) => write!(f, "{s}"),
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Keyword(k) => write!(f, ":{k}"),
+            Value::List(l) => {
+                write!(f, "[")?;
+                for (i, v) in l.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, " ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                write!(f, "]")
+            }
+            Value::Map(m) => {
+                write!(f, "{{")?;
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{k} {v}")?;
+                }
+                write!(f, "}}")
+            }
+        }
+    }
+}

@@ -1,0 +1,428 @@
+//! The trace: every event of a run, in order, with simulated time, node and vector clock,
+//! and a stable 64-bit digest of all of it.
+//!
+//! Node events (send, deliver, timer, crash, restart, pause, resume, clock change, note)
+//! carry the node's vector clock *after* the event: the simulator ticks the node's own
+//! entry on every one of them and merges the message's clock first on a delivery. Network
+//! events (drop, duplicate, partition, heal) belong to no node and carry no clock, so a
+//! host's own entry steps by exactly one per event of that host, as ShiViz expects.
+//!
+//! The digest covers every field of every event through a fixed byte encoding, not the
+//! JSON text, so the JSON format can gain fields without changing digests of old runs.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::digest::StableHasher;
+
+/// Why the network dropped a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DropReason {
+    /// Random loss on the link.
+    Loss,
+    /// The link was cut when the message was sent or when it arrived.
+    CutLink,
+    /// The destination was crashed when the message arrived (or while it waited, paused).
+    DeadNode,
+}
+
+impl DropReason {
+    fn code(self) -> u64 {
+        match self {
+            DropReason::Loss => 1,
+            DropReason::CutLink => 2,
+            DropReason::DeadNode => 3,
+        }
+    }
+}
+
+/// A change to a node's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "kebab-case")]
+pub enum ClockChange {
+    Bump { delta_ns: i64 },
+    Drift { ppm: i64 },
+    Strobe { delta_ns: i64, period_ns: u64, duration_ns: u64 },
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    Send { msg: u64, to: usize, what: &'static str },
+    Deliver { msg: u64, from: usize },
+    Drop { msg: u64, from: usize, to: usize, reason: DropReason },
+    /// The network delivered an extra copy of `msg`, travelling as `copy`.
+    Duplicate { msg: u64, copy: u64, from: usize, to: usize },
+    /// A node's timer fired after `local_ns` on the node's own clock.
+    Timer { local_ns: u64 },
+    Crash,
+    Restart { incarnation: u64 },
+    Pause,
+    Resume,
+    Partition { topology: &'static str, cut: Vec<(usize, usize)> },
+    Heal,
+    Clock(ClockChange),
+    /// A node's own annotation ("became leader in term 3").
+    Note { text: String },
+}
+
+impl EventKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Send { .. } => "send",
+            EventKind::Deliver { .. } => "deliver",
+            EventKind::Drop { .. } => "drop",
+            EventKind::Duplicate { .. } => "duplicate",
+            EventKind::Timer { .. } => "timer",
+            EventKind::Crash => "crash",
+            EventKind::Restart { .. } => "restart",
+            EventKind::Pause => "pause",
+            EventKind::Resume => "resume",
+            EventKind::Partition { .. } => "partition",
+            EventKind::Heal => "heal",
+            EventKind::Clock(_) => "clock",
+            EventKind::Note { .. } => "note",
+        }
+    }
+
+    fn digest_into(&self, h: &mut StableHasher) {
+        h.write_str(self.name());
+        match self {
+            EventKind::Send { msg, to, what } => {
+                h.write_u64(*msg);
+                h.write_u64(*to as u64);
+                h.write_str(what);
+            }
+            EventKind::Deliver { msg, from } => {
+                h.write_u64(*msg);
+                h.write_u64(*from as u64);
+            }
+            EventKind::Drop {
+                msg,
+                from,
+                to,
+                reason,
+            } => {
+                h.write_u64(*msg);
+                h.write_u64(*from as u64);
+                h.write_u64(*to as u64);
+                h.write_u64(reason.code());
+            }
+            EventKind::Duplicate {
+                msg,
+                copy,
+                from,
+                to,
+            } => {
+                h.write_u64(*msg);
+                h.write_u64(*copy);
+                h.write_u64(*from as u64);
+                h.write_u64(*to as u64);
+            }
+            EventKind::Timer { local_ns } => h.write_u64(*local_ns),
+            EventKind::Restart { incarnation } => h.write_u64(*incarnation),
+            EventKind::Partition { topology, cut } => {
+                h.write_str(topology);
+                h.write_u64(cut.len() as u64);
+                for &(a, b) in cut {
+                    h.write_u64(a as u64);
+                    h.write_u64(b as u64);
+                }
+            }
+            EventKind::Clock(c) => match *c {
+                ClockChange::Bump { delta_ns } => {
+                    h.write_u64(1);
+                    h.write_i64(delta_ns);
+                }
+                ClockChange::Drift { ppm } => {
+                    h.write_u64(2);
+                    h.write_i64(ppm);
+                }
+                ClockChange::Strobe {
+                    delta_ns,
+                    period_ns,
+                    duration_ns,
+                } => {
+                    h.write_u64(3);
+                    h.write_i64(delta_ns);
+                    h.write_u64(period_ns);
+                    h.write_u64(duration_ns);
+                }
+            },
+            EventKind::Note { text } => h.write_str(text),
+            EventKind::Crash | EventKind::Pause | EventKind::Resume | EventKind::Heal => {}
+        }
+    }
+}
+
+/// One recorded event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceEvent {
+    pub index: u64,
+    /// True simulated time in nanoseconds since the run started.
+    pub time_ns: u64,
+    /// The node the event happened on; `None` for network events.
+    pub node: Option<usize>,
+    pub kind: EventKind,
+    /// The node's vector clock after the event (empty for network events).
+    pub vc: Arc<[u64]>,
+}
+
+impl TraceEvent {
+    fn digest_into(&self, h: &mut StableHasher) {
+        h.write_u64(self.index);
+        h.write_u64(self.time_ns);
+        h.write_u64(self.node.map_or(0, |n| n as u64 + 1));
+        self.kind.digest_into(h);
+        h.write_u64(self.vc.len() as u64);
+        for &c in self.vc.iter() {
+            h.write_u64(c);
+        }
+    }
+
+    /// The event as one JSON object, with node names instead of indices.
+    pub fn to_json(&self, names: &[String]) -> Value {
+        let name = |i: usize| Value::String(names.get(i).cloned().unwrap_or_else(|| i.to_string()));
+        let mut o = Map::new();
+        o.insert("i".into(), json!(self.index));
+        o.insert("t".into(), json!(self.time_ns));
+        o.insert("node".into(), self.node.map_or(Value::Null, name));
+        o.insert("kind".into(), json!(self.kind.name()));
+        match &self.kind {
+            EventKind::Send { msg, to, what } => {
+                o.insert("msg".into(), json!(msg));
+                o.insert("to".into(), name(*to));
+                o.insert("type".into(), json!(what));
+            }
+            EventKind::Deliver { msg, from } => {
+                o.insert("msg".into(), json!(msg));
+                o.insert("from".into(), name(*from));
+            }
+            EventKind::Drop {
+                msg,
+                from,
+                to,
+                reason,
+            } => {
+                o.insert("msg".into(), json!(msg));
+                o.insert("from".into(), name(*from));
+                o.insert("to".into(), name(*to));
+                o.insert("reason".into(), json!(reason));
+            }
+            EventKind::Duplicate {
+                msg,
+                copy,
+                from,
+                to,
+            } => {
+                o.insert("msg".into(), json!(msg));
+                o.insert("copy".into(), json!(copy));
+                o.insert("from".into(), name(*from));
+                o.insert("to".into(), name(*to));
+            }
+            EventKind::Timer { local_ns } => {
+                o.insert("local_ns".into(), json!(local_ns));
+            }
+            EventKind::Restart { incarnation } => {
+                o.insert("incarnation".into(), json!(incarnation));
+            }
+            EventKind::Partition { topology, cut } => {
+                o.insert("topology".into(), json!(topology));
+                let links: Vec<Value> = cut
+                    .iter()
+                    .map(|&(a, b)| Value::Array(vec![name(a), name(b)]))
+                    .collect();
+                o.insert("cut".into(), Value::Array(links));
+            }
+            EventKind::Clock(c) => {
+                if let Value::Object(m) = json!(c) {
+                    o.extend(m);
+                }
+            }
+            EventKind::Note { text } => {
+                o.insert("text".into(), json!(text));
+            }
+            EventKind::Crash | EventKind::Pause | EventKind::Resume | EventKind::Heal => {}
+        }
+        if self.node.is_some() {
+            let vc: Map<String, Value> = self
+                .vc
+                .iter()
+                .enumerate()
+                .filter(|(_, &c)| c > 0)
+                .map(|(i, &c)| (names.get(i).cloned().unwrap_or_else(|| i.to_string()), json!(c)))
+                .collect();
+            o.insert("vc".into(), Value::Object(vc));
+        }
+        Value::Object(o)
+    }
+}
+
+impl fmt::Display for TraceEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{} t={}ns ", self.index, self.time_ns)?;
+        match self.node {
+            Some(n) => write!(f, "node={n} ")?,
+            None => write!(f, "net ")?,
+        }
+        write!(f, "{:?}", self.kind)?;
+        if !self.vc.is_empty() {
+            write!(f, " vc={:?}", &self.vc[..])?;
+        }
+        Ok(())
+    }
+}
+
+/// The recorded events of a run and their running digest.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    events: Vec<TraceEvent>,
+    count: u64,
+    hasher: StableHasher,
+    keep_events: bool,
+}
+
+impl Trace {
+    /// `keep_events: false` keeps only the count and the digest (for throughput runs).
+    pub fn new(keep_events: bool) -> Self {
+        Trace {
+            events: Vec::new(),
+            count: 0,
+            hasher: StableHasher::new(),
+            keep_events,
+        }
+    }
+
+    pub fn push(&mut self, time_ns: u64, node: Option<usize>, kind: EventKind, vc: Arc<[u64]>) {
+        let ev = TraceEvent {
+            index: self.count,
+            time_ns,
+            node,
+            kind,
+            vc,
+        };
+        ev.digest_into(&mut self.hasher);
+        self.count += 1;
+        tracing::debug!(target: "dst::trace", "{ev}");
+        if self.keep_events {
+            self.events.push(ev);
+        }
+    }
+
+    pub fn events(&self) -> &[TraceEvent] {
+        &self.events
+    }
+
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn digest(&self) -> u64 {
+        self.hasher.finish()
+    }
+
+    /// The digest as the 16 hex digits reports print.
+    pub fn digest_hex(&self) -> String {
+        format!("{:016x}", self.digest())
+    }
+
+    /// Writes the events as JSON lines.
+    pub fn write_json_lines(&self, names: &[String], out: &mut impl Write) -> io::Result<()> {
+        for ev in &self.events {
+            serde_json::to_writer(&mut *out, &ev.to_json(names))?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where two traces of the same run first differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    pub index: usize,
+    pub first: Option<TraceEvent>,
+    pub second: Option<TraceEvent>,
+}
+
+/// The first event at which two traces differ, or `None` if they are identical.
+pub fn first_divergence(a: &[TraceEvent], b: &[TraceEvent]) -> Option<Divergence> {
+    let n = a.len().max(b.len());
+    (0..n).find_map(|i| {
+        let (x, y) = (a.get(i), b.get(i));
+        (x != y).then(|| Divergence {
+            index: i,
+            first: x.cloned(),
+            second: y.cloned(),
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vc(v: &[u64]) -> Arc<[u64]> {
+        Arc::from(v)
+    }
+
+    #[test]
+    fn digest_depends_on_every_field() {
+        let base = || {
+            let mut t = Trace::new(true);
+            t.push(10, Some(0), EventKind::Send { msg: 1, to: 1, what: "Ping" }, vc(&[1, 0]));
+            t
+        };
+        let d = base().digest();
+        assert_eq!(d, base().digest());
+        let variants = [
+            (11, Some(0), EventKind::Send { msg: 1, to: 1, what: "Ping" }, vc(&[1, 0])),
+            (10, Some(1), EventKind::Send { msg: 1, to: 1, what: "Ping" }, vc(&[1, 0])),
+            (10, Some(0), EventKind::Send { msg: 2, to: 1, what: "Ping" }, vc(&[1, 0])),
+            (10, Some(0), EventKind::Send { msg: 1, to: 1, what: "Pong" }, vc(&[1, 0])),
+            (10, Some(0), EventKind::Send { msg: 1, to: 1, what: "Ping" }, vc(&[2, 0])),
+            (10, None, EventKind::Heal, vc(&[])),
+        ];
+        for (t, node, kind, v) in variants {
+            let mut tr = Trace::new(false);
+            tr.push(t, node, kind, v);
+            assert_ne!(tr.digest(), d);
+        }
+    }
+
+    #[test]
+    fn json_uses_names_and_omits_zero_clock_entries() {
+        let mut t = Trace::new(true);
+        t.push(5, Some(1), EventKind::Deliver { msg: 3, from: 0 }, vc(&[0, 2]));
+        let names = vec!["n1".to_string(), "n2".to_string()];
+        let mut out = Vec::new();
+        t.write_json_lines(&names, &mut out).unwrap();
+        let line: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            line,
+            json!({"i":0,"t":5,"node":"n2","kind":"deliver","msg":3,"from":"n1","vc":{"n2":2}})
+        );
+    }
+
+    #[test]
+    fn divergence_names_first_differing_event() {
+        let mut a = Trace::new(true);
+        let mut b = Trace::new(true);
+        a.push(1, None, EventKind::Heal, vc(&[]));
+        a.push(2, Some(0), EventKind::Crash, vc(&[1]));
+        b.push(1, None, EventKind::Heal, vc(&[]));
+        b.push(3, Some(0), EventKind::Crash, vc(&[1]));
+        let d = first_divergence(a.events(), b.events()).unwrap();
+        assert_eq!(d.index, 1);
+        assert_eq!(d.first.unwrap().time_ns, 2);
+        assert!(first_divergence(a.events(), a.events()).is_none());
+    }
+}

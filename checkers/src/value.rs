@@ -8,8 +8,9 @@
 
 use std::fmt;
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Value {
+    #[default]
     Nil,
     Bool(bool),
     Int(i64),

@@ -160,7 +160,12 @@ impl<'a> Reader<'a> {
         loop {
             self.skip_ws();
             match self.src.get(self.pos) {
-                None => return self.err(format!("expected `{}`, found the end of the input", close as char)),
+                None => {
+                    return self.err(format!(
+                        "expected `{}`, found the end of the input",
+                        close as char
+                    ))
+                }
                 Some(&c) if c == close => {
                     self.pos += 1;
                     return Ok(items);
@@ -173,7 +178,12 @@ impl<'a> Reader<'a> {
     fn read_token(&mut self) -> &'a str {
         let start = self.pos;
         while let Some(&c) = self.src.get(self.pos) {
-            if c.is_ascii_whitespace() || matches!(c, b',' | b'[' | b']' | b'(' | b')' | b'{' | b'}' | b'"' | b';') {
+            if c.is_ascii_whitespace()
+                || matches!(
+                    c,
+                    b',' | b'[' | b']' | b'(' | b')' | b'{' | b'}' | b'"' | b';'
+                )
+            {
                 break;
             }
             self.pos += 1;
@@ -190,7 +200,8 @@ impl<'a> Reader<'a> {
             _ => {}
         }
         let b = tok.as_bytes();
-        let numeric = b[0].is_ascii_digit() || (b.len() > 1 && (b[0] == b'-' || b[0] == b'+') && b[1].is_ascii_digit());
+        let numeric = b[0].is_ascii_digit()
+            || (b.len() > 1 && (b[0] == b'-' || b[0] == b'+') && b[1].is_ascii_digit());
         if numeric {
             let t = tok.strip_suffix('N').unwrap_or(tok);
             if let Ok(i) = t.parse::<i64>() {
@@ -231,8 +242,13 @@ impl<'a> Reader<'a> {
                         b'"' => out.push(b'"'),
                         b'\\' => out.push(b'\\'),
                         b'u' => {
-                            let hex = self.src.get(self.pos..self.pos + 4).and_then(|h| std::str::from_utf8(h).ok());
-                            let ch = hex.and_then(|h| u32::from_str_radix(h, 16).ok()).and_then(char::from_u32);
+                            let hex = self
+                                .src
+                                .get(self.pos..self.pos + 4)
+                                .and_then(|h| std::str::from_utf8(h).ok());
+                            let ch = hex
+                                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                                .and_then(char::from_u32);
                             let Some(ch) = ch else {
                                 return self.err("expected four hex digits after `\\u`");
                             };
@@ -272,15 +288,25 @@ mod tests {
 
     #[test]
     fn reads_operation_map() {
-        let v = read_one(r#"{:process 0, :type :invoke, :f :append, :key "0", :value "x 0 0 y"} ; c"#, 1).unwrap();
-        let Value::Map(m) = v else { panic!("not a map") };
+        let v = read_one(
+            r#"{:process 0, :type :invoke, :f :append, :key "0", :value "x 0 0 y"} ; c"#,
+            1,
+        )
+        .unwrap();
+        let Value::Map(m) = v else {
+            panic!("not a map")
+        };
         assert_eq!(m[0], (Value::Keyword("process".into()), Value::Int(0)));
         assert_eq!(m[4].1, Value::Str("x 0 0 y".into()));
     }
 
     #[test]
     fn reads_nested_and_tagged() {
-        let v = read_one(r#"#jepsen.history.Op{:value [[:append 9 1] (:r 8 nil)] :s #{3 1}}"#, 1).unwrap();
+        let v = read_one(
+            r#"#jepsen.history.Op{:value [[:append 9 1] (:r 8 nil)] :s #{3 1}}"#,
+            1,
+        )
+        .unwrap();
         assert_eq!(
             v.to_string(),
             "{:value [[:append 9 1] [:r 8 nil]], :s [1 3]}"

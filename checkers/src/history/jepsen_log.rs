@@ -24,7 +24,9 @@ pub fn looks_like_log_line(line: &str) -> bool {
 fn split_op(line: &str) -> Option<(&str, &str)> {
     let idx = line.find(" - ")?;
     let after = line[idx + 3..].trim_start();
-    let end = after.find(|c: char| c.is_whitespace()).unwrap_or(after.len());
+    let end = after
+        .find(|c: char| c.is_whitespace())
+        .unwrap_or(after.len());
     let proc_tok = &after[..end];
     if proc_tok.is_empty() {
         return None;
@@ -36,7 +38,9 @@ pub fn parse(source: &str, text: &str) -> Result<Vec<Event>, InputError> {
     let mut events = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let lineno = i + 1;
-        let Some((proc_tok, rest)) = split_op(line) else { continue };
+        let Some((proc_tok, rest)) = split_op(line) else {
+            continue;
+        };
         let is_util = line.contains("jepsen.util");
         let mut parts = rest.splitn(2, |c: char| c.is_whitespace());
         let type_tok = parts.next().unwrap_or("");
@@ -51,20 +55,32 @@ pub fn parse(source: &str, text: &str) -> Result<Vec<Event>, InputError> {
             if proc_tok.starts_with(':') {
                 continue; // :nemesis and friends
             }
-            return Err(InputError::new(source, lineno, format!("expected an integer process before `{type_tok}`, found `{proc_tok}`")));
+            return Err(InputError::new(
+                source,
+                lineno,
+                format!("expected an integer process before `{type_tok}`, found `{proc_tok}`"),
+            ));
         };
         let rest = parts.next().unwrap_or("").trim_start();
         let end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
         let f_tok = &rest[..end];
         let Some(f) = f_tok.strip_prefix(':').filter(|f| !f.is_empty()) else {
-            return Err(InputError::new(source, lineno, format!("expected an :f keyword after `{type_tok}`, found `{f_tok}`")));
+            return Err(InputError::new(
+                source,
+                lineno,
+                format!("expected an :f keyword after `{type_tok}`, found `{f_tok}`"),
+            ));
         };
         let value_text = rest[end..].trim();
         let value = if value_text.is_empty() {
             crate::value::Value::Nil
         } else {
             edn::read_one(value_text, lineno).map_err(|e| {
-                InputError::new(source, lineno, format!("value `{value_text}`: {}", e.message))
+                InputError::new(
+                    source,
+                    lineno,
+                    format!("value `{value_text}`: {}", e.message),
+                )
             })?
         };
         events.push(Event {

@@ -121,7 +121,11 @@ pub fn parse_str(source: &str, text: &str, format: Option<Format>) -> Result<His
         Format::JepsenLog => jepsen_log::parse(source, text)?,
     };
     if events.is_empty() {
-        return Err(InputError::new(source, 0, "expected at least one client operation, found none"));
+        return Err(InputError::new(
+            source,
+            0,
+            "expected at least one client operation, found none",
+        ));
     }
     if events.iter().all(|e| e.time.is_some()) && events.windows(2).any(|w| w[0].time > w[1].time) {
         events.sort_by_key(|e| e.time);
@@ -142,7 +146,8 @@ fn first_significant_line(text: &str) -> usize {
 /// Reads and parses a history file.
 pub fn read_file(path: &Path, format: Option<Format>) -> Result<History, InputError> {
     let source = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| InputError::new(&source, 0, format!("cannot read: {e}")))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| InputError::new(&source, 0, format!("cannot read: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = upto.iter().filter(|&&b| b == b'\n').count() + 1;
@@ -160,7 +165,13 @@ fn edn_history(source: &str, text: &str) -> Result<Vec<Event>, InputError> {
         r.bump();
         loop {
             match r.peek() {
-                None => return Err(InputError::new(source, r.line(), "expected `]` closing the history vector, found the end of the file")),
+                None => {
+                    return Err(InputError::new(
+                        source,
+                        r.line(),
+                        "expected `]` closing the history vector, found the end of the file",
+                    ))
+                }
                 Some(b']') => {
                     r.bump();
                     break;
@@ -173,7 +184,11 @@ fn edn_history(source: &str, text: &str) -> Result<Vec<Event>, InputError> {
             }
         }
         if !r.at_end() {
-            return Err(InputError::new(source, r.line(), "expected the end of the file after the history vector"));
+            return Err(InputError::new(
+                source,
+                r.line(),
+                "expected the end of the file after the history vector",
+            ));
         }
     } else {
         while !r.at_end() {
@@ -185,11 +200,27 @@ fn edn_history(source: &str, text: &str) -> Result<Vec<Event>, InputError> {
     Ok(events)
 }
 
-fn push_edn_event(source: &str, line: usize, v: &Value, out: &mut Vec<Event>) -> Result<(), InputError> {
+fn push_edn_event(
+    source: &str,
+    line: usize,
+    v: &Value,
+    out: &mut Vec<Event>,
+) -> Result<(), InputError> {
     let Value::Map(m) = v else {
-        return Err(InputError::new(source, line, format!("expected an operation map `{{:process ..., :type ...}}`, found {}", short(v))));
+        return Err(InputError::new(
+            source,
+            line,
+            format!(
+                "expected an operation map `{{:process ..., :type ...}}`, found {}",
+                short(v)
+            ),
+        ));
     };
-    let get = |name: &str| m.iter().find(|(k, _)| k.as_name() == Some(name)).map(|(_, v)| v.clone());
+    let get = |name: &str| {
+        m.iter()
+            .find(|(k, _)| k.as_name() == Some(name))
+            .map(|(_, v)| v.clone())
+    };
     if let Some(e) = event_from_fields(get, line).map_err(|m| InputError::new(source, line, m))? {
         out.push(e);
     }
@@ -197,28 +228,46 @@ fn push_edn_event(source: &str, line: usize, v: &Value, out: &mut Vec<Event>) ->
 }
 
 /// Builds an event from named fields; `Ok(None)` for non-client (nemesis) events.
-pub(crate) fn event_from_fields(get: impl Fn(&str) -> Option<Value>, line: usize) -> Result<Option<Event>, String> {
+pub(crate) fn event_from_fields(
+    get: impl Fn(&str) -> Option<Value>,
+    line: usize,
+) -> Result<Option<Event>, String> {
     let process = match get("process") {
         Some(Value::Int(p)) => p,
         Some(Value::Keyword(_)) | Some(Value::Str(_)) => return Ok(None),
-        Some(other) => return Err(format!("expected an integer `process`, found {}", short(&other))),
+        Some(other) => {
+            return Err(format!(
+                "expected an integer `process`, found {}",
+                short(&other)
+            ))
+        }
         None => return Err("expected a `process` field".into()),
     };
     let kind = match get("type") {
-        Some(t) => t
-            .as_name()
-            .and_then(EventKind::parse)
-            .ok_or_else(|| format!("expected `type` invoke, ok, fail or info, found {}", short(&t)))?,
+        Some(t) => t.as_name().and_then(EventKind::parse).ok_or_else(|| {
+            format!(
+                "expected `type` invoke, ok, fail or info, found {}",
+                short(&t)
+            )
+        })?,
         None => return Err("expected a `type` field (invoke, ok, fail or info)".into()),
     };
     let f = match get("f") {
-        Some(v) => v.as_name().map(str::to_string).unwrap_or_else(|| v.to_string()),
+        Some(v) => v
+            .as_name()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string()),
         None => return Err("expected an `f` field naming the operation".into()),
     };
     let time = match get("time") {
         None | Some(Value::Nil) => None,
         Some(Value::Int(t)) if t >= 0 => Some(t as u64),
-        Some(other) => return Err(format!("expected a non-negative integer `time`, found {}", short(&other))),
+        Some(other) => {
+            return Err(format!(
+                "expected a non-negative integer `time`, found {}",
+                short(&other)
+            ))
+        }
     };
     Ok(Some(Event {
         line,
@@ -338,7 +387,10 @@ pub fn pair(h: &History) -> Result<Operations, InputError> {
                     return Err(InputError::new(
                         &h.source,
                         e.line,
-                        format!("expected an open invocation for process {} before this completion", e.process),
+                        format!(
+                            "expected an open invocation for process {} before this completion",
+                            e.process
+                        ),
                     ));
                 };
                 let op = &mut ops[i];
@@ -391,7 +443,10 @@ mod tests {
         assert_eq!(Format::detect("{\"process\":1}"), Some(Format::Native));
         assert_eq!(Format::detect("; c\n{:process 1}"), Some(Format::Edn));
         assert_eq!(Format::detect("[{:process 1}]"), Some(Format::Edn));
-        assert_eq!(Format::detect("INFO  jepsen.util - 3\t:invoke\t:cas\t[2 1]"), Some(Format::JepsenLog));
+        assert_eq!(
+            Format::detect("INFO  jepsen.util - 3\t:invoke\t:cas\t[2 1]"),
+            Some(Format::JepsenLog)
+        );
         assert_eq!(Format::detect("hello"), None);
     }
 
@@ -410,9 +465,15 @@ mod tests {
         assert_eq!(ops.failed, 1);
         assert_eq!(ops.ops.len(), 3);
         assert_eq!(ops.ops[0].output, Some(Value::Int(1)));
-        assert!(ops.ops[1].is_indeterminate(), "crash completion pairs with the read");
+        assert!(
+            ops.ops[1].is_indeterminate(),
+            "crash completion pairs with the read"
+        );
         assert_eq!(ops.ops[1].f, "read");
-        assert!(ops.ops[2].is_indeterminate(), "no completion counts as info");
+        assert!(
+            ops.ops[2].is_indeterminate(),
+            "no completion counts as info"
+        );
     }
 
     #[test]
@@ -420,7 +481,12 @@ mod tests {
         let h = parse_str("t.edn", "{:process 0 :type :ok :f :read :value 1}", None).unwrap();
         let e = pair(&h).unwrap_err();
         assert_eq!((e.file.as_str(), e.line), ("t.edn", 1));
-        let h = parse_str("t.edn", "{:process 0 :type :invoke :f :read}\n{:process 0 :type :invoke :f :read}", None).unwrap();
+        let h = parse_str(
+            "t.edn",
+            "{:process 0 :type :invoke :f :read}\n{:process 0 :type :invoke :f :read}",
+            None,
+        )
+        .unwrap();
         assert_eq!(pair(&h).unwrap_err().line, 2);
     }
 }

@@ -19,13 +19,23 @@ pub fn parse(source: &str, text: &str) -> Result<Vec<Event>, InputError> {
             continue;
         }
         let json: serde_json::Value = serde_json::from_str(t).map_err(|e| {
-            InputError::new(source, lineno, format!("expected one JSON object per line: {e}"))
+            InputError::new(
+                source,
+                lineno,
+                format!("expected one JSON object per line: {e}"),
+            )
         })?;
         let serde_json::Value::Object(obj) = json else {
-            return Err(InputError::new(source, lineno, "expected a JSON object `{\"process\":...,\"type\":...,\"f\":...}`"));
+            return Err(InputError::new(
+                source,
+                lineno,
+                "expected a JSON object `{\"process\":...,\"type\":...,\"f\":...}`",
+            ));
         };
         let get = |name: &str| obj.get(name).map(Value::from_json);
-        if let Some(e) = event_from_fields(get, lineno).map_err(|m| InputError::new(source, lineno, m))? {
+        if let Some(e) =
+            event_from_fields(get, lineno).map_err(|m| InputError::new(source, lineno, m))?
+        {
             events.push(e);
         }
     }
@@ -38,7 +48,11 @@ mod tests {
 
     #[test]
     fn parses_design_example() {
-        let ev = parse("h", r#"{"process":3,"type":"invoke","f":"cas","key":"k1","value":[1,2],"time":1250000}"#).unwrap();
+        let ev = parse(
+            "h",
+            r#"{"process":3,"type":"invoke","f":"cas","key":"k1","value":[1,2],"time":1250000}"#,
+        )
+        .unwrap();
         assert_eq!(ev[0].process, 3);
         assert_eq!(ev[0].key, Some(Value::Str("k1".into())));
         assert_eq!(ev[0].value, Value::List(vec![Value::Int(1), Value::Int(2)]));
@@ -49,8 +63,15 @@ mod tests {
     fn rejects_bad_lines_with_line_numbers() {
         let e = parse("h", "\n{\"process\":1,\"type\":\"ok\",\"f\":\"read\"}\n{\"process\":1,\"type\":\"done\",\"f\":\"r\"}").unwrap_err();
         assert_eq!(e.line, 3);
-        assert!(e.message.contains("invoke, ok, fail or info"), "{}", e.message);
+        assert!(
+            e.message.contains("invoke, ok, fail or info"),
+            "{}",
+            e.message
+        );
         assert_eq!(parse("h", "[1]").unwrap_err().line, 1);
-        assert!(parse("h", "{\"type\":\"ok\"}").unwrap_err().message.contains("process"));
+        assert!(parse("h", "{\"type\":\"ok\"}")
+            .unwrap_err()
+            .message
+            .contains("process"));
     }
 }

@@ -137,7 +137,11 @@ pub struct Report {
 }
 
 /// Checks a paired history against a model.
-pub fn check<M: Model>(model: &M, history: &Operations, opts: &Options) -> Result<Report, InputError> {
+pub fn check<M: Model>(
+    model: &M,
+    history: &Operations,
+    opts: &Options,
+) -> Result<Report, InputError> {
     let start = Instant::now();
     let deadline = opts.timeout.map(|t| start + t);
     let mut parts: BTreeMap<Option<Value>, Vec<(M::Op, &Operation)>> = BTreeMap::new();
@@ -228,7 +232,12 @@ fn witness<M: Model>(
 }
 
 /// Checks with one of the built-in models.
-pub fn check_with(kind: ModelKind, init: Option<Value>, history: &Operations, opts: &Options) -> Result<Report, InputError> {
+pub fn check_with(
+    kind: ModelKind,
+    init: Option<Value>,
+    history: &Operations,
+    opts: &Options,
+) -> Result<Report, InputError> {
     match kind {
         ModelKind::Register => check(&Register::new(init), history, opts),
         ModelKind::CasRegister => check(&CasRegister::new(init), history, opts),
@@ -245,7 +254,10 @@ impl Witness {
         if let Some(p) = &self.partition {
             s.push_str(&format!("  partition (key) {p}\n"));
         }
-        s.push_str(&format!("  longest linearizable prefix: {} operations", self.prefix.len()));
+        s.push_str(&format!(
+            "  longest linearizable prefix: {} operations",
+            self.prefix.len()
+        ));
         let skip = self.prefix.len().saturating_sub(max_prefix);
         if skip > 0 {
             s.push_str(&format!(" (last {max_prefix} shown)"));
@@ -255,7 +267,10 @@ impl Witness {
             s.push_str(&format!("    {}  => {}\n", step.op, step.state_after));
         }
         s.push_str(&format!("  state then: {}\n", self.state));
-        s.push_str(&format!("  completed before it could take effect: {}\n", self.must_precede));
+        s.push_str(&format!(
+            "  completed before it could take effect: {}\n",
+            self.must_precede
+        ));
         s.push_str("  could not be placed next:\n");
         for b in &self.could_not_place {
             s.push_str(&format!("    {}: {}\n", b.op, b.reason));

@@ -46,7 +46,11 @@ pub enum RegOp {
     Read(Option<Value>),
     Write(Value),
     /// `[expected new]`; `definite` when the cas is known to have succeeded.
-    Cas { expect: Value, new: Value, definite: bool },
+    Cas {
+        expect: Value,
+        new: Value,
+        definite: bool,
+    },
 }
 
 fn f_class(f: &str) -> &str {
@@ -60,7 +64,10 @@ fn f_class(f: &str) -> &str {
 fn cas_pair(v: &Value) -> Result<(Value, Value), String> {
     match v {
         Value::List(l) if l.len() == 2 => Ok((l[0].clone(), l[1].clone())),
-        other => Err(format!("expected cas value [expected new], found {}", short(other))),
+        other => Err(format!(
+            "expected cas value [expected new], found {}",
+            short(other)
+        )),
     }
 }
 
@@ -89,7 +96,11 @@ fn register_step(state: &Value, op: &RegOp) -> Option<Value> {
         RegOp::Read(Some(v)) => (v == state).then(|| state.clone()),
         RegOp::Read(None) => Some(state.clone()),
         RegOp::Write(v) => Some(v.clone()),
-        RegOp::Cas { expect, new, definite } => {
+        RegOp::Cas {
+            expect,
+            new,
+            definite,
+        } => {
             if expect == state {
                 Some(new.clone())
             } else if *definite {
@@ -175,7 +186,11 @@ pub enum KvKind {
     Get(Option<Value>),
     Put(Value),
     Append(Value),
-    Cas { expect: Value, new: Value, definite: bool },
+    Cas {
+        expect: Value,
+        new: Value,
+        definite: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -200,10 +215,10 @@ impl KvMap {
             return true;
         }
         // Without an explicit initial value, a missing key may be reported as empty.
-        self.init.is_none()
-            && state.is_nil()
-            && matches!(seen, Value::Str(s) if s.is_empty())
-            || self.init.is_none() && state.is_nil() && matches!(seen, Value::List(l) if l.is_empty())
+        self.init.is_none() && state.is_nil() && matches!(seen, Value::Str(s) if s.is_empty())
+            || self.init.is_none()
+                && state.is_nil()
+                && matches!(seen, Value::List(l) if l.is_empty())
     }
 }
 
@@ -248,7 +263,11 @@ impl Model for KvMap {
                     definite: op.output.is_some(),
                 }
             }
-            other => return Err(format!("expected f get, put, append or cas for a key-value map, found `{other}`")),
+            other => {
+                return Err(format!(
+                    "expected f get, put, append or cas for a key-value map, found `{other}`"
+                ))
+            }
         };
         Ok(KvOp { key, kind })
     }
@@ -271,7 +290,11 @@ impl Model for KvMap {
                 }
                 _ => None,
             },
-            KvKind::Cas { expect, new, definite } => {
+            KvKind::Cas {
+                expect,
+                new,
+                definite,
+            } => {
                 if self.reads_as(s, expect) {
                     Some(new.clone())
                 } else if *definite {
@@ -314,7 +337,10 @@ impl Model for SetModel {
                 None => Ok(SetOp::Read(None)),
                 Some(Value::List(l)) => Ok(SetOp::Read(Some(l.iter().cloned().collect()))),
                 Some(Value::Nil) => Ok(SetOp::Read(Some(BTreeSet::new()))),
-                Some(other) => Err(format!("expected a set read to return a collection, found {}", short(other))),
+                Some(other) => Err(format!(
+                    "expected a set read to return a collection, found {}",
+                    short(other)
+                )),
             },
             other => Err(format!("expected f add or read for a set, found `{other}`")),
         }
@@ -360,7 +386,9 @@ impl Model for Queue {
         match op.f.as_str() {
             "enqueue" | "push" | "offer" => Ok(QueueOp::Enqueue(op.input.clone())),
             "dequeue" | "pop" | "poll" => Ok(QueueOp::Dequeue(op.output.clone())),
-            other => Err(format!("expected f enqueue or dequeue for a queue, found `{other}`")),
+            other => Err(format!(
+                "expected f enqueue or dequeue for a queue, found `{other}`"
+            )),
         }
     }
     fn step(&self, s: &VecDeque<Value>, op: &QueueOp) -> Option<VecDeque<Value>> {

@@ -110,7 +110,10 @@ pub(crate) fn search<M: Model>(
                 }
             }
         }
-        debug_assert!(entry != NIL, "a pending call always has its return later in the list");
+        debug_assert!(
+            entry != NIL,
+            "a pending call always has its return later in the list"
+        );
         let node = &nodes[entry];
         let op = node.op;
         if node.is_call {
@@ -147,10 +150,18 @@ pub(crate) fn search<M: Model>(
     Outcome::Linearizable
 }
 
-fn snapshot<S: Clone>(nodes: &[Node], calls: &[(usize, S)], state: &S, stuck_at: usize) -> Stuck<S> {
+fn snapshot<S: Clone>(
+    nodes: &[Node],
+    calls: &[(usize, S)],
+    state: &S,
+    stuck_at: usize,
+) -> Stuck<S> {
     let mut prefix = Vec::with_capacity(calls.len());
     for (k, (e, _)) in calls.iter().enumerate() {
-        let after = calls.get(k + 1).map(|c| c.1.clone()).unwrap_or_else(|| state.clone());
+        let after = calls
+            .get(k + 1)
+            .map(|c| c.1.clone())
+            .unwrap_or_else(|| state.clone());
         prefix.push((nodes[*e].op, after));
     }
     let mut candidates = Vec::new();

@@ -290,6 +290,10 @@ impl World {
         let next = {
             let mut st = self.lock();
             let st = &mut *st;
+            if st.driver_armed.is_some_and(|armed| armed <= now) {
+                // That timer has fired; whatever comes next needs a new one.
+                st.driver_armed = None;
+            }
             while let Some(env) = st.net.pop_arrived(now) {
                 st.arrive(now, env);
             }

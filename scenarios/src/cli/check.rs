@@ -1,38 +1,306 @@
 //! `dst check ...` and `dst bench check`: run the pure history checkers on files.
 //!
-//! Owned by the checkers work (issue 4); the CLI only dispatches here.
+//! This is glue only: parsing, checking and reporting live in the `checkers` crate. Several
+//! files in one call print one verdict line per file and a total. Exit codes follow the
+//! design brief; with several files the most serious outcome wins, in the order
+//! violation (1), bad input (2), unknown (3), all hold (0): a definite violation is the most
+//! useful thing to report, and a file that could not be read still fails the call.
 
-use clap::{Args, Subcommand};
+use checkers::history::{self, edn, pair, Format};
+use checkers::linearizability::{self as lin, ModelKind, Verdict};
+use clap::{Args, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// Which checker to run over recorded histories.
 #[derive(Debug, Subcommand)]
 pub enum CheckCommand {
-    /// Linearizability of an operation history (not yet implemented).
+    /// Linearizability of operation histories against a model.
     Lin(LinArgs),
+}
+
+/// History formats accepted by `--format` (detected when absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// One JSON object per line.
+    Native,
+    /// Jepsen/Knossos EDN operation maps.
+    Edn,
+    /// Jepsen log lines (`INFO  jepsen.util - 3 :invoke :read nil`).
+    JepsenLog,
+}
+
+impl FormatArg {
+    fn format(self) -> Format {
+        match self {
+            FormatArg::Native => Format::Native,
+            FormatArg::Edn => Format::Edn,
+            FormatArg::JepsenLog => Format::JepsenLog,
+        }
+    }
+}
+
+/// Built-in linearizability models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelArg {
+    CasRegister,
+    Register,
+    Kv,
+    Set,
+    Queue,
+}
+
+impl ModelArg {
+    fn kind(self) -> ModelKind {
+        match self {
+            ModelArg::CasRegister => ModelKind::CasRegister,
+            ModelArg::Register => ModelKind::Register,
+            ModelArg::Kv => ModelKind::Kv,
+            ModelArg::Set => ModelKind::Set,
+            ModelArg::Queue => ModelKind::Queue,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct LinArgs {
     /// History files to check.
-    pub files: Vec<std::path::PathBuf>,
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The sequential model the history must be linearizable against.
+    #[arg(long, value_enum)]
+    pub model: ModelArg,
+    /// Initial value of registers (and of absent keys for kv), as EDN: `0`, `"x"`, `nil`.
+    #[arg(long)]
+    pub init: Option<String>,
+    /// Give up after this long per file and report unknown (e.g. 10s, 500ms, 2m).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// History format; detected from the content when absent.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Machine-readable output: one JSON document with a result per file.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `dst bench check`.
 #[derive(Debug, Args)]
 pub struct BenchCheckArgs {}
 
+/// Parses `10s`, `250ms`, `2m`, `1.5s`, `3us`, `100ns` or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("expected a duration like 10s or 500ms, found `{s}`"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1e3,
+        "us" => n / 1e6,
+        "ns" => n / 1e9,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => {
+            return Err(format!(
+                "expected a duration unit s, ms, us, ns, m or h, found `{unit}`"
+            ))
+        }
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("expected a non-negative duration, found `{s}`"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Exit codes of the design brief.
+pub const EXIT_HOLDS: i32 = 0;
+pub const EXIT_VIOLATION: i32 = 1;
+pub const EXIT_BAD_INPUT: i32 = 2;
+pub const EXIT_UNKNOWN: i32 = 3;
+
+/// Folds per-file exit codes: violation > bad input > unknown > holds.
+fn combine(codes: &[i32]) -> i32 {
+    for c in [EXIT_VIOLATION, EXIT_BAD_INPUT, EXIT_UNKNOWN] {
+        if codes.contains(&c) {
+            return c;
+        }
+    }
+    EXIT_HOLDS
+}
+
 /// Runs a check command; returns the process exit code (0 holds, 1 violation, 2 bad input, 3 unknown).
 pub fn run(cmd: CheckCommand) -> i32 {
     match cmd {
-        CheckCommand::Lin(_) => {
-            eprintln!("error: `dst check lin` is not implemented yet");
-            2
+        CheckCommand::Lin(args) => run_lin(&args),
+    }
+}
+
+fn fmt_nanos(n: u128) -> String {
+    if n >= 1_000_000_000 {
+        format!("{:.2} s", n as f64 / 1e9)
+    } else if n >= 1_000_000 {
+        format!("{:.2} ms", n as f64 / 1e6)
+    } else {
+        format!("{:.1} us", n as f64 / 1e3)
+    }
+}
+
+/// Per-file outcome tallies for the total line.
+#[derive(Default)]
+struct Tally {
+    counts: std::collections::BTreeMap<String, usize>,
+    codes: Vec<i32>,
+    check_nanos: u128,
+}
+
+impl Tally {
+    fn add(&mut self, verdict: &str, code: i32) {
+        *self.counts.entry(verdict.to_string()).or_default() += 1;
+        self.codes.push(code);
+    }
+
+    fn line(&self) -> String {
+        let parts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect();
+        format!(
+            "total: {} files: {}; checking took {}",
+            self.codes.len(),
+            parts.join(", "),
+            fmt_nanos(self.check_nanos)
+        )
+    }
+}
+
+fn run_lin(args: &LinArgs) -> i32 {
+    let init = match &args.init {
+        None => None,
+        Some(text) => match edn::read_one(text, 1) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                eprintln!("error: --init `{text}`: {}", e.message);
+                return EXIT_BAD_INPUT;
+            }
+        },
+    };
+    let opts = lin::Options {
+        timeout: Some(args.timeout),
+    };
+    let mut tally = Tally::default();
+    let mut json_files = Vec::new();
+    for path in &args.files {
+        let name = path.display().to_string();
+        let parse_start = Instant::now();
+        let parsed =
+            history::read_file(path, args.format.map(FormatArg::format)).and_then(|h| pair(&h));
+        let parse_nanos = parse_start.elapsed().as_nanos();
+        let result =
+            parsed.and_then(|ops| lin::check_with(args.model.kind(), init.clone(), &ops, &opts));
+        match result {
+            Err(e) => {
+                tally.add("bad input", EXIT_BAD_INPUT);
+                if args.json {
+                    json_files.push(serde_json::json!({
+                        "file": name, "verdict": "bad-input", "error": e.to_string(),
+                    }));
+                } else {
+                    eprintln!("error: {e}");
+                    println!("{name}: bad input");
+                }
+            }
+            Ok(report) => {
+                let code = match report.verdict {
+                    Verdict::Linearizable => EXIT_HOLDS,
+                    Verdict::NotLinearizable { .. } => EXIT_VIOLATION,
+                    Verdict::Unknown { .. } => EXIT_UNKNOWN,
+                };
+                tally.add(report.verdict.name(), code);
+                tally.check_nanos += report.check_nanos;
+                if args.json {
+                    let mut v = serde_json::to_value(&report).unwrap_or_default();
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("file".into(), name.clone().into());
+                        o.insert("parse_nanos".into(), (parse_nanos as u64).into());
+                    }
+                    json_files.push(v);
+                } else {
+                    println!(
+                        "{name}: {} ({} ops, {} partitions, checked in {})",
+                        report.verdict.name(),
+                        report.ops,
+                        report.partitions,
+                        fmt_nanos(report.check_nanos)
+                    );
+                    match &report.verdict {
+                        Verdict::NotLinearizable { witness } => print!("{}", witness.render(8)),
+                        Verdict::Unknown { progress } => println!(
+                            "  time limit reached: {} of {} partitions done; partition {} ({} ops): longest linearizable prefix {}",
+                            progress.partitions_checked,
+                            progress.partitions,
+                            progress.partition.as_deref().unwrap_or("(all)"),
+                            progress.partition_ops,
+                            progress.longest_prefix
+                        ),
+                        Verdict::Linearizable => {}
+                    }
+                }
+            }
         }
     }
+    finish(args.json, &tally, json_files)
+}
+
+fn finish(json: bool, tally: &Tally, files: Vec<serde_json::Value>) -> i32 {
+    let code = combine(&tally.codes);
+    if json {
+        let doc = serde_json::json!({
+            "files": files,
+            "total": {
+                "files": tally.codes.len(),
+                "verdicts": tally.counts,
+                "check_nanos": tally.check_nanos as u64,
+                "exit_code": code,
+            }
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else if tally.codes.len() > 1 {
+        println!("{}", tally.line());
+    }
+    code
 }
 
 /// Runs `dst bench check`; returns the exit code.
 pub fn bench(_args: BenchCheckArgs) -> i32 {
     eprintln!("error: `dst bench check` is not implemented yet");
     2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn exit_codes_combine_by_severity() {
+        assert_eq!(combine(&[0, 3, 1, 2]), 1);
+        assert_eq!(combine(&[0, 3, 2]), 2);
+        assert_eq!(combine(&[0, 3]), 3);
+        assert_eq!(combine(&[0, 0]), 0);
+    }
 }

@@ -10,6 +10,7 @@
 pub mod error;
 pub mod history;
 pub mod linearizability;
+pub mod serializability;
 pub mod value;
 
 pub use error::InputError;

@@ -35,6 +35,14 @@ impl Value {
         }
     }
 
+    /// Display for prose: strings without quotes (`x`), everything else as EDN.
+    pub fn bare(&self) -> String {
+        match self {
+            Value::Str(s) => s.clone(),
+            other => other.to_string(),
+        }
+    }
+
     pub fn as_int(&self) -> Option<i64> {
         match self {
             Value::Int(i) => Some(*i),

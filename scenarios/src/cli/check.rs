@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 pub enum CheckCommand {
     /// Linearizability of operation histories against a model.
     Lin(LinArgs),
+    /// Serializability of transaction histories (Elle-style dependency cycles).
+    Txn(TxnArgs),
 }
 
 /// History formats accepted by `--format` (detected when absent).
@@ -84,6 +86,37 @@ pub struct LinArgs {
     pub json: bool,
 }
 
+/// Transaction workloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WorkloadArg {
+    /// Micro-ops `["r", k, [..]]` and `["append", k, v]`.
+    ListAppend,
+    /// Micro-ops `["r", k, v]` and `["w", k, v]`.
+    RwRegister,
+}
+
+#[derive(Debug, Args)]
+pub struct TxnArgs {
+    /// History files to check.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// What the transactions do.
+    #[arg(long, value_enum)]
+    pub workload: WorkloadArg,
+    /// Also order each process's transactions (finds anomalies that need process order).
+    #[arg(long)]
+    pub process_edges: bool,
+    /// Also order transactions by real time (strict serializability).
+    #[arg(long)]
+    pub realtime_edges: bool,
+    /// History format; detected from the content when absent.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Machine-readable output: one JSON document with a result per file.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Arguments of `dst bench check`.
 #[derive(Debug, Args)]
 pub struct BenchCheckArgs {}
@@ -137,6 +170,7 @@ fn combine(codes: &[i32]) -> i32 {
 pub fn run(cmd: CheckCommand) -> i32 {
     match cmd {
         CheckCommand::Lin(args) => run_lin(&args),
+        CheckCommand::Txn(args) => run_txn(&args),
     }
 }
 
@@ -250,6 +284,89 @@ fn run_lin(args: &LinArgs) -> i32 {
                         ),
                         Verdict::Linearizable => {}
                     }
+                }
+            }
+        }
+    }
+    finish(args.json, &tally, json_files)
+}
+
+fn run_txn(args: &TxnArgs) -> i32 {
+    use checkers::serializability::{self as ser, Workload};
+    let workload = match args.workload {
+        WorkloadArg::ListAppend => Workload::ListAppend,
+        WorkloadArg::RwRegister => Workload::RwRegister,
+    };
+    let opts = ser::Options {
+        process_edges: args.process_edges,
+        realtime_edges: args.realtime_edges,
+    };
+    let mut tally = Tally::default();
+    let mut json_files = Vec::new();
+    for path in &args.files {
+        let name = path.display().to_string();
+        let parse_start = Instant::now();
+        let parsed =
+            history::read_file(path, args.format.map(FormatArg::format)).and_then(|h| pair(&h));
+        let parse_nanos = parse_start.elapsed().as_nanos();
+        match parsed.and_then(|ops| ser::check(&ops, workload, &opts)) {
+            Err(e) => {
+                tally.add("bad input", EXIT_BAD_INPUT);
+                if args.json {
+                    json_files.push(serde_json::json!({
+                        "file": name, "verdict": "bad-input", "error": e.to_string(),
+                    }));
+                } else {
+                    eprintln!("error: {e}");
+                    println!("{name}: bad input");
+                }
+            }
+            Ok(report) => {
+                let code = if report.is_valid() {
+                    EXIT_HOLDS
+                } else {
+                    EXIT_VIOLATION
+                };
+                tally.add(report.verdict, code);
+                tally.check_nanos += report.check_nanos;
+                if args.json {
+                    let mut v = serde_json::to_value(&report).unwrap_or_default();
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("file".into(), name.clone().into());
+                        o.insert("parse_nanos".into(), (parse_nanos as u64).into());
+                    }
+                    json_files.push(v);
+                    continue;
+                }
+                let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+                for a in &report.anomalies {
+                    *kinds.entry(a.kind.as_str()).or_default() += 1;
+                }
+                let summary: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+                println!(
+                    "{name}: {} ({} txns, {} edges, checked in {}){}",
+                    report.verdict,
+                    report.txns,
+                    report.edges,
+                    fmt_nanos(report.check_nanos),
+                    if summary.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", summary.join(", "))
+                    }
+                );
+                const SHOW: usize = 10;
+                for a in report.anomalies.iter().take(SHOW) {
+                    println!("  {}: {}", a.kind, a.txns.join(", "));
+                    for e in &a.explanation {
+                        println!("    {e}");
+                    }
+                }
+                if report.anomalies.len() > SHOW {
+                    println!(
+                        "  ... and {} more (use --json for all)",
+                        report.anomalies.len() - SHOW
+                    );
                 }
             }
         }

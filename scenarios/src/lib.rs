@@ -1,2 +1,9 @@
-//! Scenarios, the runner, sweeps and the `dst` CLI.
+//! Scenarios, the runner, sweeps, benchmarks and the `dst` CLI.
+
+pub mod bench;
+pub mod builtin;
 pub mod cli;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod sweep;

@@ -1,1 +1,5 @@
-fn main() {}
+//! The `dst` binary.
+
+fn main() {
+    std::process::exit(scenarios::cli::main());
+}

@@ -11,6 +11,7 @@ compile_error!(
      that setting. Unset RUSTFLAGS, or add the flag to it: RUSTFLAGS=\"--cfg madsim ...\""
 );
 
+pub mod audit;
 pub mod clock;
 pub mod digest;
 pub mod duration;
@@ -29,3 +30,4 @@ pub use process::Status;
 pub use run::{run, NodeSpec, RunOutput, SimConfig, SimHandle};
 pub use trace::{EventKind, Trace, TraceEvent};
 pub use world::{InitialClock, World, WorldFaults};
+pub use audit::Violation;

@@ -285,16 +285,24 @@ pub struct Trace {
     count: u64,
     hasher: StableHasher,
     keep_events: bool,
+    /// Node names, for log lines only.
+    names: Arc<[String]>,
 }
 
 impl Trace {
     /// `keep_events: false` keeps only the count and the digest (for throughput runs).
     pub fn new(keep_events: bool) -> Self {
+        Self::with_names(keep_events, Vec::new())
+    }
+
+    /// A trace whose log lines name nodes by `names`.
+    pub fn with_names(keep_events: bool, names: Vec<String>) -> Self {
         Trace {
             events: Vec::new(),
             count: 0,
             hasher: StableHasher::new(),
             keep_events,
+            names: names.into(),
         }
     }
 
@@ -308,7 +316,9 @@ impl Trace {
         };
         ev.digest_into(&mut self.hasher);
         self.count += 1;
-        tracing::debug!(target: "dst::trace", "{ev}");
+        if tracing::enabled!(target: "dst::trace", tracing::Level::DEBUG) {
+            tracing::debug!(target: "dst::trace", "{}", ev.to_json(&self.names));
+        }
         if self.keep_events {
             self.events.push(ev);
         }

@@ -105,7 +105,7 @@ impl World {
                 net: Network::new(net),
                 net_rng: stream(seed, "net"),
                 faults_rng: stream(seed, "faults"),
-                trace: Trace::new(keep_events),
+                trace: Trace::with_names(keep_events, names.clone()),
                 hooks: Vec::new(),
                 driver_waker: None,
                 driver_armed: None,

@@ -1,2 +1,433 @@
-//! The `dst` command line.
+//! The `dst` command line: list, run, sweep, replay, check, bench.
+//!
+//! Exit codes: 0 every check held, 1 a violation was found, 2 bad usage or bad input,
+//! 3 unknown (a checker ran out of time). Bad input gets one line on stderr.
+
 pub mod check;
+mod logging;
+
+use std::fs::OpenOptions;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::bench::{bench_sim, BenchSimParams};
+use crate::builtin;
+use crate::report::{RunReport, Verdict};
+use crate::runner::{check_determinism, run_scenario, RunOptions, RunResult};
+use crate::scenario::Scenario;
+use crate::sweep::{parse_seed, parse_seed_range, sweep, SeedRange, SweepReport};
+
+/// Deterministic simulation testing for distributed systems.
+///
+/// One seed fixes a whole run: network, clocks, crashes and the order of events. Run a
+/// scenario at a seed, sweep it over many seeds, and replay a failing seed with full
+/// tracing.
+#[derive(Debug, Parser)]
+#[command(name = "dst", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the built-in scenarios, one line each.
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one scenario at one seed and check it.
+    Run(RunArgs),
+    /// Run a scenario over a range of seeds and report the failing ones.
+    Sweep(SweepArgs),
+    /// Run one seed again with full tracing (RUST_LOG filters it).
+    Replay(ReplayArgs),
+    /// Check recorded histories (linearizability, causality, serializability).
+    #[command(subcommand)]
+    Check(check::CheckCommand),
+    /// Measure throughput.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Scenario name (see `dst list`).
+    scenario: String,
+    /// The run seed, decimal or 0x-hex.
+    #[arg(long, value_parser = parse_seed)]
+    seed: u64,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Write the trace as JSON lines to FILE (refuses to replace an existing file).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Replace the --trace file if it exists.
+    #[arg(long, requires = "trace")]
+    force: bool,
+    /// Run twice and compare trace digests; name the first diverging event if they differ.
+    #[arg(long)]
+    check_determinism: bool,
+}
+
+#[derive(Debug, Args)]
+struct SweepArgs {
+    /// Scenario name (see `dst list`), or `all` for every built-in scenario.
+    scenario: String,
+    /// Seeds to run: A..B (B excluded) or A..=B; decimal or 0x-hex.
+    #[arg(long, value_parser = parse_seed_range, default_value = "0..100")]
+    seeds: SeedRange,
+    /// Worker threads (default: available cores).
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    /// Scenario name (see `dst list`).
+    scenario: String,
+    /// The seed to replay, decimal or 0x-hex.
+    #[arg(long, value_parser = parse_seed)]
+    seed: u64,
+    /// Also write the trace as JSON lines to FILE (refuses to replace an existing file).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Replace the --trace file if it exists.
+    #[arg(long, requires = "trace")]
+    force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Messages per second on raw madsim endpoints vs through `sim`, and their ratio.
+    Sim(BenchSimArgs),
+    /// Checker speed on reference and generated histories.
+    Check(check::BenchCheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchSimArgs {
+    /// Nodes in the workload.
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    /// Messages each node sends.
+    #[arg(long, default_value_t = 40_000)]
+    messages: u64,
+    /// Messages each node keeps in flight.
+    #[arg(long, default_value_t = 8)]
+    window: u64,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A user error: printed as one line, exit code 2.
+struct BadInput(String);
+
+type CmdResult = Result<i32, BadInput>;
+
+/// Entry point of the `dst` binary; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+                let _ = e.print();
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 };
+            }
+            // clap's own message is several lines; the first one says what is wrong.
+            eprintln!("{} (see `dst --help`)", one_line(&e.render().to_string()));
+            return 2;
+        }
+    };
+    let result = match cli.command {
+        Command::List { json } => list(json),
+        Command::Run(a) => run_cmd(a),
+        Command::Sweep(a) => sweep_cmd(a),
+        Command::Replay(a) => replay_cmd(a),
+        Command::Check(c) => Ok(check::run(c)),
+        Command::Bench(BenchCommand::Sim(a)) => bench_sim_cmd(a),
+        Command::Bench(BenchCommand::Check(a)) => Ok(check::bench(a)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(BadInput(msg)) => {
+            eprintln!("error: {msg}");
+            2
+        }
+    }
+}
+
+/// clap's first paragraph folded into one line: the error and, for missing arguments,
+/// the indented list of what is missing.
+fn one_line(text: &str) -> String {
+    let para: Vec<&str> = text
+        .lines()
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    if para.is_empty() {
+        "error: bad usage".to_string()
+    } else {
+        para.join(" ")
+    }
+}
+
+fn scenario(name: &str) -> Result<Scenario, BadInput> {
+    let s = builtin::find(name).ok_or_else(|| {
+        BadInput(format!("unknown scenario '{name}'; `dst list` shows the built-in scenarios"))
+    })?;
+    s.validate().map_err(BadInput)?;
+    Ok(s)
+}
+
+fn list(json: bool) -> CmdResult {
+    let all = builtin::all();
+    if json {
+        let rows: Vec<_> = all
+            .iter()
+            .map(|s| serde_json::json!({"name": s.name, "description": s.description, "nodes": s.nodes}))
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+    } else {
+        let width = all.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        for s in &all {
+            println!("{:width$}  {}", s.name, s.description);
+        }
+    }
+    Ok(0)
+}
+
+/// Opens a file for a trace without ever replacing one the user has, unless told to.
+fn create_output(path: &Path, force: bool) -> Result<BufWriter<std::fs::File>, BadInput> {
+    let mut o = OpenOptions::new();
+    o.write(true);
+    if force {
+        o.create(true).truncate(true);
+    } else {
+        o.create_new(true);
+    }
+    o.open(path).map(BufWriter::new).map_err(|e| {
+        if e.kind() == io::ErrorKind::AlreadyExists {
+            BadInput(format!("{} already exists; pass --force to replace it", path.display()))
+        } else {
+            BadInput(format!("cannot write {}: {e}", path.display()))
+        }
+    })
+}
+
+fn write_trace(result: &RunResult, path: &Path, force: bool) -> Result<(), BadInput> {
+    let Some(trace) = &result.trace else {
+        return Err(BadInput("the run panicked before it produced a trace".into()));
+    };
+    let mut out = create_output(path, force)?;
+    trace
+        .write_json_lines(&result.names, &mut out)
+        .and_then(|_| out.flush())
+        .map_err(|e| BadInput(format!("cannot write {}: {e}", path.display())))
+}
+
+fn print_report(r: &RunReport) {
+    println!(
+        "{} seed={}: {}  digest={}  events={}  sim_time={:.3}s",
+        r.scenario,
+        r.seed,
+        r.verdict.as_str().to_uppercase(),
+        r.trace_digest,
+        r.events,
+        r.sim_time_ns as f64 / 1e9
+    );
+    println!(
+        "  messages: sent {} delivered {} duplicated {} dropped {} (loss {}, cut link {}, dead node {})",
+        r.stats.sent,
+        r.stats.delivered,
+        r.stats.duplicated,
+        r.stats.dropped_loss + r.stats.dropped_cut + r.stats.dropped_dead,
+        r.stats.dropped_loss,
+        r.stats.dropped_cut,
+        r.stats.dropped_dead
+    );
+    for v in &r.violations {
+        match v.event {
+            Some(i) => println!("  VIOLATION {}: {} (trace event #{i})", v.check, v.message),
+            None => println!("  VIOLATION {}: {}", v.check, v.message),
+        }
+    }
+    println!("  replay: {}", r.replay);
+}
+
+fn run_cmd(a: RunArgs) -> CmdResult {
+    let s = scenario(&a.scenario)?;
+    let opts = RunOptions::default();
+    let (mut result, divergence) = if a.check_determinism {
+        check_determinism(&s, a.seed, &opts)
+    } else {
+        (run_scenario(&s, a.seed, &opts), None)
+    };
+    if let Some(d) = &divergence {
+        let show = |e: &Option<sim::TraceEvent>| {
+            e.as_ref()
+                .map_or("(no event: trace ended)".to_string(), |e| e.to_json(&result.names).to_string())
+        };
+        let msg = format!(
+            "two runs of the same seed diverge at trace event #{}: first run {} / second run {}",
+            d.index,
+            show(&d.first),
+            show(&d.second)
+        );
+        result
+            .report
+            .violations
+            .push(sim::Violation::new("determinism", msg, Some(d.index as u64)));
+        result.report.verdict = Verdict::Violation;
+    }
+    if let Some(path) = &a.trace {
+        write_trace(&result, path, a.force)?;
+    }
+    if a.json {
+        let mut v = serde_json::to_value(&result.report).expect("reports serialize");
+        if a.check_determinism {
+            v["determinism"] = serde_json::json!(if divergence.is_some() { "diverged" } else { "ok" });
+        }
+        println!("{v}");
+    } else {
+        print_report(&result.report);
+        if a.check_determinism && divergence.is_none() {
+            println!("  determinism: two runs, same digest {}", result.report.trace_digest);
+        }
+    }
+    Ok(result.report.verdict.exit_code())
+}
+
+fn print_sweep_table(reports: &[SweepReport]) {
+    println!(
+        "{:<26} {:>7} {:>7} {:>7} {:>8} {:>9}",
+        "scenario", "runs", "pass", "fail", "unknown", "seeds/s"
+    );
+    for r in reports {
+        let unknown = r.failures.iter().filter(|f| f.verdict == Verdict::Unknown).count();
+        println!(
+            "{:<26} {:>7} {:>7} {:>7} {:>8} {:>9.1}",
+            r.scenario,
+            r.runs,
+            r.passed,
+            r.failures.len() - unknown,
+            unknown,
+            r.seeds_per_sec
+        );
+    }
+    let failing: Vec<_> = reports.iter().flat_map(|r| r.failures.iter().map(move |f| (r, f))).collect();
+    if !failing.is_empty() {
+        println!("\nfailing seeds:");
+        for (r, f) in failing {
+            let first = f.violations.first().map_or(String::new(), |v| format!("{}: {}", v.check, v.message));
+            println!("  {} seed {}: {}", r.scenario, f.seed, first);
+            println!("    replay: {}", f.replay);
+        }
+    }
+}
+
+fn sweep_cmd(a: SweepArgs) -> CmdResult {
+    let scenarios = if a.scenario == "all" {
+        builtin::all()
+    } else {
+        vec![scenario(&a.scenario)?]
+    };
+    if a.jobs == Some(0) {
+        return Err(BadInput("--jobs must be at least 1".into()));
+    }
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let total = a.seeds.len() * scenarios.len() as u64;
+    let bar = if io::stderr().is_terminal() {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} seeds, {per_sec}, eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut reports = Vec::new();
+    for s in &scenarios {
+        bar.set_message(s.name.clone());
+        let on_done = |r: &RunReport| {
+            if r.verdict != Verdict::Pass {
+                bar.println(format!("{} seed {}: {}", r.scenario, r.seed, r.verdict.as_str()));
+            }
+            bar.inc(1);
+        };
+        reports.push(sweep(s, a.seeds, jobs, &RunOptions::default(), &on_done));
+    }
+    bar.finish_and_clear();
+    if a.json {
+        let v = if reports.len() == 1 {
+            serde_json::to_value(&reports[0])
+        } else {
+            serde_json::to_value(&reports)
+        }
+        .expect("reports serialize");
+        println!("{v}");
+    } else {
+        print_sweep_table(&reports);
+    }
+    let worst = reports
+        .iter()
+        .map(SweepReport::verdict)
+        .max_by_key(|v| match v {
+            Verdict::Pass => 0,
+            Verdict::Unknown => 1,
+            Verdict::Violation => 2,
+        })
+        .unwrap_or(Verdict::Pass);
+    Ok(worst.exit_code())
+}
+
+fn replay_cmd(a: ReplayArgs) -> CmdResult {
+    let s = scenario(&a.scenario)?;
+    logging::init_replay_logging();
+    let result = run_scenario(&s, a.seed, &RunOptions::default());
+    if let Some(path) = &a.trace {
+        write_trace(&result, path, a.force)?;
+    }
+    print_report(&result.report);
+    Ok(result.report.verdict.exit_code())
+}
+
+fn bench_sim_cmd(a: BenchSimArgs) -> CmdResult {
+    if a.nodes < 2 || a.nodes > 200 {
+        return Err(BadInput("--nodes must be between 2 and 200".into()));
+    }
+    if a.messages == 0 || a.window == 0 {
+        return Err(BadInput("--messages and --window must be positive".into()));
+    }
+    let p = BenchSimParams {
+        nodes: a.nodes,
+        messages_per_node: a.messages,
+        window: a.window,
+        seed: 1,
+    };
+    let r = bench_sim(p);
+    if a.json {
+        println!("{}", serde_json::to_string(&r).expect("reports serialize"));
+    } else {
+        println!("workload: {} nodes x {} messages, window {}, latency uniform 1-10ms", a.nodes, a.messages, a.window);
+        println!("raw madsim endpoints: {:>12.0} msgs/s", r.raw_madsim_msgs_per_sec);
+        println!("sim (traced):         {:>12.0} msgs/s  ({} trace events)", r.sim_msgs_per_sec, r.sim_trace_events);
+        println!("ratio sim/raw:        {:>12.2}", r.ratio);
+    }
+    Ok(0)
+}

@@ -1,0 +1,161 @@
+//! `dst bench sim`: the same message workload on raw madsim endpoints and through `sim`
+//! (our network, clocks, vector clocks and a full in-memory trace, as in a normal run),
+//! in one process, reporting messages per second of wall time for each.
+//!
+//! The workload: every node keeps a window of messages in flight; each message received
+//! makes its receiver send one more to its next peer, round-robin, until every node has
+//! sent its budget. Latency is uniform 1-10 ms on both sides (madsim's default), no loss.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use sim::net::Latency;
+use sim::{LinkConfig, Message, Nanos, SimConfig};
+
+/// Workload size.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchSimParams {
+    pub nodes: usize,
+    pub messages_per_node: u64,
+    pub window: u64,
+    pub seed: u64,
+}
+
+/// Measured rates.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchSimReport {
+    pub messages: u64,
+    pub raw_madsim_msgs_per_sec: f64,
+    pub sim_msgs_per_sec: f64,
+    pub ratio: f64,
+    pub sim_trace_events: u64,
+}
+
+#[derive(Debug)]
+struct Token;
+impl Message for Token {
+    fn name(&self) -> &'static str {
+        "Token"
+    }
+}
+
+fn addr(i: usize) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, i as u8 + 1)), 1)
+}
+
+/// Runs the workload on raw madsim endpoints; returns (messages received, wall seconds).
+fn raw_madsim(p: BenchSimParams) -> (u64, f64) {
+    let received = Arc::new(AtomicU64::new(0));
+    let total = p.nodes as u64 * p.messages_per_node;
+    let rt = madsim::runtime::Runtime::with_seed_and_config(p.seed, madsim::Config::default());
+    let started = Instant::now();
+    let r = received.clone();
+    rt.block_on(async move {
+        let handle = madsim::runtime::Handle::current();
+        for i in 0..p.nodes {
+            let r = r.clone();
+            handle
+                .create_node()
+                .ip(addr(i).ip())
+                .init(move || {
+                    let r = r.clone();
+                    async move {
+                        let ep = madsim::net::Endpoint::bind(addr(i)).await.unwrap();
+                        let mut sent = 0u64;
+                        let mut peer = (i + 1) % p.nodes;
+                        let mut next_peer = || {
+                            let x = peer;
+                            peer = (peer + 1) % p.nodes;
+                            if peer == i {
+                                peer = (peer + 1) % p.nodes;
+                            }
+                            x
+                        };
+                        for _ in 0..p.window {
+                            ep.send_to_raw(addr(next_peer()), 0, Box::new(Token)).await.unwrap();
+                            sent += 1;
+                        }
+                        loop {
+                            ep.recv_from_raw(0).await.unwrap();
+                            r.fetch_add(1, Ordering::Relaxed);
+                            if sent < p.messages_per_node {
+                                ep.send_to_raw(addr(next_peer()), 0, Box::new(Token)).await.unwrap();
+                                sent += 1;
+                            }
+                        }
+                    }
+                })
+                .build();
+        }
+        while r.load(Ordering::Relaxed) < total {
+            madsim::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    });
+    (received.load(Ordering::Relaxed), started.elapsed().as_secs_f64())
+}
+
+/// Runs the workload through `sim`; returns (messages received, wall seconds, trace events).
+fn through_sim(p: BenchSimParams) -> (u64, f64, u64) {
+    let received = Arc::new(AtomicU64::new(0));
+    let total = p.nodes as u64 * p.messages_per_node;
+    let mut cfg = SimConfig::new(p.seed, p.nodes);
+    cfg.net.default = LinkConfig {
+        latency: Latency::Uniform {
+            min: Nanos::from_millis(1),
+            max: Nanos::from_millis(10),
+        },
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let r = received.clone();
+    let out = sim::run(cfg, move |sim| async move {
+        for i in 0..p.nodes {
+            let r = r.clone();
+            sim.start_node(i, move |ctx| {
+                let r = r.clone();
+                async move {
+                    let peers: Vec<usize> = ctx.peers().collect();
+                    let mut k = 0usize;
+                    let mut sent = 0u64;
+                    for _ in 0..p.window {
+                        ctx.send(peers[k % peers.len()], Token);
+                        k += 1;
+                        sent += 1;
+                    }
+                    loop {
+                        ctx.recv().await;
+                        r.fetch_add(1, Ordering::Relaxed);
+                        if sent < p.messages_per_node {
+                            ctx.send(peers[k % peers.len()], Token);
+                            k += 1;
+                            sent += 1;
+                        }
+                    }
+                }
+            });
+        }
+        while r.load(Ordering::Relaxed) < total {
+            sim.sleep(Nanos::from_millis(10)).await;
+        }
+    });
+    let secs = started.elapsed().as_secs_f64();
+    (received.load(Ordering::Relaxed), secs, out.trace.len())
+}
+
+/// Runs both and reports.
+pub fn bench_sim(p: BenchSimParams) -> BenchSimReport {
+    let (raw_n, raw_s) = raw_madsim(p);
+    let (sim_n, sim_s, events) = through_sim(p);
+    let raw_rate = raw_n as f64 / raw_s;
+    let sim_rate = sim_n as f64 / sim_s;
+    BenchSimReport {
+        messages: sim_n,
+        raw_madsim_msgs_per_sec: raw_rate,
+        sim_msgs_per_sec: sim_rate,
+        ratio: sim_rate / raw_rate,
+        sim_trace_events: events,
+    }
+}

@@ -1,0 +1,56 @@
+//! What a run reports: the verdict, the violations with their evidence, statistics, the
+//! trace digest and the command that replays it.
+
+use serde::Serialize;
+use sim::audit::Violation;
+use sim::net::NetStats;
+
+/// The outcome of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    Pass,
+    Violation,
+    /// A checker ran out of time before deciding.
+    Unknown,
+}
+
+impl Verdict {
+    /// The process exit code the CLI uses for this verdict.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Violation => 1,
+            Verdict::Unknown => 3,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Violation => "violation",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+/// One run's report; `dst run --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub scenario: String,
+    pub seed: u64,
+    pub verdict: Verdict,
+    pub violations: Vec<Violation>,
+    /// 16 hex digits.
+    pub trace_digest: String,
+    pub events: u64,
+    pub sim_time_ns: u64,
+    /// The command line that replays this run.
+    pub replay: String,
+    pub stats: NetStats,
+}
+
+/// The command that replays `scenario` at `seed`.
+pub fn replay_command(scenario: &str, seed: u64) -> String {
+    format!("cargo run --release -- replay {scenario} --seed {seed}")
+}

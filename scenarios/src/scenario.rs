@@ -1,0 +1,125 @@
+//! A scenario as data: which system, how many nodes, the network and clocks, and a timed
+//! schedule of faults. A run is this plus a seed.
+//!
+//! Node references are indices into the node order (n1 is 0). The TOML form of scenarios
+//! comes with the scenarios-as-data work; built-ins are constructed in `builtin`.
+
+use serde::{Deserialize, Serialize};
+use sim::{Nanos, NetConfig, Topology};
+
+use nodes::relay::RelayConfig;
+
+/// The system under test and its settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "system", rename_all = "kebab-case")]
+pub enum SystemSpec {
+    Relay(RelayConfig),
+}
+
+/// A node's clock at the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockSpec {
+    pub node: usize,
+    #[serde(default)]
+    pub offset_ns: i64,
+    #[serde(default)]
+    pub drift_ppm: i64,
+}
+
+/// Something the nemesis does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "kebab-case")]
+pub enum Fault {
+    Partition(Topology),
+    Heal,
+    Crash { node: usize },
+    Restart { node: usize },
+    Pause { node: usize },
+    Resume { node: usize },
+    ClockBump { node: usize, delta_ns: i64 },
+    ClockDrift { node: usize, ppm: i64 },
+    ClockStrobe { node: usize, delta_ns: i64, period: Nanos, duration: Nanos },
+}
+
+impl Fault {
+    fn nodes(&self) -> Vec<usize> {
+        match *self {
+            Fault::Crash { node }
+            | Fault::Restart { node }
+            | Fault::Pause { node }
+            | Fault::Resume { node }
+            | Fault::ClockBump { node, .. }
+            | Fault::ClockDrift { node, .. }
+            | Fault::ClockStrobe { node, .. } => vec![node],
+            Fault::Partition(_) | Fault::Heal => vec![],
+        }
+    }
+}
+
+/// A fault at a point in simulated time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scheduled {
+    pub at: Nanos,
+    #[serde(flatten)]
+    pub fault: Fault,
+}
+
+/// A complete scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scenario {
+    pub name: String,
+    pub description: String,
+    #[serde(flatten)]
+    pub system: SystemSpec,
+    pub nodes: usize,
+    /// How long the run lasts in simulated time.
+    pub duration: Nanos,
+    #[serde(default)]
+    pub net: NetConfig,
+    #[serde(default)]
+    pub clocks: Vec<ClockSpec>,
+    #[serde(default)]
+    pub faults: Vec<Scheduled>,
+}
+
+impl Scenario {
+    /// Checks that the scenario is self-consistent: node indices in range, faults sorted
+    /// and inside the run, topologies that fit the cluster.
+    pub fn validate(&self) -> Result<(), String> {
+        let n = self.nodes;
+        if n < 2 {
+            return Err(format!("scenario {}: needs at least 2 nodes, has {n}", self.name));
+        }
+        self.net.validate(n).map_err(|e| format!("scenario {}: {e}", self.name))?;
+        for c in &self.clocks {
+            if c.node >= n {
+                return Err(format!("scenario {}: clock for node {} outside 0..{n}", self.name, c.node));
+            }
+            if c.drift_ppm <= -1_000_000 {
+                return Err(format!("scenario {}: drift {} ppm would stop the clock", self.name, c.drift_ppm));
+            }
+        }
+        let mut last = Nanos::ZERO;
+        for s in &self.faults {
+            if s.at < last {
+                return Err(format!("scenario {}: faults are not in time order at {}", self.name, s.at));
+            }
+            if s.at > self.duration {
+                return Err(format!("scenario {}: fault at {} is after the end {}", self.name, s.at, self.duration));
+            }
+            last = s.at;
+            if let Some(bad) = s.fault.nodes().into_iter().find(|&x| x >= n) {
+                return Err(format!("scenario {}: fault at {} names node {bad} outside 0..{n}", self.name, s.at));
+            }
+            if let Fault::Partition(t) = &s.fault {
+                t.validate(n).map_err(|e| format!("scenario {}: {e}", self.name))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// When the last fault happens (zero if there are none).
+    pub fn last_fault(&self) -> Nanos {
+        self.faults.last().map_or(Nanos::ZERO, |s| s.at)
+    }
+}

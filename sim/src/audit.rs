@@ -1,0 +1,176 @@
+//! Audits of a finished trace against the world's own guarantees: no message delivered
+//! over a link that was cut at that moment, none delivered to a crashed or paused node,
+//! and every node's vector clock stepping its own entry by exactly one per event.
+//!
+//! These hold for any system under test; they check the simulator, not the protocol.
+//! System-specific checks (liveness after heal, say) live with each system in `nodes`.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::process::Status;
+use crate::trace::{EventKind, TraceEvent};
+
+/// Something a check found wrong, with the event that shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// The check's name, e.g. "delivery-over-cut-link".
+    pub check: String,
+    pub message: String,
+    /// Index of the trace event that shows the violation, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<u64>,
+}
+
+impl Violation {
+    pub fn new(check: &str, message: impl Into<String>, event: Option<u64>) -> Self {
+        Violation {
+            check: check.to_string(),
+            message: message.into(),
+            event,
+        }
+    }
+}
+
+/// Replays the trace's lifecycle and partition events and checks every delivery.
+pub fn audit_world(events: &[TraceEvent], names: &[String]) -> Vec<Violation> {
+    let n = names.len();
+    let name = |i: usize| names.get(i).map_or("?", String::as_str);
+    let mut cut: BTreeSet<(usize, usize)> = BTreeSet::new();
+    let mut status = vec![Status::Up; n];
+    let mut own = vec![0u64; n];
+    let mut out = Vec::new();
+    for ev in events {
+        if let Some(node) = ev.node {
+            own[node] += 1;
+            if ev.vc.get(node) != Some(&own[node]) {
+                out.push(Violation::new(
+                    "vector-clock",
+                    format!(
+                        "{}'s own clock entry is {:?} at its event #{}, expected {}",
+                        name(node),
+                        ev.vc.get(node),
+                        ev.index,
+                        own[node]
+                    ),
+                    Some(ev.index),
+                ));
+            }
+        }
+        match &ev.kind {
+            EventKind::Partition { cut: links, .. } => cut.extend(links.iter().copied()),
+            EventKind::Heal => cut.clear(),
+            EventKind::Crash => status[ev.node.expect("crash has a node")] = Status::Crashed,
+            EventKind::Restart { .. } => status[ev.node.expect("restart has a node")] = Status::Up,
+            EventKind::Pause => status[ev.node.expect("pause has a node")] = Status::Paused,
+            EventKind::Resume => status[ev.node.expect("resume has a node")] = Status::Up,
+            EventKind::Deliver { msg, from } => {
+                let to = ev.node.expect("deliver has a node");
+                if cut.contains(&(*from, to)) {
+                    out.push(Violation::new(
+                        "delivery-over-cut-link",
+                        format!(
+                            "message {msg} was delivered {} -> {} at {} ns while that link was cut",
+                            name(*from),
+                            name(to),
+                            ev.time_ns
+                        ),
+                        Some(ev.index),
+                    ));
+                }
+                // A delivery recorded right after a resume is fine; one while paused is not.
+                if status[to] != Status::Up {
+                    out.push(Violation::new(
+                        "delivery-to-stopped-node",
+                        format!(
+                            "message {msg} was delivered to {} while it was {:?}",
+                            name(to),
+                            status[to]
+                        ),
+                        Some(ev.index),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if let Some(node) = ev.node {
+            let acting = !matches!(
+                ev.kind,
+                EventKind::Crash | EventKind::Restart { .. } | EventKind::Resume | EventKind::Clock(_)
+            );
+            if acting && status[node] != Status::Up && !matches!(ev.kind, EventKind::Pause) {
+                out.push(Violation::new(
+                    "event-on-stopped-node",
+                    format!("{} acted ({}) while {:?}", name(node), ev.kind.name(), status[node]),
+                    Some(ev.index),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn ev(index: u64, node: Option<usize>, kind: EventKind, vc: &[u64]) -> TraceEvent {
+        TraceEvent {
+            index,
+            time_ns: index,
+            node,
+            kind,
+            vc: Arc::from(vc),
+        }
+    }
+
+    fn names() -> Vec<String> {
+        vec!["n1".into(), "n2".into()]
+    }
+
+    #[test]
+    fn clean_trace_passes() {
+        let t = vec![
+            ev(0, Some(0), EventKind::Send { msg: 1, to: 1, what: "M" }, &[1, 0]),
+            ev(1, Some(1), EventKind::Deliver { msg: 1, from: 0 }, &[1, 1]),
+        ];
+        assert!(audit_world(&t, &names()).is_empty());
+    }
+
+    #[test]
+    fn delivery_over_cut_link_is_caught() {
+        let t = vec![
+            ev(0, Some(0), EventKind::Send { msg: 1, to: 1, what: "M" }, &[1, 0]),
+            ev(1, None, EventKind::Partition { topology: "links", cut: vec![(0, 1)] }, &[]),
+            ev(2, Some(1), EventKind::Deliver { msg: 1, from: 0 }, &[1, 1]),
+        ];
+        let v = audit_world(&t, &names());
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].check, "delivery-over-cut-link");
+        assert_eq!(v[0].event, Some(2));
+    }
+
+    #[test]
+    fn delivery_to_crashed_or_paused_node_is_caught() {
+        for stop in [EventKind::Crash, EventKind::Pause] {
+            let t = vec![
+                ev(0, Some(1), stop.clone(), &[0, 1]),
+                ev(1, Some(1), EventKind::Deliver { msg: 1, from: 0 }, &[0, 2]),
+            ];
+            let v = audit_world(&t, &names());
+            assert!(v.iter().any(|v| v.check == "delivery-to-stopped-node"), "{stop:?}");
+        }
+    }
+
+    #[test]
+    fn vector_clock_skips_are_caught() {
+        let t = vec![
+            ev(0, Some(0), EventKind::Note { text: "a".into() }, &[1, 0]),
+            ev(1, Some(0), EventKind::Note { text: "b".into() }, &[3, 0]),
+        ];
+        let v = audit_world(&t, &names());
+        assert_eq!(v[0].check, "vector-clock");
+    }
+}

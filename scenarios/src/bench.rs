@@ -75,14 +75,18 @@ fn raw_madsim(p: BenchSimParams) -> (u64, f64) {
                             x
                         };
                         for _ in 0..p.window {
-                            ep.send_to_raw(addr(next_peer()), 0, Box::new(Token)).await.unwrap();
+                            ep.send_to_raw(addr(next_peer()), 0, Box::new(Token))
+                                .await
+                                .unwrap();
                             sent += 1;
                         }
                         loop {
                             ep.recv_from_raw(0).await.unwrap();
                             r.fetch_add(1, Ordering::Relaxed);
                             if sent < p.messages_per_node {
-                                ep.send_to_raw(addr(next_peer()), 0, Box::new(Token)).await.unwrap();
+                                ep.send_to_raw(addr(next_peer()), 0, Box::new(Token))
+                                    .await
+                                    .unwrap();
                                 sent += 1;
                             }
                         }
@@ -94,7 +98,10 @@ fn raw_madsim(p: BenchSimParams) -> (u64, f64) {
             madsim::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     });
-    (received.load(Ordering::Relaxed), started.elapsed().as_secs_f64())
+    (
+        received.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+    )
 }
 
 /// Runs the workload through `sim`; returns (messages received, wall seconds, trace events).

@@ -64,9 +64,27 @@ pub fn all() -> Vec<Scenario> {
         "relay with clocks offset and drifting, then a bump back, a bump forward and a strobe",
         3,
         vec![
-            at(500, Fault::ClockBump { node: 0, delta_ns: -2_000_000_000 }),
-            at(800, Fault::ClockBump { node: 1, delta_ns: 5_000_000_000 }),
-            at(1000, Fault::ClockDrift { node: 2, ppm: 50_000 }),
+            at(
+                500,
+                Fault::ClockBump {
+                    node: 0,
+                    delta_ns: -2_000_000_000,
+                },
+            ),
+            at(
+                800,
+                Fault::ClockBump {
+                    node: 1,
+                    delta_ns: 5_000_000_000,
+                },
+            ),
+            at(
+                1000,
+                Fault::ClockDrift {
+                    node: 2,
+                    ppm: 50_000,
+                },
+            ),
             at(
                 1200,
                 Fault::ClockStrobe {
@@ -79,8 +97,16 @@ pub fn all() -> Vec<Scenario> {
         ],
     );
     skew.clocks = vec![
-        ClockSpec { node: 0, offset_ns: 30_000_000, drift_ppm: 1000 },
-        ClockSpec { node: 1, offset_ns: -45_000_000, drift_ppm: -1000 },
+        ClockSpec {
+            node: 0,
+            offset_ns: 30_000_000,
+            drift_ppm: 1000,
+        },
+        ClockSpec {
+            node: 1,
+            offset_ns: -45_000_000,
+            drift_ppm: -1000,
+        },
     ];
     vec![
         relay(
@@ -167,7 +193,11 @@ mod tests {
         assert_eq!(names.len(), all.len());
         for s in &all {
             s.validate().unwrap();
-            assert!(s.last_fault() + Nanos::from_secs(1) <= s.duration, "{} has no quiet tail", s.name);
+            assert!(
+                s.last_fault() + Nanos::from_secs(1) <= s.duration,
+                "{} has no quiet tail",
+                s.name
+            );
         }
     }
 }

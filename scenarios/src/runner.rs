@@ -172,7 +172,11 @@ pub fn run_scenario(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
 }
 
 /// Runs twice; returns the first run and, if the traces differ, where.
-pub fn check_determinism(s: &Scenario, seed: u64, opts: &RunOptions) -> (RunResult, Option<Divergence>) {
+pub fn check_determinism(
+    s: &Scenario,
+    seed: u64,
+    opts: &RunOptions,
+) -> (RunResult, Option<Divergence>) {
     let a = run_scenario(s, seed, opts);
     let b = run_scenario(s, seed, opts);
     let divergence = match (&a.trace, &b.trace) {

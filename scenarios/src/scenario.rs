@@ -32,13 +32,32 @@ pub struct ClockSpec {
 pub enum Fault {
     Partition(Topology),
     Heal,
-    Crash { node: usize },
-    Restart { node: usize },
-    Pause { node: usize },
-    Resume { node: usize },
-    ClockBump { node: usize, delta_ns: i64 },
-    ClockDrift { node: usize, ppm: i64 },
-    ClockStrobe { node: usize, delta_ns: i64, period: Nanos, duration: Nanos },
+    Crash {
+        node: usize,
+    },
+    Restart {
+        node: usize,
+    },
+    Pause {
+        node: usize,
+    },
+    Resume {
+        node: usize,
+    },
+    ClockBump {
+        node: usize,
+        delta_ns: i64,
+    },
+    ClockDrift {
+        node: usize,
+        ppm: i64,
+    },
+    ClockStrobe {
+        node: usize,
+        delta_ns: i64,
+        period: Nanos,
+        duration: Nanos,
+    },
 }
 
 impl Fault {
@@ -88,31 +107,52 @@ impl Scenario {
     pub fn validate(&self) -> Result<(), String> {
         let n = self.nodes;
         if n < 2 {
-            return Err(format!("scenario {}: needs at least 2 nodes, has {n}", self.name));
+            return Err(format!(
+                "scenario {}: needs at least 2 nodes, has {n}",
+                self.name
+            ));
         }
-        self.net.validate(n).map_err(|e| format!("scenario {}: {e}", self.name))?;
+        self.net
+            .validate(n)
+            .map_err(|e| format!("scenario {}: {e}", self.name))?;
         for c in &self.clocks {
             if c.node >= n {
-                return Err(format!("scenario {}: clock for node {} outside 0..{n}", self.name, c.node));
+                return Err(format!(
+                    "scenario {}: clock for node {} outside 0..{n}",
+                    self.name, c.node
+                ));
             }
             if c.drift_ppm <= -1_000_000 {
-                return Err(format!("scenario {}: drift {} ppm would stop the clock", self.name, c.drift_ppm));
+                return Err(format!(
+                    "scenario {}: drift {} ppm would stop the clock",
+                    self.name, c.drift_ppm
+                ));
             }
         }
         let mut last = Nanos::ZERO;
         for s in &self.faults {
             if s.at < last {
-                return Err(format!("scenario {}: faults are not in time order at {}", self.name, s.at));
+                return Err(format!(
+                    "scenario {}: faults are not in time order at {}",
+                    self.name, s.at
+                ));
             }
             if s.at > self.duration {
-                return Err(format!("scenario {}: fault at {} is after the end {}", self.name, s.at, self.duration));
+                return Err(format!(
+                    "scenario {}: fault at {} is after the end {}",
+                    self.name, s.at, self.duration
+                ));
             }
             last = s.at;
             if let Some(bad) = s.fault.nodes().into_iter().find(|&x| x >= n) {
-                return Err(format!("scenario {}: fault at {} names node {bad} outside 0..{n}", self.name, s.at));
+                return Err(format!(
+                    "scenario {}: fault at {} names node {bad} outside 0..{n}",
+                    self.name, s.at
+                ));
             }
             if let Fault::Partition(t) = &s.fault {
-                t.validate(n).map_err(|e| format!("scenario {}: {e}", self.name))?;
+                t.validate(n)
+                    .map_err(|e| format!("scenario {}: {e}", self.name))?;
             }
         }
         Ok(())

@@ -22,7 +22,9 @@ pub fn parse_seed(s: &str) -> Result<u64, String> {
         Some(hex) => u64::from_str_radix(hex, 16),
         None => t.parse::<u64>(),
     };
-    parsed.map_err(|_| format!("'{s}' is not a seed: expected a decimal or 0x-hex integer below 2^64"))
+    parsed.map_err(|_| {
+        format!("'{s}' is not a seed: expected a decimal or 0x-hex integer below 2^64")
+    })
 }
 
 /// A half-open range of seeds `start..end`.
@@ -49,7 +51,9 @@ pub fn parse_seed_range(s: &str) -> Result<SeedRange, String> {
     } else if let Some((a, b)) = s.split_once("..") {
         (a, b, false)
     } else {
-        return Err(format!("'{s}' is not a seed range: expected A..B (B excluded) or A..=B"));
+        return Err(format!(
+            "'{s}' is not a seed range: expected A..B (B excluded) or A..=B"
+        ));
     };
     let start = parse_seed(a)?;
     let last = parse_seed(b)?;
@@ -60,7 +64,9 @@ pub fn parse_seed_range(s: &str) -> Result<SeedRange, String> {
         last
     };
     if end <= start {
-        return Err(format!("'{s}' is an empty seed range: the end must be above the start"));
+        return Err(format!(
+            "'{s}' is an empty seed range: the end must be above the start"
+        ));
     }
     Ok(SeedRange { start, end })
 }
@@ -87,7 +93,11 @@ pub struct SweepReport {
 
 impl SweepReport {
     pub fn verdict(&self) -> Verdict {
-        if self.failures.iter().any(|f| f.verdict == Verdict::Violation) {
+        if self
+            .failures
+            .iter()
+            .any(|f| f.verdict == Verdict::Violation)
+        {
             Verdict::Violation
         } else if self.failures.is_empty() {
             Verdict::Pass
@@ -123,12 +133,15 @@ pub fn sweep(
                 if report.verdict == Verdict::Pass {
                     passed.fetch_add(1, Ordering::Relaxed);
                 } else {
-                    failures.lock().unwrap_or_else(|e| e.into_inner()).push(Failure {
-                        seed,
-                        verdict: report.verdict,
-                        violations: report.violations,
-                        replay: report.replay,
-                    });
+                    failures
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(Failure {
+                            seed,
+                            verdict: report.verdict,
+                            violations: report.violations,
+                            replay: report.replay,
+                        });
                 }
             });
         }
@@ -163,8 +176,14 @@ mod tests {
 
     #[test]
     fn ranges_are_half_open_or_inclusive_and_never_empty() {
-        assert_eq!(parse_seed_range("0..10"), Ok(SeedRange { start: 0, end: 10 }));
-        assert_eq!(parse_seed_range("3..=3"), Ok(SeedRange { start: 3, end: 4 }));
+        assert_eq!(
+            parse_seed_range("0..10"),
+            Ok(SeedRange { start: 0, end: 10 })
+        );
+        assert_eq!(
+            parse_seed_range("3..=3"),
+            Ok(SeedRange { start: 3, end: 4 })
+        );
         assert_eq!(parse_seed_range("0x10..0x20").unwrap().len(), 16);
         assert!(parse_seed_range("9..3").is_err());
         assert!(parse_seed_range("5..5").is_err());

@@ -97,12 +97,20 @@ pub fn audit_world(events: &[TraceEvent], names: &[String]) -> Vec<Violation> {
         if let Some(node) = ev.node {
             let acting = !matches!(
                 ev.kind,
-                EventKind::Crash | EventKind::Restart { .. } | EventKind::Resume | EventKind::Clock(_)
+                EventKind::Crash
+                    | EventKind::Restart { .. }
+                    | EventKind::Resume
+                    | EventKind::Clock(_)
             );
             if acting && status[node] != Status::Up && !matches!(ev.kind, EventKind::Pause) {
                 out.push(Violation::new(
                     "event-on-stopped-node",
-                    format!("{} acted ({}) while {:?}", name(node), ev.kind.name(), status[node]),
+                    format!(
+                        "{} acted ({}) while {:?}",
+                        name(node),
+                        ev.kind.name(),
+                        status[node]
+                    ),
                     Some(ev.index),
                 ));
             }
@@ -133,7 +141,16 @@ mod tests {
     #[test]
     fn clean_trace_passes() {
         let t = vec![
-            ev(0, Some(0), EventKind::Send { msg: 1, to: 1, what: "M" }, &[1, 0]),
+            ev(
+                0,
+                Some(0),
+                EventKind::Send {
+                    msg: 1,
+                    to: 1,
+                    what: "M",
+                },
+                &[1, 0],
+            ),
             ev(1, Some(1), EventKind::Deliver { msg: 1, from: 0 }, &[1, 1]),
         ];
         assert!(audit_world(&t, &names()).is_empty());
@@ -142,8 +159,25 @@ mod tests {
     #[test]
     fn delivery_over_cut_link_is_caught() {
         let t = vec![
-            ev(0, Some(0), EventKind::Send { msg: 1, to: 1, what: "M" }, &[1, 0]),
-            ev(1, None, EventKind::Partition { topology: "links", cut: vec![(0, 1)] }, &[]),
+            ev(
+                0,
+                Some(0),
+                EventKind::Send {
+                    msg: 1,
+                    to: 1,
+                    what: "M",
+                },
+                &[1, 0],
+            ),
+            ev(
+                1,
+                None,
+                EventKind::Partition {
+                    topology: "links",
+                    cut: vec![(0, 1)],
+                },
+                &[],
+            ),
             ev(2, Some(1), EventKind::Deliver { msg: 1, from: 0 }, &[1, 1]),
         ];
         let v = audit_world(&t, &names());
@@ -160,7 +194,10 @@ mod tests {
                 ev(1, Some(1), EventKind::Deliver { msg: 1, from: 0 }, &[0, 2]),
             ];
             let v = audit_world(&t, &names());
-            assert!(v.iter().any(|v| v.check == "delivery-to-stopped-node"), "{stop:?}");
+            assert!(
+                v.iter().any(|v| v.check == "delivery-to-stopped-node"),
+                "{stop:?}"
+            );
         }
     }
 

@@ -39,7 +39,10 @@ pub struct NodeClock {
 impl NodeClock {
     /// A clock with the given offset and drift, starting at true time `t`.
     pub fn new(t: u64, offset_ns: i64, drift_ppm: i64) -> Self {
-        assert!(drift_ppm > -1_000_000, "a clock cannot run backwards or stop");
+        assert!(
+            drift_ppm > -1_000_000,
+            "a clock cannot run backwards or stop"
+        );
         NodeClock {
             anchor_true: t,
             anchor_mono: i128::from(t),
@@ -67,12 +70,14 @@ impl NodeClock {
     /// Extra offset of an active strobe at `t` (zero outside the strobe window).
     fn strobe_offset(&self, t: u64) -> i64 {
         match self.strobe {
-            Some(s) if t >= s.start_ns && t < s.end_ns && s.period_ns > 0 => {
-                if ((t - s.start_ns) / s.period_ns) % 2 == 1 {
-                    s.delta_ns
-                } else {
-                    0
-                }
+            // Odd periods since the start are shifted, even ones are not.
+            Some(s)
+                if t >= s.start_ns
+                    && t < s.end_ns
+                    && s.period_ns > 0
+                    && ((t - s.start_ns) / s.period_ns) % 2 == 1 =>
+            {
+                s.delta_ns
             }
             _ => 0,
         }
@@ -94,7 +99,10 @@ impl NodeClock {
 
     /// Changes the rate from true time `t` on; the monotonic clock stays continuous.
     pub fn set_drift(&mut self, t: u64, drift_ppm: i64) {
-        assert!(drift_ppm > -1_000_000, "a clock cannot run backwards or stop");
+        assert!(
+            drift_ppm > -1_000_000,
+            "a clock cannot run backwards or stop"
+        );
         self.anchor_mono = self.monotonic(t);
         self.anchor_true = t;
         self.drift_ppm = drift_ppm;

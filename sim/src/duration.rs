@@ -29,7 +29,9 @@ impl Nanos {
 
 /// Why a duration string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {input:?}: expected a number and a unit (ns, us, ms, s, m), like \"10ms\"")]
+#[error(
+    "invalid duration {input:?}: expected a number and a unit (ns, us, ms, s, m), like \"10ms\""
+)]
 pub struct DurationError {
     pub input: String,
 }
@@ -71,11 +73,11 @@ impl fmt::Display for Nanos {
         let ns = self.0;
         if ns == 0 {
             write!(f, "0")
-        } else if ns % 1_000_000_000 == 0 {
+        } else if ns.is_multiple_of(1_000_000_000) {
             write!(f, "{}s", ns / 1_000_000_000)
-        } else if ns % 1_000_000 == 0 {
+        } else if ns.is_multiple_of(1_000_000) {
             write!(f, "{}ms", ns / 1_000_000)
-        } else if ns % 1_000 == 0 {
+        } else if ns.is_multiple_of(1_000) {
             write!(f, "{}us", ns / 1_000)
         } else {
             write!(f, "{ns}ns")

@@ -16,18 +16,24 @@ pub mod clock;
 pub mod digest;
 pub mod duration;
 pub mod net;
+#[cfg(madsim)]
 pub mod node;
 pub mod process;
 pub mod rng;
+#[cfg(madsim)]
 pub mod run;
 pub mod trace;
+#[cfg(madsim)]
 pub mod world;
 
+pub use audit::Violation;
 pub use duration::{parse_duration, Nanos};
 pub use net::{LinkConfig, NetConfig, Topology};
+#[cfg(madsim)]
 pub use node::{Incoming, Message, NodeCtx};
 pub use process::Status;
+#[cfg(madsim)]
 pub use run::{run, NodeSpec, RunOutput, SimConfig, SimHandle};
 pub use trace::{EventKind, Trace, TraceEvent};
+#[cfg(madsim)]
 pub use world::{InitialClock, World, WorldFaults};
-pub use audit::Violation;

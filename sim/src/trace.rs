@@ -45,30 +45,64 @@ impl DropReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "change", rename_all = "kebab-case")]
 pub enum ClockChange {
-    Bump { delta_ns: i64 },
-    Drift { ppm: i64 },
-    Strobe { delta_ns: i64, period_ns: u64, duration_ns: u64 },
+    Bump {
+        delta_ns: i64,
+    },
+    Drift {
+        ppm: i64,
+    },
+    Strobe {
+        delta_ns: i64,
+        period_ns: u64,
+        duration_ns: u64,
+    },
 }
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
-    Send { msg: u64, to: usize, what: &'static str },
-    Deliver { msg: u64, from: usize },
-    Drop { msg: u64, from: usize, to: usize, reason: DropReason },
+    Send {
+        msg: u64,
+        to: usize,
+        what: &'static str,
+    },
+    Deliver {
+        msg: u64,
+        from: usize,
+    },
+    Drop {
+        msg: u64,
+        from: usize,
+        to: usize,
+        reason: DropReason,
+    },
     /// The network delivered an extra copy of `msg`, travelling as `copy`.
-    Duplicate { msg: u64, copy: u64, from: usize, to: usize },
+    Duplicate {
+        msg: u64,
+        copy: u64,
+        from: usize,
+        to: usize,
+    },
     /// A node's timer fired after `local_ns` on the node's own clock.
-    Timer { local_ns: u64 },
+    Timer {
+        local_ns: u64,
+    },
     Crash,
-    Restart { incarnation: u64 },
+    Restart {
+        incarnation: u64,
+    },
     Pause,
     Resume,
-    Partition { topology: &'static str, cut: Vec<(usize, usize)> },
+    Partition {
+        topology: &'static str,
+        cut: Vec<(usize, usize)>,
+    },
     Heal,
     Clock(ClockChange),
     /// A node's own annotation ("became leader in term 3").
-    Note { text: String },
+    Note {
+        text: String,
+    },
 }
 
 impl EventKind {
@@ -255,7 +289,12 @@ impl TraceEvent {
                 .iter()
                 .enumerate()
                 .filter(|(_, &c)| c > 0)
-                .map(|(i, &c)| (names.get(i).cloned().unwrap_or_else(|| i.to_string()), json!(c)))
+                .map(|(i, &c)| {
+                    (
+                        names.get(i).cloned().unwrap_or_else(|| i.to_string()),
+                        json!(c),
+                    )
+                })
                 .collect();
             o.insert("vc".into(), Value::Object(vc));
         }
@@ -388,17 +427,71 @@ mod tests {
     fn digest_depends_on_every_field() {
         let base = || {
             let mut t = Trace::new(true);
-            t.push(10, Some(0), EventKind::Send { msg: 1, to: 1, what: "Ping" }, vc(&[1, 0]));
+            t.push(
+                10,
+                Some(0),
+                EventKind::Send {
+                    msg: 1,
+                    to: 1,
+                    what: "Ping",
+                },
+                vc(&[1, 0]),
+            );
             t
         };
         let d = base().digest();
         assert_eq!(d, base().digest());
         let variants = [
-            (11, Some(0), EventKind::Send { msg: 1, to: 1, what: "Ping" }, vc(&[1, 0])),
-            (10, Some(1), EventKind::Send { msg: 1, to: 1, what: "Ping" }, vc(&[1, 0])),
-            (10, Some(0), EventKind::Send { msg: 2, to: 1, what: "Ping" }, vc(&[1, 0])),
-            (10, Some(0), EventKind::Send { msg: 1, to: 1, what: "Pong" }, vc(&[1, 0])),
-            (10, Some(0), EventKind::Send { msg: 1, to: 1, what: "Ping" }, vc(&[2, 0])),
+            (
+                11,
+                Some(0),
+                EventKind::Send {
+                    msg: 1,
+                    to: 1,
+                    what: "Ping",
+                },
+                vc(&[1, 0]),
+            ),
+            (
+                10,
+                Some(1),
+                EventKind::Send {
+                    msg: 1,
+                    to: 1,
+                    what: "Ping",
+                },
+                vc(&[1, 0]),
+            ),
+            (
+                10,
+                Some(0),
+                EventKind::Send {
+                    msg: 2,
+                    to: 1,
+                    what: "Ping",
+                },
+                vc(&[1, 0]),
+            ),
+            (
+                10,
+                Some(0),
+                EventKind::Send {
+                    msg: 1,
+                    to: 1,
+                    what: "Pong",
+                },
+                vc(&[1, 0]),
+            ),
+            (
+                10,
+                Some(0),
+                EventKind::Send {
+                    msg: 1,
+                    to: 1,
+                    what: "Ping",
+                },
+                vc(&[2, 0]),
+            ),
             (10, None, EventKind::Heal, vc(&[])),
         ];
         for (t, node, kind, v) in variants {
@@ -411,7 +504,12 @@ mod tests {
     #[test]
     fn json_uses_names_and_omits_zero_clock_entries() {
         let mut t = Trace::new(true);
-        t.push(5, Some(1), EventKind::Deliver { msg: 3, from: 0 }, vc(&[0, 2]));
+        t.push(
+            5,
+            Some(1),
+            EventKind::Deliver { msg: 3, from: 0 },
+            vc(&[0, 2]),
+        );
         let names = vec!["n1".to_string(), "n2".to_string()];
         let mut out = Vec::new();
         t.write_json_lines(&names, &mut out).unwrap();

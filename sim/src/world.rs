@@ -240,7 +240,12 @@ impl World {
     }
 
     /// Polls a node's inbox.
-    pub(crate) fn poll_recv(&self, node: usize, incarnation: u64, cx: &Context<'_>) -> Poll<Envelope> {
+    pub(crate) fn poll_recv(
+        &self,
+        node: usize,
+        incarnation: u64,
+        cx: &Context<'_>,
+    ) -> Poll<Envelope> {
         let mut st = self.lock();
         let slot = &mut st.nodes[node];
         if slot.incarnation != incarnation {
@@ -258,7 +263,8 @@ impl World {
 
     pub(crate) fn record_timer(&self, node: usize, local_ns: u64) {
         let now = self.now_ns();
-        self.lock().record_node(now, node, EventKind::Timer { local_ns });
+        self.lock()
+            .record_node(now, node, EventKind::Timer { local_ns });
     }
 
     pub fn note(&self, node: usize, text: String) {
@@ -285,7 +291,11 @@ impl World {
 
     // ---- delivery --------------------------------------------------------------------
 
-    fn poll_driver(&self, cx: &mut Context<'_>, sleep: &mut Option<Pin<Box<madsim::time::Sleep>>>) -> Poll<()> {
+    fn poll_driver(
+        &self,
+        cx: &mut Context<'_>,
+        sleep: &mut Option<Pin<Box<madsim::time::Sleep>>>,
+    ) -> Poll<()> {
         let now = self.now_ns();
         let next = {
             let mut st = self.lock();
@@ -377,7 +387,10 @@ impl World {
             let held = std::mem::take(&mut st.nodes[node].held);
             for env in held {
                 st.net.stats.dropped_dead += 1;
-                st.record_net(now, drop_event(env.id, env.from, env.to, DropReason::DeadNode));
+                st.record_net(
+                    now,
+                    drop_event(env.id, env.from, env.to, DropReason::DeadNode),
+                );
             }
             for hook in st.hooks.iter_mut() {
                 hook.on_crash(node, now);
@@ -459,7 +472,9 @@ impl World {
 
     /// Steps the node's wall clock by `delta_ns`.
     pub fn bump_clock(&self, node: usize, delta_ns: i64) {
-        self.clock_change(node, ClockChange::Bump { delta_ns }, |c, _| c.bump(delta_ns));
+        self.clock_change(node, ClockChange::Bump { delta_ns }, |c, _| {
+            c.bump(delta_ns)
+        });
     }
 
     /// Sets the node's clock rate error from now on.

@@ -58,12 +58,21 @@ fn timers_follow_the_nodes_own_clock() {
     let slow = timers.iter().find(|t| t.0 == 1).unwrap().1;
     // The fast clock's 1 s timer fires at 0.999 s of true time, the slow one's at 1.001 s.
     // madsim adds under a microsecond of scheduling time.
-    assert!((999_000_000..999_010_000).contains(&fast), "fast fired at {fast}");
-    assert!((1_001_000_000..1_001_010_000).contains(&slow), "slow fired at {slow}");
+    assert!(
+        (999_000_000..999_010_000).contains(&fast),
+        "fast fired at {fast}"
+    );
+    assert!(
+        (1_001_000_000..1_001_010_000).contains(&slow),
+        "slow fired at {slow}"
+    );
     let (w0, w1, now) = out.value;
     let now = now as i64;
     assert!((w0 - (now + now / 1000)).abs() < 1000, "wall {w0} at {now}");
-    assert!((w1 - (now - now / 1000 + 7 * MS as i64)).abs() < 1000, "wall {w1} at {now}");
+    assert!(
+        (w1 - (now - now / 1000 + 7 * MS as i64)).abs() < 1000,
+        "wall {w1} at {now}"
+    );
 }
 
 #[test]
@@ -93,14 +102,21 @@ fn crash_loses_volatile_state_and_restart_reruns_init() {
         sim.sleep(Nanos::from_millis(105)).await;
         sim.crash(0).unwrap();
         assert_eq!(sim.status(0), Status::Crashed);
-        assert!(sim.crash(0).is_err(), "crashing a crashed node must be refused");
+        assert!(
+            sim.crash(0).is_err(),
+            "crashing a crashed node must be refused"
+        );
         sim.sleep(Nanos::from_millis(100)).await;
         sim.restart(0).unwrap();
         sim.sleep(Nanos::from_millis(55)).await;
         sim.incarnation(0)
     });
     assert_eq!(out.value, 1);
-    assert_eq!(boots.load(Ordering::SeqCst), 2, "init ran once per incarnation");
+    assert_eq!(
+        boots.load(Ordering::SeqCst),
+        2,
+        "init ran once per incarnation"
+    );
     let ev = out.trace.events();
     let crash = ev.iter().position(|e| e.kind == EventKind::Crash).unwrap();
     let restart = ev
@@ -224,7 +240,10 @@ fn latency_is_exact_and_deliveries_merge_vector_clocks() {
         .unwrap();
     // madsim fires timers 50 ns after their deadline.
     let latency = deliver.time_ns - send.time_ns;
-    assert!((3 * MS..3 * MS + 1000).contains(&latency), "latency {latency}");
+    assert!(
+        (3 * MS..3 * MS + 1000).contains(&latency),
+        "latency {latency}"
+    );
     assert_eq!(&send.vc[..], &[2, 0]);
     assert_eq!(&deliver.vc[..], &[2, 1]);
 }

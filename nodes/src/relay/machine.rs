@@ -113,15 +113,36 @@ mod tests {
     #[test]
     fn relay_is_acked_and_forwarded_while_hops_remain() {
         let mut m = RelayMachine::new(0, 3, 1);
-        let out = m.on_message(2, &RelayMsg::Relay { origin: 2, seq: 5, hops: 1 });
+        let out = m.on_message(
+            2,
+            &RelayMsg::Relay {
+                origin: 2,
+                seq: 5,
+                hops: 1,
+            },
+        );
         assert_eq!(
             out,
             vec![
                 (2, RelayMsg::Ack { origin: 2, seq: 5 }),
-                (1, RelayMsg::Relay { origin: 2, seq: 5, hops: 0 })
+                (
+                    1,
+                    RelayMsg::Relay {
+                        origin: 2,
+                        seq: 5,
+                        hops: 0
+                    }
+                )
             ]
         );
-        let out = m.on_message(1, &RelayMsg::Relay { origin: 2, seq: 5, hops: 0 });
+        let out = m.on_message(
+            1,
+            &RelayMsg::Relay {
+                origin: 2,
+                seq: 5,
+                hops: 0,
+            },
+        );
         assert_eq!(out, vec![(1, RelayMsg::Ack { origin: 2, seq: 5 })]);
         assert_eq!(m.forwarded, 1);
         m.on_message(1, &RelayMsg::Ack { origin: 0, seq: 1 });

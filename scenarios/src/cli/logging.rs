@@ -24,7 +24,8 @@ impl FormatTime for SimTime {
 }
 
 pub fn init_replay_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,dst=debug"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,dst=debug"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_timer(SimTime)

@@ -140,9 +140,18 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
                 let _ = e.print();
-                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand { 2 } else { 0 };
+                return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                    2
+                } else {
+                    0
+                };
             }
             // clap's own message is several lines; the first one says what is wrong.
             eprintln!("{} (see `dst --help`)", one_line(&e.render().to_string()));
@@ -185,7 +194,9 @@ fn one_line(text: &str) -> String {
 
 fn scenario(name: &str) -> Result<Scenario, BadInput> {
     let s = builtin::find(name).ok_or_else(|| {
-        BadInput(format!("unknown scenario '{name}'; `dst list` shows the built-in scenarios"))
+        BadInput(format!(
+            "unknown scenario '{name}'; `dst list` shows the built-in scenarios"
+        ))
     })?;
     s.validate().map_err(BadInput)?;
     Ok(s)
@@ -219,7 +230,10 @@ fn create_output(path: &Path, force: bool) -> Result<BufWriter<std::fs::File>, B
     }
     o.open(path).map(BufWriter::new).map_err(|e| {
         if e.kind() == io::ErrorKind::AlreadyExists {
-            BadInput(format!("{} already exists; pass --force to replace it", path.display()))
+            BadInput(format!(
+                "{} already exists; pass --force to replace it",
+                path.display()
+            ))
         } else {
             BadInput(format!("cannot write {}: {e}", path.display()))
         }
@@ -228,7 +242,9 @@ fn create_output(path: &Path, force: bool) -> Result<BufWriter<std::fs::File>, B
 
 fn write_trace(result: &RunResult, path: &Path, force: bool) -> Result<(), BadInput> {
     let Some(trace) = &result.trace else {
-        return Err(BadInput("the run panicked before it produced a trace".into()));
+        return Err(BadInput(
+            "the run panicked before it produced a trace".into(),
+        ));
     };
     let mut out = create_output(path, force)?;
     trace
@@ -277,7 +293,9 @@ fn run_cmd(a: RunArgs) -> CmdResult {
     if let Some(d) = &divergence {
         let show = |e: &Option<sim::TraceEvent>| {
             e.as_ref()
-                .map_or("(no event: trace ended)".to_string(), |e| e.to_json(&result.names).to_string())
+                .map_or("(no event: trace ended)".to_string(), |e| {
+                    e.to_json(&result.names).to_string()
+                })
         };
         let msg = format!(
             "two runs of the same seed diverge at trace event #{}: first run {} / second run {}",
@@ -285,10 +303,11 @@ fn run_cmd(a: RunArgs) -> CmdResult {
             show(&d.first),
             show(&d.second)
         );
-        result
-            .report
-            .violations
-            .push(sim::Violation::new("determinism", msg, Some(d.index as u64)));
+        result.report.violations.push(sim::Violation::new(
+            "determinism",
+            msg,
+            Some(d.index as u64),
+        ));
         result.report.verdict = Verdict::Violation;
     }
     if let Some(path) = &a.trace {
@@ -297,13 +316,20 @@ fn run_cmd(a: RunArgs) -> CmdResult {
     if a.json {
         let mut v = serde_json::to_value(&result.report).expect("reports serialize");
         if a.check_determinism {
-            v["determinism"] = serde_json::json!(if divergence.is_some() { "diverged" } else { "ok" });
+            v["determinism"] = serde_json::json!(if divergence.is_some() {
+                "diverged"
+            } else {
+                "ok"
+            });
         }
         println!("{v}");
     } else {
         print_report(&result.report);
         if a.check_determinism && divergence.is_none() {
-            println!("  determinism: two runs, same digest {}", result.report.trace_digest);
+            println!(
+                "  determinism: two runs, same digest {}",
+                result.report.trace_digest
+            );
         }
     }
     Ok(result.report.verdict.exit_code())
@@ -315,7 +341,11 @@ fn print_sweep_table(reports: &[SweepReport]) {
         "scenario", "runs", "pass", "fail", "unknown", "seeds/s"
     );
     for r in reports {
-        let unknown = r.failures.iter().filter(|f| f.verdict == Verdict::Unknown).count();
+        let unknown = r
+            .failures
+            .iter()
+            .filter(|f| f.verdict == Verdict::Unknown)
+            .count();
         println!(
             "{:<26} {:>7} {:>7} {:>7} {:>8} {:>9.1}",
             r.scenario,
@@ -326,11 +356,17 @@ fn print_sweep_table(reports: &[SweepReport]) {
             r.seeds_per_sec
         );
     }
-    let failing: Vec<_> = reports.iter().flat_map(|r| r.failures.iter().map(move |f| (r, f))).collect();
+    let failing: Vec<_> = reports
+        .iter()
+        .flat_map(|r| r.failures.iter().map(move |f| (r, f)))
+        .collect();
     if !failing.is_empty() {
         println!("\nfailing seeds:");
         for (r, f) in failing {
-            let first = f.violations.first().map_or(String::new(), |v| format!("{}: {}", v.check, v.message));
+            let first = f
+                .violations
+                .first()
+                .map_or(String::new(), |v| format!("{}: {}", v.check, v.message));
             println!("  {} seed {}: {}", r.scenario, f.seed, first);
             println!("    replay: {}", f.replay);
         }
@@ -353,9 +389,11 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
     let bar = if io::stderr().is_terminal() {
         let bar = ProgressBar::new(total);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} seeds, {per_sec}, eta {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {pos}/{len} seeds, {per_sec}, eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
         bar
     } else {
@@ -366,7 +404,12 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
         bar.set_message(s.name.clone());
         let on_done = |r: &RunReport| {
             if r.verdict != Verdict::Pass {
-                bar.println(format!("{} seed {}: {}", r.scenario, r.seed, r.verdict.as_str()));
+                bar.println(format!(
+                    "{} seed {}: {}",
+                    r.scenario,
+                    r.seed,
+                    r.verdict.as_str()
+                ));
             }
             bar.inc(1);
         };
@@ -424,9 +467,18 @@ fn bench_sim_cmd(a: BenchSimArgs) -> CmdResult {
     if a.json {
         println!("{}", serde_json::to_string(&r).expect("reports serialize"));
     } else {
-        println!("workload: {} nodes x {} messages, window {}, latency uniform 1-10ms", a.nodes, a.messages, a.window);
-        println!("raw madsim endpoints: {:>12.0} msgs/s", r.raw_madsim_msgs_per_sec);
-        println!("sim (traced):         {:>12.0} msgs/s  ({} trace events)", r.sim_msgs_per_sec, r.sim_trace_events);
+        println!(
+            "workload: {} nodes x {} messages, window {}, latency uniform 1-10ms",
+            a.nodes, a.messages, a.window
+        );
+        println!(
+            "raw madsim endpoints: {:>12.0} msgs/s",
+            r.raw_madsim_msgs_per_sec
+        );
+        println!(
+            "sim (traced):         {:>12.0} msgs/s  ({} trace events)",
+            r.sim_msgs_per_sec, r.sim_trace_events
+        );
         println!("ratio sim/raw:        {:>12.2}", r.ratio);
     }
     Ok(0)

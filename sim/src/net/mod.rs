@@ -157,7 +157,11 @@ impl Network {
     pub fn new(config: &NetConfig) -> Self {
         Network {
             default: config.default,
-            overrides: config.links.iter().map(|o| ((o.from, o.to), o.link)).collect(),
+            overrides: config
+                .links
+                .iter()
+                .map(|o| ((o.from, o.to), o.link))
+                .collect(),
             cut: CutSet::new(),
             in_flight: BinaryHeap::new(),
             next_seq: 0,

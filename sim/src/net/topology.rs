@@ -285,7 +285,9 @@ mod tests {
 
     /// Who `x` can hear from (itself included).
     fn sees(n: usize, cut: &CutSet, x: usize) -> BTreeSet<usize> {
-        (0..n).filter(|&y| y == x || !cut.contains(&(y, x))).collect()
+        (0..n)
+            .filter(|&y| y == x || !cut.contains(&(y, x)))
+            .collect()
     }
 
     #[test]

@@ -1,0 +1,162 @@
+//! The `dst` binary as a user runs it: exit codes, one-line errors, JSON output,
+//! stable digests, and trace files that never overwrite what a user has.
+
+use std::process::{Command, Output};
+
+fn dst(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dst"))
+        .args(args)
+        .output()
+        .expect("dst runs")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn bad_input_gets_one_line_and_exit_2() {
+    for args in [
+        &["run", "no-such-scenario", "--seed", "1"][..],
+        &["sweep", "relay-halves", "--seeds", "9..3"],
+        &["run", "relay-halves", "--seed", "banana"],
+        &["run", "relay-halves"],
+        &["frobnicate"],
+        &["sweep", "relay-halves", "--seeds", "0..2", "--jobs", "0"],
+        &["replay", "nope", "--seed", "0"],
+    ] {
+        let out = dst(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error:"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn run_json_has_the_promised_fields_and_a_stable_digest() {
+    let a = json(&dst(&["run", "relay-halves", "--seed", "7", "--json"]));
+    let b = json(&dst(&["run", "relay-halves", "--seed", "0x7", "--json"]));
+    let c = json(&dst(&["run", "relay-halves", "--seed", "8", "--json"]));
+    for key in [
+        "scenario",
+        "seed",
+        "verdict",
+        "violations",
+        "trace_digest",
+        "events",
+        "sim_time_ns",
+        "replay",
+    ] {
+        assert!(a.get(key).is_some(), "missing {key}: {a}");
+    }
+    assert_eq!(a["verdict"], "pass");
+    let digest = a["trace_digest"].as_str().unwrap();
+    assert_eq!(digest.len(), 16);
+    assert!(digest.chars().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(a["trace_digest"], b["trace_digest"]);
+    assert_ne!(a["trace_digest"], c["trace_digest"]);
+    assert_eq!(
+        a["replay"],
+        "cargo run --release -- replay relay-halves --seed 7"
+    );
+}
+
+#[test]
+fn check_determinism_passes_and_says_so() {
+    let out = dst(&[
+        "run",
+        "relay-lossy",
+        "--seed",
+        "3",
+        "--check-determinism",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(json(&out)["determinism"], "ok");
+}
+
+#[test]
+fn sweep_json_reports_runs_failures_and_rate() {
+    let out = dst(&[
+        "sweep",
+        "relay-pause",
+        "--seeds",
+        "0..=9",
+        "--jobs",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert_eq!(v["runs"], 10);
+    assert_eq!(v["failures"].as_array().unwrap().len(), 0);
+    assert!(v["seeds_per_sec"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn list_names_every_builtin() {
+    let out = dst(&["list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for s in scenarios::builtin::all() {
+        assert!(
+            text.lines().any(|l| l.starts_with(&s.name)),
+            "{} missing",
+            s.name
+        );
+    }
+}
+
+#[test]
+fn trace_files_are_written_once_and_never_overwritten() {
+    let dir = std::env::temp_dir().join(format!("dst-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("t.jsonl");
+    let _ = std::fs::remove_file(&path);
+    let p = path.to_str().unwrap();
+    let out = dst(&[
+        "run",
+        "relay-crash-restart",
+        "--seed",
+        "1",
+        "--trace",
+        p,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let events = json(&out)["events"].as_u64().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count() as u64, events);
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert!(first["vc"].is_object() && first["t"].is_u64());
+    // A second run must refuse to replace the file, and leave it as it was.
+    let again = dst(&["run", "relay-crash-restart", "--seed", "2", "--trace", p]);
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    // --force replaces it.
+    let forced = dst(&[
+        "run",
+        "relay-crash-restart",
+        "--seed",
+        "2",
+        "--trace",
+        p,
+        "--force",
+    ]);
+    assert_eq!(forced.status.code(), Some(0));
+    assert_ne!(std::fs::read_to_string(&path).unwrap(), text);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bench_sim_prints_both_rates_and_the_ratio() {
+    let out = dst(&["bench", "sim", "--messages", "2000", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert!(v["raw_madsim_msgs_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(v["sim_msgs_per_sec"].as_f64().unwrap() > 0.0);
+    assert!(v["ratio"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["messages"], 10_000);
+}

@@ -7,7 +7,9 @@
 //! - [`causality`]: vector-clock trace validation, causal delivery, conflict audits, ShiViz.
 //! - [`generate`]: deterministic generators of histories and traces, for tests and benches.
 
+pub mod causality;
 pub mod error;
+pub mod generate;
 pub mod history;
 pub mod linearizability;
 pub mod serializability;

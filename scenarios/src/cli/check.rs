@@ -19,6 +19,8 @@ pub enum CheckCommand {
     Lin(LinArgs),
     /// Serializability of transaction histories (Elle-style dependency cycles).
     Txn(TxnArgs),
+    /// Vector-clock trace validation and causal delivery (or a conflict audit with --audit).
+    Causal(CausalArgs),
 }
 
 /// History formats accepted by `--format` (detected when absent).
@@ -117,6 +119,23 @@ pub struct TxnArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct CausalArgs {
+    /// Trace files: JSON lines with `node`, `vc`, `kind`, `msg`, or ShiViz/GoVector logs.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The files are conflict audits (`{"write":..,"key":..,"vc":..,"vv":..}` and
+    /// `{"survivors":[..],"key":..}` lines), not traces.
+    #[arg(long)]
+    pub audit: bool,
+    /// Also write the (single) trace as a ShiViz log to this path.
+    #[arg(long, value_name = "PATH")]
+    pub export_shiviz: Option<PathBuf>,
+    /// Machine-readable output: one JSON document with a result per file.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Arguments of `dst bench check`.
 #[derive(Debug, Args)]
 pub struct BenchCheckArgs {}
@@ -171,6 +190,7 @@ pub fn run(cmd: CheckCommand) -> i32 {
     match cmd {
         CheckCommand::Lin(args) => run_lin(&args),
         CheckCommand::Txn(args) => run_txn(&args),
+        CheckCommand::Causal(args) => run_causal(&args),
     }
 }
 
@@ -368,6 +388,134 @@ fn run_txn(args: &TxnArgs) -> i32 {
                         report.anomalies.len() - SHOW
                     );
                 }
+            }
+        }
+    }
+    finish(args.json, &tally, json_files)
+}
+
+fn run_causal(args: &CausalArgs) -> i32 {
+    use checkers::causality::{self, audit, shiviz};
+    if args.export_shiviz.is_some() && (args.files.len() != 1 || args.audit) {
+        eprintln!("error: --export-shiviz takes exactly one trace file");
+        return EXIT_BAD_INPUT;
+    }
+    let mut tally = Tally::default();
+    let mut json_files = Vec::new();
+    for path in &args.files {
+        let name = path.display().to_string();
+        let bad = |e: checkers::InputError,
+                   tally: &mut Tally,
+                   json_files: &mut Vec<serde_json::Value>| {
+            tally.add("bad input", EXIT_BAD_INPUT);
+            if args.json {
+                json_files.push(serde_json::json!({"file": name, "verdict": "bad-input", "error": e.to_string()}));
+            } else {
+                eprintln!("error: {e}");
+                println!("{name}: bad input");
+            }
+        };
+        if args.audit {
+            let parsed = std::fs::read_to_string(path)
+                .map_err(|e| {
+                    checkers::InputError::new(&name, 0, format!("cannot read as UTF-8 text: {e}"))
+                })
+                .and_then(|t| audit::parse_audit(&name, &t));
+            let input = match parsed {
+                Ok(i) => i,
+                Err(e) => {
+                    bad(e, &mut tally, &mut json_files);
+                    continue;
+                }
+            };
+            let start = Instant::now();
+            let conflicts = audit::audit(&input);
+            let nanos = start.elapsed().as_nanos();
+            tally.check_nanos += nanos;
+            let verdict = if conflicts.is_empty() {
+                "no-conflicts"
+            } else {
+                "conflicts"
+            };
+            tally.add(
+                verdict,
+                if conflicts.is_empty() {
+                    EXIT_HOLDS
+                } else {
+                    EXIT_VIOLATION
+                },
+            );
+            if args.json {
+                json_files.push(serde_json::json!({
+                    "file": name, "verdict": verdict, "writes": input.writes.len(),
+                    "conflicts": conflicts, "check_nanos": nanos as u64,
+                }));
+            } else {
+                println!(
+                    "{name}: {verdict} ({} writes, checked in {})",
+                    input.writes.len(),
+                    fmt_nanos(nanos)
+                );
+                for c in &conflicts {
+                    println!("  {} on {}: {}", c.kind, c.key, c.message);
+                }
+            }
+            continue;
+        }
+        let parse_start = Instant::now();
+        let trace = match causality::read_trace(path) {
+            Ok(t) => t,
+            Err(e) => {
+                bad(e, &mut tally, &mut json_files);
+                continue;
+            }
+        };
+        let parse_nanos = parse_start.elapsed().as_nanos();
+        let report = causality::check(&trace);
+        tally.add(
+            report.verdict,
+            if report.is_valid() {
+                EXIT_HOLDS
+            } else {
+                EXIT_VIOLATION
+            },
+        );
+        tally.check_nanos += report.check_nanos;
+        if let Some(out) = &args.export_shiviz {
+            if let Err(e) = std::fs::write(out, shiviz::export(&trace)) {
+                eprintln!("error: cannot write {}: {e}", out.display());
+                return EXIT_BAD_INPUT;
+            }
+            eprintln!(
+                "wrote {}; open it in ShiViz with the log parsing regex {}",
+                out.display(),
+                shiviz::SHIVIZ_REGEX
+            );
+        }
+        if args.json {
+            let mut v = serde_json::to_value(&report).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("file".into(), name.clone().into());
+                o.insert("parse_nanos".into(), (parse_nanos as u64).into());
+            }
+            json_files.push(v);
+        } else {
+            println!(
+                "{name}: {} ({} events, {} hosts, {} messages, checked in {})",
+                report.verdict,
+                report.events,
+                report.hosts,
+                report.messages,
+                fmt_nanos(report.check_nanos)
+            );
+            for p in report.problems.iter().take(20) {
+                println!("  {name}:{}: {}: {}", p.line, p.kind, p.message);
+            }
+            if report.problems_total > 20 {
+                println!(
+                    "  ... {} problems in all (use --json for more)",
+                    report.problems_total
+                );
             }
         }
     }

@@ -33,6 +33,7 @@ fn relay(name: &str, description: &str, nodes: usize, faults: Vec<Scheduled>) ->
             },
             links: vec![],
         },
+        disk: Default::default(),
         clocks: vec![],
         faults,
     }

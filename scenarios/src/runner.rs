@@ -41,6 +41,7 @@ fn sim_config(s: &Scenario, seed: u64, opts: &RunOptions) -> SimConfig {
         seed,
         nodes,
         net: s.net.clone(),
+        disk: s.disk,
         keep_events: true,
         world_faults: opts.world_faults,
     }
@@ -76,6 +77,10 @@ async fn nemesis(sim: &SimHandle, s: &Scenario) -> Vec<Violation> {
                 duration,
             } => {
                 sim.strobe_clock(*node, *delta_ns, period.0, duration.0);
+                Ok(())
+            }
+            Fault::CrashAfterDiskOps { node, ops } => {
+                sim.crash_after_disk_ops(*node, *ops);
                 Ok(())
             }
         };

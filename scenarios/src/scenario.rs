@@ -5,6 +5,7 @@
 //! comes with the scenarios-as-data work; built-ins are constructed in `builtin`.
 
 use serde::{Deserialize, Serialize};
+use sim::disk::DiskConfig;
 use sim::{Nanos, NetConfig, Topology};
 
 use nodes::relay::RelayConfig;
@@ -69,7 +70,8 @@ impl Fault {
             | Fault::Resume { node }
             | Fault::ClockBump { node, .. }
             | Fault::ClockDrift { node, .. }
-            | Fault::ClockStrobe { node, .. } => vec![node],
+            | Fault::ClockStrobe { node, .. }
+            | Fault::CrashAfterDiskOps { node, .. } => vec![node],
             Fault::Partition(_) | Fault::Heal => vec![],
         }
     }
@@ -95,6 +97,8 @@ pub struct Scenario {
     pub duration: Nanos,
     #[serde(default)]
     pub net: NetConfig,
+    #[serde(default)]
+    pub disk: DiskConfig,
     #[serde(default)]
     pub clocks: Vec<ClockSpec>,
     #[serde(default)]

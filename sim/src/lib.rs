@@ -14,6 +14,7 @@ compile_error!(
 pub mod audit;
 pub mod clock;
 pub mod digest;
+pub mod disk;
 pub mod duration;
 pub mod net;
 #[cfg(madsim)]

@@ -83,6 +83,11 @@ impl NodeCtx {
         &self.world
     }
 
+    /// This node's disk. Handles stop working when this incarnation crashes.
+    pub fn disk(&self) -> crate::disk::Disk {
+        crate::disk::Disk::new(self.world.clone(), self.id, self.incarnation)
+    }
+
     /// Sends a datagram; returns the message id the trace knows it by.
     pub fn send<M: Message>(&self, to: usize, msg: M) -> u64 {
         let what = msg.name();

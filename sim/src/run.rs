@@ -9,6 +9,7 @@ use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::disk::DiskConfig;
 use crate::duration::Nanos;
 use crate::net::{NetConfig, NetStats};
 use crate::node::NodeCtx;
@@ -29,6 +30,7 @@ pub struct SimConfig {
     pub seed: u64,
     pub nodes: Vec<NodeSpec>,
     pub net: NetConfig,
+    pub disk: DiskConfig,
     /// Keep every event (needed by trace checks and export); `false` keeps only the digest.
     pub keep_events: bool,
     pub world_faults: WorldFaults,
@@ -46,6 +48,7 @@ impl SimConfig {
                 })
                 .collect(),
             net: NetConfig::default(),
+            disk: DiskConfig::default(),
             keep_events: true,
             world_faults: WorldFaults::default(),
         }
@@ -128,6 +131,7 @@ where
             names.clone(),
             &clocks,
             &config.net,
+            &config.disk,
             config.keep_events,
             config.world_faults,
         );

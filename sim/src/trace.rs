@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::digest::StableHasher;
+use crate::disk::event::{digest_hash, DiskFault, DiskOp};
 
 /// Why the network dropped a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -103,6 +104,13 @@ pub enum EventKind {
     Note {
         text: String,
     },
+    /// A node completed a mutating disk operation.
+    Disk(DiskOp),
+    /// The disk of `node` injected a fault (a network-style event: it carries no clock).
+    DiskFault {
+        node: usize,
+        fault: DiskFault,
+    },
 }
 
 impl EventKind {
@@ -121,6 +129,8 @@ impl EventKind {
             EventKind::Heal => "heal",
             EventKind::Clock(_) => "clock",
             EventKind::Note { .. } => "note",
+            EventKind::Disk(_) => "disk",
+            EventKind::DiskFault { .. } => "disk-fault",
         }
     }
 
@@ -189,6 +199,11 @@ impl EventKind {
                 }
             },
             EventKind::Note { text } => h.write_str(text),
+            EventKind::Disk(op) => digest_hash(h, op),
+            EventKind::DiskFault { node, fault } => {
+                h.write_u64(*node as u64);
+                digest_hash(h, fault);
+            }
             EventKind::Crash | EventKind::Pause | EventKind::Resume | EventKind::Heal => {}
         }
     }
@@ -280,6 +295,17 @@ impl TraceEvent {
             }
             EventKind::Note { text } => {
                 o.insert("text".into(), json!(text));
+            }
+            EventKind::Disk(op) => {
+                if let Value::Object(m) = json!(op) {
+                    o.extend(m);
+                }
+            }
+            EventKind::DiskFault { node, fault } => {
+                o.insert("disk".into(), name(*node));
+                if let Value::Object(m) = json!(fault) {
+                    o.extend(m);
+                }
             }
             EventKind::Crash | EventKind::Pause | EventKind::Resume | EventKind::Heal => {}
         }

@@ -21,6 +21,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::clock::NodeClock;
+use crate::disk::{DiskConfig, DiskSet};
 use crate::net::{Envelope, NetConfig, NetStats, Network, Topology, TopologyError};
 use crate::process::{LifecycleError, ProcessHook, Status};
 use crate::rng::stream;
@@ -53,6 +54,7 @@ pub(crate) struct WorldState {
     net_rng: ChaCha8Rng,
     faults_rng: ChaCha8Rng,
     pub trace: Trace,
+    pub disks: DiskSet,
     hooks: Vec<Box<dyn ProcessHook>>,
     driver_waker: Option<Waker>,
     driver_armed: Option<u64>,
@@ -81,6 +83,7 @@ impl World {
         names: Vec<String>,
         clocks: &[InitialClock],
         net: &NetConfig,
+        disk: &DiskConfig,
         keep_events: bool,
         faults: WorldFaults,
     ) -> Arc<World> {
@@ -106,6 +109,7 @@ impl World {
                 net_rng: stream(seed, "net"),
                 faults_rng: stream(seed, "faults"),
                 trace: Trace::with_names(keep_events, names.clone()),
+                disks: DiskSet::new(*disk, seed, &names),
                 hooks: Vec::new(),
                 driver_waker: None,
                 driver_armed: None,
@@ -392,6 +396,9 @@ impl World {
                     drop_event(env.id, env.from, env.to, DropReason::DeadNode),
                 );
             }
+            for fault in st.disks.crash(node) {
+                st.record_net(now, EventKind::DiskFault { node, fault });
+            }
             for hook in st.hooks.iter_mut() {
                 hook.on_crash(node, now);
             }
@@ -516,7 +523,7 @@ fn drop_event(msg: u64, from: usize, to: usize, reason: DropReason) -> EventKind
 
 impl WorldState {
     /// Records an event on `node`: ticks its own clock entry and returns the snapshot.
-    fn record_node(&mut self, now: u64, node: usize, kind: EventKind) -> Arc<[u64]> {
+    pub(crate) fn record_node(&mut self, now: u64, node: usize, kind: EventKind) -> Arc<[u64]> {
         let vc = &mut self.nodes[node].vc;
         vc[node] += 1;
         let snapshot: Arc<[u64]> = Arc::from(&vc[..]);
@@ -524,7 +531,7 @@ impl WorldState {
         snapshot
     }
 
-    fn record_net(&mut self, now: u64, kind: EventKind) {
+    pub(crate) fn record_net(&mut self, now: u64, kind: EventKind) {
         self.trace.push(now, None, kind, Arc::from(&[][..]));
     }
 

@@ -59,6 +59,9 @@ pub enum Fault {
         period: Nanos,
         duration: Nanos,
     },
+    /// Crash the node right after its next `ops` disk operations (writes, syncs, creates,
+    /// renames, removes; reads do not count).
+    CrashAfterDiskOps { node: usize, ops: u64 },
 }
 
 impl Fault {

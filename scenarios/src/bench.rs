@@ -166,3 +166,62 @@ pub fn bench_sim(p: BenchSimParams) -> BenchSimReport {
         sim_trace_events: events,
     }
 }
+
+/// Measured disk throughput.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchDiskReport {
+    pub nodes: usize,
+    pub ops: u64,
+    pub wall_sec: f64,
+    pub ops_per_sec: f64,
+    pub trace_events: u64,
+}
+
+/// `dst bench disk`: each node appends 4 KiB records to a log, syncs every 8th, and reads
+/// back each record it wrote, with lost and torn writes on crash enabled (no crashes, so
+/// the work is all operations). Counts every operation, reads included.
+pub fn bench_disk(nodes: usize, records_per_node: u64, seed: u64) -> BenchDiskReport {
+    let ops = Arc::new(AtomicU64::new(0));
+    let mut cfg = SimConfig::new(seed, nodes);
+    cfg.disk.faults.torn_write = 0.5;
+    let started = Instant::now();
+    let o = ops.clone();
+    let out = sim::run(cfg, move |sim| async move {
+        for i in 0..nodes {
+            let o = o.clone();
+            sim.start_node(i, move |ctx| {
+                let o = o.clone();
+                async move {
+                    let disk = ctx.disk();
+                    let log = disk.create("log").await.expect("create");
+                    disk.sync_dir().await.expect("sync dir");
+                    o.fetch_add(2, Ordering::Relaxed);
+                    let record = vec![7u8; 4096];
+                    for r in 0..records_per_node {
+                        let at = log.append(&record).await.expect("append");
+                        let mut done = 2;
+                        if r % 8 == 7 {
+                            log.sync_data().await.expect("sync");
+                            done += 1;
+                        }
+                        log.read_at(at, 4096).await.expect("read");
+                        o.fetch_add(done, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        let target = nodes as u64 * (2 + records_per_node * 2 + records_per_node / 8);
+        while o.load(Ordering::Relaxed) < target {
+            sim.sleep(Nanos::from_millis(10)).await;
+        }
+    });
+    let wall = started.elapsed().as_secs_f64();
+    let n = ops.load(Ordering::Relaxed);
+    BenchDiskReport {
+        nodes,
+        ops: n,
+        wall_sec: wall,
+        ops_per_sec: n as f64 / wall,
+        trace_events: out.trace.len(),
+    }
+}

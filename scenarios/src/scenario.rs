@@ -61,7 +61,10 @@ pub enum Fault {
     },
     /// Crash the node right after its next `ops` disk operations (writes, syncs, creates,
     /// renames, removes; reads do not count).
-    CrashAfterDiskOps { node: usize, ops: u64 },
+    CrashAfterDiskOps {
+        node: usize,
+        ops: u64,
+    },
 }
 
 impl Fault {

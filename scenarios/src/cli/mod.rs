@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::bench::{bench_sim, BenchSimParams};
+use crate::bench::{bench_disk, bench_sim, BenchSimParams};
 use crate::builtin;
 use crate::report::{RunReport, Verdict};
 use crate::runner::{check_determinism, run_scenario, RunOptions, RunResult};
@@ -109,8 +109,23 @@ struct ReplayArgs {
 enum BenchCommand {
     /// Messages per second on raw madsim endpoints vs through `sim`, and their ratio.
     Sim(BenchSimArgs),
+    /// Simulated disk operations per second.
+    Disk(BenchDiskArgs),
     /// Checker speed on reference and generated histories.
     Check(check::BenchCheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchDiskArgs {
+    /// Nodes, each with its own disk.
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    /// 4 KiB records each node appends (and reads back).
+    #[arg(long, default_value_t = 10_000)]
+    records: u64,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +180,7 @@ pub fn main() -> i32 {
         Command::Replay(a) => replay_cmd(a),
         Command::Check(c) => Ok(check::run(c)),
         Command::Bench(BenchCommand::Sim(a)) => bench_sim_cmd(a),
+        Command::Bench(BenchCommand::Disk(a)) => bench_disk_cmd(a),
         Command::Bench(BenchCommand::Check(a)) => Ok(check::bench(a)),
     };
     match result {
@@ -480,6 +496,28 @@ fn bench_sim_cmd(a: BenchSimArgs) -> CmdResult {
             r.sim_msgs_per_sec, r.sim_trace_events
         );
         println!("ratio sim/raw:        {:>12.2}", r.ratio);
+    }
+    Ok(0)
+}
+
+fn bench_disk_cmd(a: BenchDiskArgs) -> CmdResult {
+    if a.nodes == 0 || a.nodes > 200 || a.records == 0 {
+        return Err(BadInput(
+            "--nodes must be 1 to 200 and --records positive".into(),
+        ));
+    }
+    let r = bench_disk(a.nodes, a.records, 1);
+    if a.json {
+        println!("{}", serde_json::to_string(&r).expect("reports serialize"));
+    } else {
+        println!(
+            "workload: {} nodes x {} appends of 4 KiB, a sync every 8th, each read back",
+            a.nodes, a.records
+        );
+        println!(
+            "simulated disk: {:.0} ops/s ({} ops in {:.3}s wall, {} trace events)",
+            r.ops_per_sec, r.ops, r.wall_sec, r.trace_events
+        );
     }
     Ok(0)
 }

@@ -47,7 +47,7 @@ fn partition_then_heal(t: Topology) -> Vec<Scheduled> {
 /// Every built-in scenario, in listing order.
 pub fn all() -> Vec<Scenario> {
     let mut lossy = relay(
-        "relay-lossy",
+        "relay/lossy",
         "relay on a network that loses 5% and duplicates 5% of messages, exponential latency",
         5,
         vec![],
@@ -61,7 +61,7 @@ pub fn all() -> Vec<Scenario> {
         duplicate: 0.05,
     };
     let mut skew = relay(
-        "relay-clock-skew",
+        "relay/clock-skew",
         "relay with clocks offset and drifting, then a bump back, a bump forward and a strobe",
         3,
         vec![
@@ -111,50 +111,50 @@ pub fn all() -> Vec<Scenario> {
     ];
     vec![
         relay(
-            "relay-halves",
+            "relay/halves",
             "relay, 5 nodes, network cut into halves [n1 n2] | [n3 n4 n5] for 1 s, then healed",
             5,
             partition_then_heal(Topology::Halves),
         ),
         relay(
-            "relay-random-halves",
+            "relay/random-halves",
             "relay, 5 nodes, network cut into random halves for 1 s, then healed",
             5,
             partition_then_heal(Topology::RandomHalves),
         ),
         relay(
-            "relay-isolate",
+            "relay/isolate",
             "relay, 5 nodes, one random node isolated for 1 s, then healed",
             5,
             partition_then_heal(Topology::Isolate { node: None }),
         ),
         relay(
-            "relay-majorities-ring",
+            "relay/majorities-ring",
             "relay, 5 nodes, each sees a different majority for 1 s, then healed",
             5,
             partition_then_heal(Topology::MajoritiesRing),
         ),
         relay(
-            "relay-majorities-ring-3",
+            "relay/majorities-ring-3",
             "relay, 3 nodes, one-way majorities ring for 1 s, then healed",
             3,
             partition_then_heal(Topology::MajoritiesRing),
         ),
         relay(
-            "relay-bridge",
+            "relay/bridge",
             "relay, 5 nodes, two halves joined only through a bridge node for 1 s, then healed",
             5,
             partition_then_heal(Topology::Bridge),
         ),
         relay(
-            "relay-one-way",
+            "relay/one-way",
             "relay, 5 nodes, one random node can receive but not send for 1 s, then healed",
             5,
             partition_then_heal(Topology::OneWay { from: vec![], to: vec![] }),
         ),
         skew,
         relay(
-            "relay-crash-restart",
+            "relay/crash-restart",
             "relay, 3 nodes, n2 crashes at 0.5 s and restarts at 1.2 s; n3 crashes and restarts twice",
             3,
             vec![
@@ -167,7 +167,7 @@ pub fn all() -> Vec<Scenario> {
             ],
         ),
         relay(
-            "relay-pause",
+            "relay/pause",
             "relay, 3 nodes, n1 paused for 0.8 s (a long GC pause) while others keep sending",
             3,
             vec![at(500, Fault::Pause { node: 0 }), at(1300, Fault::Resume { node: 0 })],
@@ -195,7 +195,7 @@ mod tests {
         for s in &all {
             s.validate().unwrap();
             assert!(
-                s.last_fault() + Nanos::from_secs(1) <= s.duration,
+                s.last_fault().0 + Nanos::from_secs(1).0 <= s.duration.0,
                 "{} has no quiet tail",
                 s.name
             );

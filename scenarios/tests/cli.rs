@@ -19,11 +19,11 @@ fn json(out: &Output) -> serde_json::Value {
 fn bad_input_gets_one_line_and_exit_2() {
     for args in [
         &["run", "no-such-scenario", "--seed", "1"][..],
-        &["sweep", "relay-halves", "--seeds", "9..3"],
-        &["run", "relay-halves", "--seed", "banana"],
-        &["run", "relay-halves"],
+        &["sweep", "relay/halves", "--seeds", "9..3"],
+        &["run", "relay/halves", "--seed", "banana"],
+        &["run", "relay/halves"],
         &["frobnicate"],
-        &["sweep", "relay-halves", "--seeds", "0..2", "--jobs", "0"],
+        &["sweep", "relay/halves", "--seeds", "0..2", "--jobs", "0"],
         &["replay", "nope", "--seed", "0"],
     ] {
         let out = dst(args);
@@ -37,9 +37,9 @@ fn bad_input_gets_one_line_and_exit_2() {
 
 #[test]
 fn run_json_has_the_promised_fields_and_a_stable_digest() {
-    let a = json(&dst(&["run", "relay-halves", "--seed", "7", "--json"]));
-    let b = json(&dst(&["run", "relay-halves", "--seed", "0x7", "--json"]));
-    let c = json(&dst(&["run", "relay-halves", "--seed", "8", "--json"]));
+    let a = json(&dst(&["run", "relay/halves", "--seed", "7", "--json"]));
+    let b = json(&dst(&["run", "relay/halves", "--seed", "0x7", "--json"]));
+    let c = json(&dst(&["run", "relay/halves", "--seed", "8", "--json"]));
     for key in [
         "scenario",
         "seed",
@@ -60,7 +60,7 @@ fn run_json_has_the_promised_fields_and_a_stable_digest() {
     assert_ne!(a["trace_digest"], c["trace_digest"]);
     assert_eq!(
         a["replay"],
-        "cargo run --release -- replay relay-halves --seed 7"
+        "cargo run --release -- replay relay/halves --seed 7"
     );
 }
 
@@ -68,7 +68,7 @@ fn run_json_has_the_promised_fields_and_a_stable_digest() {
 fn check_determinism_passes_and_says_so() {
     let out = dst(&[
         "run",
-        "relay-lossy",
+        "relay/lossy",
         "--seed",
         "3",
         "--check-determinism",
@@ -82,7 +82,7 @@ fn check_determinism_passes_and_says_so() {
 fn sweep_json_reports_runs_failures_and_rate() {
     let out = dst(&[
         "sweep",
-        "relay-pause",
+        "relay/pause",
         "--seeds",
         "0..=9",
         "--jobs",
@@ -118,7 +118,7 @@ fn trace_files_are_written_once_and_never_overwritten() {
     let p = path.to_str().unwrap();
     let out = dst(&[
         "run",
-        "relay-crash-restart",
+        "relay/crash-restart",
         "--seed",
         "1",
         "--trace",
@@ -132,13 +132,13 @@ fn trace_files_are_written_once_and_never_overwritten() {
     let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert!(first["vc"].is_object() && first["t"].is_u64());
     // A second run must refuse to replace the file, and leave it as it was.
-    let again = dst(&["run", "relay-crash-restart", "--seed", "2", "--trace", p]);
+    let again = dst(&["run", "relay/crash-restart", "--seed", "2", "--trace", p]);
     assert_eq!(again.status.code(), Some(2));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     // --force replaces it.
     let forced = dst(&[
         "run",
-        "relay-crash-restart",
+        "relay/crash-restart",
         "--seed",
         "2",
         "--trace",

@@ -2,7 +2,7 @@
 //! passes over a seed sweep, runs are deterministic, and the checks catch a world that
 //! breaks its own rules.
 //!
-//! `DST_SWEEP_SEEDS` scales the sweep (default 20 seeds per scenario).
+//! `DST_SEEDS` scales the sweep (default 20 seeds per scenario); `DST_SEED` runs one.
 
 use scenarios::builtin;
 use scenarios::report::Verdict;
@@ -11,27 +11,10 @@ use scenarios::scenario::{Fault, Scenario, Scheduled};
 use sim::trace::DropReason;
 use sim::{EventKind, Nanos, Topology, WorldFaults};
 
-fn sweep_seeds() -> u64 {
-    std::env::var("DST_SWEEP_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20)
-}
-
 #[test]
 fn every_builtin_passes_a_seed_sweep() {
     for s in builtin::all() {
-        for seed in 0..sweep_seeds() {
-            let r = run_scenario(&s, seed, &RunOptions::default()).report;
-            assert_eq!(
-                r.verdict,
-                Verdict::Pass,
-                "{} seed {seed}: {:?}\nreplay: {}",
-                s.name,
-                r.violations,
-                r.replay
-            );
-        }
+        scenarios::testing::Sweep::of(s).seeds(0..20).assert_pass();
     }
 }
 
@@ -39,7 +22,7 @@ fn every_builtin_passes_a_seed_sweep() {
 fn partitions_really_cut_and_nothing_crosses_a_cut_link() {
     for s in builtin::all()
         .into_iter()
-        .filter(|s| s.name != "relay-majorities-ring-3")
+        .filter(|s| s.name != "relay/majorities-ring-3")
     {
         let has_partition = s
             .faults
@@ -93,7 +76,7 @@ fn partitions_really_cut_and_nothing_crosses_a_cut_link() {
 
 #[test]
 fn majorities_ring_of_three_cuts_one_way_only() {
-    let s = builtin::find("relay-majorities-ring-3").unwrap();
+    let s = builtin::find("relay/majorities-ring-3").unwrap();
     let r = run_scenario(&s, 1, &RunOptions::default());
     let trace = r.trace.unwrap();
     let cut = trace
@@ -123,7 +106,7 @@ fn every_builtin_is_deterministic() {
 #[test]
 fn audit_catches_a_world_that_delivers_across_cuts() {
     // Long latencies so that many messages are in flight when the partition starts.
-    let mut s = builtin::find("relay-halves").unwrap();
+    let mut s = builtin::find("relay/halves").unwrap();
     s.net.default.latency = sim::net::Latency::Fixed {
         value: Nanos::from_millis(15),
     };
@@ -150,7 +133,7 @@ fn audit_catches_a_world_that_delivers_across_cuts() {
 
 #[test]
 fn traffic_check_catches_a_partition_that_never_heals() {
-    let mut s: Scenario = builtin::find("relay-halves").unwrap();
+    let mut s: Scenario = builtin::find("relay/halves").unwrap();
     s.faults.retain(|f| !matches!(f.fault, Fault::Heal));
     let r = run_scenario(&s, 1, &RunOptions::default()).report;
     assert_eq!(r.verdict, Verdict::Violation);
@@ -165,7 +148,7 @@ fn traffic_check_catches_a_partition_that_never_heals() {
 
 #[test]
 fn a_node_left_crashed_is_not_expected_to_talk() {
-    let mut s = builtin::find("relay-crash-restart").unwrap();
+    let mut s = builtin::find("relay/crash-restart").unwrap();
     s.faults.push(Scheduled {
         at: Nanos::from_millis(1900),
         fault: Fault::Crash { node: 0 },
@@ -186,7 +169,7 @@ fn a_node_left_crashed_is_not_expected_to_talk() {
 
 #[test]
 fn an_inconsistent_schedule_is_reported_not_ignored() {
-    let mut s = builtin::find("relay-pause").unwrap();
+    let mut s = builtin::find("relay/pause").unwrap();
     // Restarting a node that never crashed cannot be applied.
     s.faults.insert(
         0,
@@ -206,7 +189,7 @@ fn an_inconsistent_schedule_is_reported_not_ignored() {
 #[test]
 fn isolate_topology_resolves_from_the_faults_stream() {
     // The isolated node is chosen by the seed; over a few seeds more than one is chosen.
-    let mut s = builtin::find("relay-isolate").unwrap();
+    let mut s = builtin::find("relay/isolate").unwrap();
     s.faults[0].fault = Fault::Partition(Topology::Isolate { node: None });
     let mut loners = std::collections::BTreeSet::new();
     for seed in 0..10 {

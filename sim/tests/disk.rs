@@ -367,7 +367,7 @@ fn run_store(store: Store, seed: u64) -> Option<String> {
 }
 
 fn sweep_seeds() -> u64 {
-    std::env::var("DST_SWEEP_SEEDS")
+    std::env::var("DST_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(500)

@@ -182,7 +182,11 @@ pub fn lin_history(spec: &LinSpec) -> String {
                 invoked += 1;
                 busy += 1;
                 fresh += 1;
-                let key = rng.below(keys);
+                let key = if spec.model == LinModel::Kv {
+                    rng.below(keys)
+                } else {
+                    0
+                };
                 let r = rng.below(100);
                 let (f, value) = match spec.model {
                     LinModel::Register => {

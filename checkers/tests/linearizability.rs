@@ -173,12 +173,23 @@ fn time_limit_gives_unknown_never_a_guess() {
     let h = parse_str("t", &lines.join("\n"), None).unwrap();
     let opts = Options {
         timeout: Some(Duration::ZERO),
+        ..Options::default()
     };
     let r = check_with(ModelKind::Register, None, &pair(&h).unwrap(), &opts).unwrap();
     let Verdict::Unknown { progress } = r.verdict else {
         panic!("expected unknown, got {:?}", r.verdict.name())
     };
     assert_eq!(progress.partitions, 1);
+    assert_eq!(progress.reason, "time limit");
+    let opts = Options {
+        max_cache_bytes: 10_000,
+        ..Options::default()
+    };
+    let r = check_with(ModelKind::Register, None, &pair(&h).unwrap(), &opts).unwrap();
+    let Verdict::Unknown { progress } = r.verdict else {
+        panic!("expected unknown, got {:?}", r.verdict.name())
+    };
+    assert_eq!(progress.reason, "memory limit");
     assert_eq!(progress.partition_ops, 80);
 }
 

@@ -53,6 +53,11 @@ pub trait Model {
         false
     }
 
+    /// Approximate heap bytes of a state, for the memory limit.
+    fn state_bytes(&self, _state: &Self::State) -> usize {
+        std::mem::size_of::<Self::State>()
+    }
+
     /// The state as a person reads it.
     fn describe_state(&self, state: &Self::State) -> String {
         format!("{state:?}")
@@ -60,10 +65,22 @@ pub trait Model {
 }
 
 /// Checking options.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Give up with `Unknown` after this long (all partitions together).
     pub timeout: Option<Duration>,
+    /// Give up with `Unknown` when the memoization cache of one partition would grow past
+    /// about this many bytes (as estimated by `Model::state_bytes`).
+    pub max_cache_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            timeout: None,
+            max_cache_bytes: 1 << 30,
+        }
+    }
 }
 
 /// One step of a witness prefix.
@@ -98,6 +115,8 @@ pub struct Witness {
 /// How far a search got before the time limit.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Progress {
+    /// "time limit" or "memory limit".
+    pub reason: String,
     pub partitions_checked: usize,
     pub partitions: usize,
     /// The partition being searched when time ran out.
@@ -158,7 +177,7 @@ pub fn check<M: Model>(
     let partitions = parts.len();
     let mut verdict = Verdict::Linearizable;
     for (done, (label, part)) in parts.iter().enumerate() {
-        match search::search(model, part, deadline) {
+        match search::search(model, part, deadline, opts.max_cache_bytes) {
             search::Outcome::Linearizable => {}
             search::Outcome::Violation(stuck) => {
                 verdict = Verdict::NotLinearizable {
@@ -166,9 +185,10 @@ pub fn check<M: Model>(
                 };
                 break;
             }
-            search::Outcome::Timeout(longest) => {
+            search::Outcome::GaveUp { longest, memory } => {
                 verdict = Verdict::Unknown {
                     progress: Progress {
+                        reason: if memory { "memory limit" } else { "time limit" }.to_string(),
                         partitions_checked: done,
                         partitions,
                         partition: label.as_ref().map(Value::to_string),

@@ -16,6 +16,17 @@ use crate::history::{short, Operation};
 use crate::value::Value;
 use std::collections::{BTreeSet, VecDeque};
 
+/// Approximate heap footprint of a value.
+pub fn value_bytes(v: &Value) -> usize {
+    std::mem::size_of::<Value>()
+        + match v {
+            Value::Str(s) | Value::Keyword(s) | Value::Float(s) => s.len(),
+            Value::List(l) => l.iter().map(value_bytes).sum(),
+            Value::Map(m) => m.iter().map(|(k, v)| value_bytes(k) + value_bytes(v)).sum(),
+            _ => 0,
+        }
+}
+
 /// The built-in models, as named on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ModelKind {
@@ -305,6 +316,9 @@ impl Model for KvMap {
             }
         }
     }
+    fn state_bytes(&self, s: &Value) -> usize {
+        value_bytes(s)
+    }
     fn is_read_only(&self, op: &KvOp) -> bool {
         matches!(op.kind, KvKind::Get(_))
     }
@@ -359,6 +373,9 @@ impl Model for SetModel {
     fn is_read_only(&self, op: &SetOp) -> bool {
         matches!(op, SetOp::Read(_))
     }
+    fn state_bytes(&self, s: &BTreeSet<Value>) -> usize {
+        24 + s.iter().map(value_bytes).sum::<usize>()
+    }
     fn describe_state(&self, s: &BTreeSet<Value>) -> String {
         Value::List(s.iter().cloned().collect()).to_string()
     }
@@ -408,6 +425,9 @@ impl Model for Queue {
                 Some(s)
             }
         }
+    }
+    fn state_bytes(&self, s: &VecDeque<Value>) -> usize {
+        32 + s.iter().map(value_bytes).sum::<usize>()
     }
     fn describe_state(&self, s: &VecDeque<Value>) -> String {
         Value::List(s.iter().cloned().collect()).to_string()

@@ -40,8 +40,11 @@ pub(crate) struct Stuck<S> {
 pub(crate) enum Outcome<S> {
     Linearizable,
     Violation(Stuck<S>),
-    /// Ran out of time; the length of the longest prefix found.
-    Timeout(usize),
+    /// Ran out of time or memory; the length of the longest prefix found.
+    GaveUp {
+        longest: usize,
+        memory: bool,
+    },
 }
 
 /// Searches for a linearization of `ops` (all of one partition).
@@ -49,6 +52,7 @@ pub(crate) fn search<M: Model>(
     model: &M,
     ops: &[(M::Op, &Operation)],
     deadline: Option<Instant>,
+    max_cache_bytes: usize,
 ) -> Outcome<M::State> {
     let n = ops.len();
     if n == 0 {
@@ -100,13 +104,19 @@ pub(crate) fn search<M: Model>(
     let mut entry = nodes[0].next;
     let mut best: Option<Stuck<M::State>> = None;
     let mut iterations: u64 = 0;
+    let entry_bytes = words * 8 + 48; // bitset, hash-table slot and Vec header, roughly
+    let mut cache_bytes = 0usize;
 
     while nodes[0].next != NIL {
         iterations += 1;
         if iterations & 0x3FF == 0 {
             if let Some(d) = deadline {
                 if Instant::now() >= d {
-                    return Outcome::Timeout(best.map(|b| b.prefix.len()).unwrap_or(calls.len()));
+                    let longest = best.map(|b| b.prefix.len()).unwrap_or(calls.len());
+                    return Outcome::GaveUp {
+                        longest,
+                        memory: false,
+                    };
                 }
             }
         }
@@ -120,7 +130,16 @@ pub(crate) fn search<M: Model>(
             let next = node.next;
             if let Some(new_state) = model.step(&state, &ops[op].0) {
                 linearized[op / 64] |= 1 << (op % 64);
+                let bytes = entry_bytes + model.state_bytes(&new_state);
                 if cache.insert((linearized.clone(), new_state.clone())) {
+                    cache_bytes += bytes;
+                    if cache_bytes > max_cache_bytes {
+                        let longest = best.map(|b| b.prefix.len()).unwrap_or(calls.len());
+                        return Outcome::GaveUp {
+                            longest,
+                            memory: true,
+                        };
+                    }
                     calls.push((entry, std::mem::replace(&mut state, new_state)));
                     lift(&mut nodes, entry);
                     entry = nodes[0].next;

@@ -364,6 +364,9 @@ pub struct TxnSpec {
     pub bug: Option<TxnBug>,
 }
 
+/// A client's transaction: micro-ops (is_read, key, value) and its result once applied.
+type PendingTxn = (Vec<(bool, usize, i64)>, Option<serde_json::Value>);
+
 /// Generates a list-append history as native JSON lines.
 pub fn list_append_history(spec: &TxnSpec) -> String {
     let mut rng = Rng::new(spec.seed);
@@ -373,8 +376,7 @@ pub fn list_append_history(spec: &TxnSpec) -> String {
     let mut next_val = vec![0i64; keys];
     let mut procs: Vec<usize> = (0..clients).collect();
     // Client: None idle, Some((mops, applied-result or None if not yet applied)).
-    let mut cs: Vec<Option<(Vec<(bool, usize, i64)>, Option<serde_json::Value>)>> =
-        vec![None; clients];
+    let mut cs: Vec<Option<PendingTxn>> = vec![None; clients];
     let mut lines = Vec::with_capacity(spec.txns * 2);
     let mut invoked = 0;
     let mut busy = 0;

@@ -1,4 +1,4 @@
-//! Jepsen log lines: `INFO  jepsen.util - 3	:invoke	:cas	[2 1]`.
+//! Jepsen log lines: `INFO  jepsen.util - 3 :invoke :cas [2 1]`.
 //!
 //! Only lines naming a process, a `:type` keyword and an `:f` keyword after ` - ` are
 //! operations; the value is the rest of the line, read as EDN (empty means nil). Separators

@@ -66,7 +66,7 @@ pub enum Format {
     Native,
     /// Jepsen/Knossos EDN operation maps: a vector of maps or one map per line.
     Edn,
-    /// Jepsen log lines: `INFO  jepsen.util - 3	:invoke	:cas	[2 1]`.
+    /// Jepsen log lines: `INFO  jepsen.util - 3 :invoke :cas [2 1]`.
     JepsenLog,
 }
 

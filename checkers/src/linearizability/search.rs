@@ -153,7 +153,11 @@ pub(crate) fn search<M: Model>(
                 // Only indeterminate operations remain: they may never have happened.
                 return Outcome::Linearizable;
             }
-            if best.as_ref().map_or(true, |b| calls.len() > b.prefix.len()) {
+            let deeper = match &best {
+                None => true,
+                Some(b) => calls.len() > b.prefix.len(),
+            };
+            if deeper {
                 best = Some(snapshot(&nodes, &calls, &state, entry));
             }
             let Some((call_entry, prev_state)) = calls.pop() else {

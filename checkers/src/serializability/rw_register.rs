@@ -115,13 +115,11 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                         Some(_) => {}
                     }
                 }
-                Mop::Write { key, .. } => {
-                    if !written.contains(&key) {
-                        if let Some(&(_, r)) = read.iter().find(|(k, _)| *k == key) {
-                            overwriters.entry((key, r)).or_default().push(t.id);
-                        }
-                        written.push(key);
+                Mop::Write { key, .. } if !written.contains(&key) => {
+                    if let Some(&(_, r)) = read.iter().find(|(k, _)| *k == key) {
+                        overwriters.entry((key, r)).or_default().push(t.id);
                     }
+                    written.push(key);
                 }
                 _ => {}
             }

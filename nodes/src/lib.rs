@@ -3,4 +3,5 @@
 //!
 //! - `relay`: nodes forward and acknowledge messages; it exists to prove the world.
 
+pub mod raft;
 pub mod relay;

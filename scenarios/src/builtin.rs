@@ -44,7 +44,7 @@ fn partition_then_heal(t: Topology) -> Vec<Scheduled> {
     vec![at(500, Fault::Partition(t)), at(1500, Fault::Heal)]
 }
 
-/// Every built-in scenario, in listing order.
+/// Every built-in relay scenario, in listing order.
 pub fn all() -> Vec<Scenario> {
     let mut lossy = relay(
         "relay/lossy",
@@ -176,9 +176,16 @@ pub fn all() -> Vec<Scenario> {
     ]
 }
 
+/// Every built-in scenario of every system.
+pub fn everything() -> Vec<Scenario> {
+    let mut v = all();
+    v.extend(crate::raft_builtin::all());
+    v
+}
+
 /// The built-in scenario called `name`.
 pub fn find(name: &str) -> Option<Scenario> {
-    all().into_iter().find(|s| s.name == name)
+    everything().into_iter().find(|s| s.name == name)
 }
 
 #[cfg(test)]
@@ -187,7 +194,7 @@ mod tests {
 
     #[test]
     fn builtins_are_valid_and_uniquely_named() {
-        let all = all();
+        let all = everything();
         let mut names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();

@@ -41,6 +41,9 @@ pub struct RunReport {
     pub seed: u64,
     pub verdict: Verdict,
     pub violations: Vec<Violation>,
+    /// Why the verdict is unknown, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
     /// 16 hex digits.
     pub trace_digest: String,
     pub events: u64,
@@ -50,7 +53,11 @@ pub struct RunReport {
     pub stats: NetStats,
 }
 
-/// The command that replays `scenario` at `seed`.
-pub fn replay_command(scenario: &str, seed: u64) -> String {
-    format!("cargo run --release -- replay {scenario} --seed {seed}")
+/// The command that replays `scenario` at `seed` with the given `--bug` flags.
+pub fn replay_command(scenario: &str, seed: u64, bugs: &[String]) -> String {
+    let mut cmd = format!("cargo run --release -- replay {scenario} --seed {seed}");
+    for b in bugs {
+        cmd.push_str(&format!(" --bug {b}"));
+    }
+    cmd
 }

@@ -1,20 +1,60 @@
 //! Runs a scenario at a seed: builds the world, starts the system, plays the fault
-//! schedule, then checks the trace. A panic inside the run (a broken invariant) becomes a
-//! violation of the run, not a crash of the tool.
+//! schedule, then checks the trace and the system's own properties. A panic inside the
+//! run (a broken invariant) becomes a violation of the run, not a crash of the tool.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
 
+use nodes::raft::{Bug, Bugs, RaftObserver};
+use rand::Rng;
 use sim::audit::{audit_world, Violation};
 use sim::trace::{first_divergence, Divergence};
-use sim::{InitialClock, NodeSpec, SimConfig, SimHandle, Trace, WorldFaults};
+use sim::{InitialClock, NodeSpec, SimConfig, SimHandle, Status, Topology, Trace, WorldFaults};
 
 use crate::report::{replay_command, RunReport, Verdict};
 use crate::scenario::{Fault, Scenario, SystemSpec};
 
 /// Knobs of a single run beyond scenario and seed.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub world_faults: WorldFaults,
+    /// Raft bugs to switch on (`--bug raft:NAME`).
+    pub raft_bugs: Bugs,
+}
+
+impl RunOptions {
+    /// The `--bug` flags that reproduce these options, for replay commands.
+    pub fn bug_flags(&self) -> Vec<String> {
+        self.raft_bugs
+            .0
+            .iter()
+            .map(|b| format!("raft:{b}"))
+            .collect()
+    }
+}
+
+/// Parses `SYSTEM:NAME` into the options; says what exists if it does not.
+pub fn add_bug(opts: &mut RunOptions, spec: &str) -> Result<(), String> {
+    let known = || {
+        Bug::ALL
+            .iter()
+            .map(|b| format!("raft:{b}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some((system, name)) = spec.split_once(':') else {
+        return Err(format!(
+            "bug '{spec}' is not SYSTEM:NAME; known bugs: {}",
+            known()
+        ));
+    };
+    match (system, Bug::parse(name)) {
+        ("raft", Some(bug)) => {
+            opts.raft_bugs.0.insert(bug);
+            Ok(())
+        }
+        _ => Err(format!("unknown bug '{spec}'; known bugs: {}", known())),
+    }
 }
 
 /// A report plus, when the run finished, its trace and node names.
@@ -22,12 +62,17 @@ pub struct RunResult {
     pub report: RunReport,
     pub trace: Option<Trace>,
     pub names: Vec<String>,
+    /// The client history as native JSON lines, for systems with clients.
+    pub history: Option<String>,
 }
 
 fn sim_config(s: &Scenario, seed: u64, opts: &RunOptions) -> SimConfig {
-    let mut nodes: Vec<NodeSpec> = (1..=s.nodes)
-        .map(|i| NodeSpec {
-            name: format!("n{i}"),
+    let servers = (1..=s.nodes).map(|i| format!("n{i}"));
+    let clients = (1..=s.system.clients()).map(|i| format!("c{i}"));
+    let mut nodes: Vec<NodeSpec> = servers
+        .chain(clients)
+        .map(|name| NodeSpec {
+            name,
             clock: InitialClock::default(),
         })
         .collect();
@@ -42,13 +87,34 @@ fn sim_config(s: &Scenario, seed: u64, opts: &RunOptions) -> SimConfig {
         nodes,
         net: s.net.clone(),
         disk: s.disk,
+        partition_nodes: Some(s.nodes),
         keep_events: true,
         world_faults: opts.world_faults,
     }
 }
 
+/// What the running system exposes to the nemesis and the checks.
+enum Running {
+    Relay,
+    Raft(Arc<Mutex<RaftObserver>>),
+}
+
+impl Running {
+    /// The server that is leader now, if the system has one and it is up.
+    fn leader(&self, sim: &SimHandle) -> Option<usize> {
+        match self {
+            Running::Relay => None,
+            Running::Raft(obs) => obs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .current_leader()
+                .filter(|&l| sim.status(l) == Status::Up),
+        }
+    }
+}
+
 /// Plays the fault schedule; returns violations for faults that did not apply.
-async fn nemesis(sim: &SimHandle, s: &Scenario) -> Vec<Violation> {
+async fn nemesis(sim: &SimHandle, s: &Scenario, running: &Running) -> Vec<Violation> {
     let mut problems = Vec::new();
     for step in &s.faults {
         sim.sleep_until(step.at.0).await;
@@ -83,6 +149,41 @@ async fn nemesis(sim: &SimHandle, s: &Scenario) -> Vec<Violation> {
                 sim.crash_after_disk_ops(*node, *ops);
                 Ok(())
             }
+            Fault::CrashAfterRandomDiskOps { node, max_ops } => {
+                let ops = sim.faults_rng(|r| r.gen_range(1..=*max_ops));
+                sim.crash_after_disk_ops(*node, ops);
+                Ok(())
+            }
+            Fault::CrashLeader => match running.leader(sim) {
+                Some(l) => sim.crash(l).map_err(|e| e.to_string()),
+                None => Ok(()), // no leader right now: nothing to crash
+            },
+            Fault::CrashFollower => {
+                let leader = running.leader(sim);
+                let up: Vec<usize> = (0..s.nodes)
+                    .filter(|&n| Some(n) != leader && sim.status(n) == Status::Up)
+                    .collect();
+                if up.is_empty() {
+                    Ok(())
+                } else {
+                    let pick = up[sim.faults_rng(|r| r.gen_range(0..up.len()))];
+                    sim.crash(pick).map_err(|e| e.to_string())
+                }
+            }
+            Fault::IsolateLeader => {
+                let node = running.leader(sim).unwrap_or(0);
+                sim.partition(&Topology::Isolate { node: Some(node) })
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            Fault::RestartCrashed => {
+                for n in 0..s.nodes {
+                    if sim.status(n) == Status::Crashed {
+                        sim.restart(n).map_err(|e| e.to_string()).ok();
+                    }
+                }
+                Ok(())
+            }
         };
         if let Err(e) = result {
             problems.push(Violation::new(
@@ -110,13 +211,20 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 pub fn run_scenario(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
     let config = sim_config(s, seed, opts);
     let names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
-    let replay = replay_command(&s.name, seed);
+    let replay = replay_command(&s.name, seed, &opts.bug_flags());
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         sim::run(config, |sim| async move {
-            match &s.system {
-                SystemSpec::Relay(cfg) => nodes::relay::start(&sim, *cfg),
-            }
-            nemesis(&sim, s).await
+            let running = match &s.system {
+                SystemSpec::Relay(cfg) => {
+                    nodes::relay::start(&sim, *cfg);
+                    Running::Relay
+                }
+                SystemSpec::Raft(sys) => {
+                    Running::Raft(nodes::raft::start(&sim, sys, s.nodes, &opts.raft_bugs))
+                }
+            };
+            let problems = nemesis(&sim, s, &running).await;
+            (problems, running)
         })
     }));
     let out = match outcome {
@@ -131,6 +239,7 @@ pub fn run_scenario(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
                     format!("the run panicked: {}", panic_text(&*payload)),
                     None,
                 )],
+                unknown: None,
                 trace_digest: String::new(),
                 events: 0,
                 sim_time_ns: 0,
@@ -141,23 +250,40 @@ pub fn run_scenario(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
                 report,
                 trace: None,
                 names,
+                history: None,
             };
         }
     };
-    let mut violations = out.value;
+    let (mut violations, running) = out.value;
     violations.extend(audit_world(out.trace.events(), &out.names));
-    match &s.system {
-        SystemSpec::Relay(_) => violations.extend(nodes::relay::check_traffic_resumes(
-            out.trace.events(),
-            &out.names,
-            &out.statuses,
-            s.last_fault().0,
-        )),
+    let mut unknown = None;
+    let mut history = None;
+    match (&s.system, running) {
+        (SystemSpec::Relay(_), _) => {
+            let servers = &out.statuses[..s.nodes];
+            violations.extend(nodes::relay::check_traffic_resumes(
+                out.trace.events(),
+                &out.names[..s.nodes],
+                servers,
+                s.last_fault().0,
+            ))
+        }
+        (SystemSpec::Raft(sys), Running::Raft(obs)) => {
+            let mut obs = obs.lock().unwrap_or_else(|e| e.into_inner());
+            let liveness = sys.liveness.map(|b| (s.last_fault().0, b.0));
+            history = Some(nodes::raft::observer::history_json_lines(&obs.history));
+            let check = nodes::raft::check::check_run(&mut obs, liveness);
+            violations.extend(check.violations);
+            unknown = check.unknown;
+        }
+        (SystemSpec::Raft(_), Running::Relay) => unreachable!("raft scenarios start raft"),
     }
-    let verdict = if violations.is_empty() {
-        Verdict::Pass
-    } else {
+    let verdict = if !violations.is_empty() {
         Verdict::Violation
+    } else if unknown.is_some() {
+        Verdict::Unknown
+    } else {
+        Verdict::Pass
     };
     RunResult {
         report: RunReport {
@@ -165,6 +291,7 @@ pub fn run_scenario(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
             seed,
             verdict,
             violations,
+            unknown,
             trace_digest: out.trace.digest_hex(),
             events: out.trace.len(),
             sim_time_ns: out.sim_time_ns,
@@ -173,6 +300,7 @@ pub fn run_scenario(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
         },
         trace: Some(out.trace),
         names: out.names,
+        history,
     }
 }
 

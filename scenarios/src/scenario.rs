@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sim::disk::DiskConfig;
 use sim::{Nanos, NetConfig, Topology};
 
+use nodes::raft::RaftSystem;
 use nodes::relay::RelayConfig;
 
 /// The system under test and its settings.
@@ -15,6 +16,25 @@ use nodes::relay::RelayConfig;
 #[serde(tag = "system", rename_all = "kebab-case")]
 pub enum SystemSpec {
     Relay(RelayConfig),
+    Raft(RaftSystem),
+}
+
+impl SystemSpec {
+    /// The system's name, as in `--bug SYSTEM:NAME`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SystemSpec::Relay(_) => "relay",
+            SystemSpec::Raft(_) => "raft",
+        }
+    }
+
+    /// Client processes that run beside the servers.
+    pub fn clients(&self) -> usize {
+        match self {
+            SystemSpec::Relay(_) => 0,
+            SystemSpec::Raft(r) => r.clients,
+        }
+    }
 }
 
 /// A node's clock at the start.
@@ -65,6 +85,20 @@ pub enum Fault {
         node: usize,
         ops: u64,
     },
+    /// Crash whichever server is leader now (systems with leaders; otherwise nothing).
+    CrashLeader,
+    /// Crash a server that is not the leader, chosen by the faults stream.
+    CrashFollower,
+    /// Cut the current leader off from the other servers.
+    IsolateLeader,
+    /// Restart every crashed server.
+    RestartCrashed,
+    /// Crash the node right after its Nth disk operation from now, N drawn uniformly from
+    /// 1..=max_ops by the faults stream: a sweep covers every prefix of a write sequence.
+    CrashAfterRandomDiskOps {
+        node: usize,
+        max_ops: u64,
+    },
 }
 
 impl Fault {
@@ -77,8 +111,14 @@ impl Fault {
             | Fault::ClockBump { node, .. }
             | Fault::ClockDrift { node, .. }
             | Fault::ClockStrobe { node, .. }
-            | Fault::CrashAfterDiskOps { node, .. } => vec![node],
-            Fault::Partition(_) | Fault::Heal => vec![],
+            | Fault::CrashAfterDiskOps { node, .. }
+            | Fault::CrashAfterRandomDiskOps { node, .. } => vec![node],
+            Fault::Partition(_)
+            | Fault::Heal
+            | Fault::CrashLeader
+            | Fault::CrashFollower
+            | Fault::IsolateLeader
+            | Fault::RestartCrashed => vec![],
         }
     }
 }

@@ -31,6 +31,9 @@ pub struct SimConfig {
     pub nodes: Vec<NodeSpec>,
     pub net: NetConfig,
     pub disk: DiskConfig,
+    /// Partition topologies apply to nodes `0..partition_nodes` (the servers); later nodes
+    /// (clients) keep their links. `None`: every node.
+    pub partition_nodes: Option<usize>,
     /// Keep every event (needed by trace checks and export); `false` keeps only the digest.
     pub keep_events: bool,
     pub world_faults: WorldFaults,
@@ -49,6 +52,7 @@ impl SimConfig {
                 .collect(),
             net: NetConfig::default(),
             disk: DiskConfig::default(),
+            partition_nodes: None,
             keep_events: true,
             world_faults: WorldFaults::default(),
         }
@@ -132,6 +136,7 @@ where
             &clocks,
             &config.net,
             &config.disk,
+            config.partition_nodes,
             config.keep_events,
             config.world_faults,
         );

@@ -67,6 +67,7 @@ pub struct World {
     origin: madsim::time::Instant,
     seed: u64,
     names: Vec<String>,
+    partition_scope: usize,
 }
 
 /// A node's clock at the start of a run.
@@ -84,6 +85,7 @@ impl World {
         clocks: &[InitialClock],
         net: &NetConfig,
         disk: &DiskConfig,
+        partition_nodes: Option<usize>,
         keep_events: bool,
         faults: WorldFaults,
     ) -> Arc<World> {
@@ -117,6 +119,7 @@ impl World {
             }),
             origin: madsim::time::Instant::now(),
             seed,
+            partition_scope: partition_nodes.unwrap_or(n).min(n),
             names,
         })
     }
@@ -340,7 +343,7 @@ impl World {
         let now = self.now_ns();
         let mut st = self.lock();
         let st = &mut *st;
-        let cut = topology.resolve(self.len(), &mut st.faults_rng)?;
+        let cut = topology.resolve(self.partition_scope, &mut st.faults_rng)?;
         st.net.cut(&cut);
         let links: Vec<(usize, usize)> = cut.into_iter().collect();
         st.record_net(

@@ -246,6 +246,7 @@ fn run_lin(args: &LinArgs) -> i32 {
     };
     let opts = lin::Options {
         timeout: Some(args.timeout),
+        ..lin::Options::default()
     };
     let mut tally = Tally::default();
     let mut json_files = Vec::new();

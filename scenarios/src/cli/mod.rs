@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::bench::{bench_disk, bench_sim, BenchSimParams};
 use crate::builtin;
 use crate::report::{RunReport, Verdict};
-use crate::runner::{check_determinism, run_scenario, RunOptions, RunResult};
+use crate::runner::{add_bug, check_determinism, run_scenario, RunOptions, RunResult};
 use crate::scenario::Scenario;
 use crate::sweep::{parse_seed, parse_seed_range, sweep, SeedRange, SweepReport};
 
@@ -67,17 +67,23 @@ struct RunArgs {
     /// Write the trace as JSON lines to FILE (refuses to replace an existing file).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
-    /// Replace the --trace file if it exists.
-    #[arg(long, requires = "trace")]
+    /// Write the client history as native JSON lines to FILE (systems with clients).
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// Replace the --trace or --history file if it exists.
+    #[arg(long)]
     force: bool,
     /// Run twice and compare trace digests; name the first diverging event if they differ.
     #[arg(long)]
     check_determinism: bool,
+    /// Switch on a catalogued bug, SYSTEM:NAME (repeatable; `dst list` shows them).
+    #[arg(long = "bug", value_name = "SYSTEM:NAME")]
+    bugs: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 struct SweepArgs {
-    /// Scenario name (see `dst list`), or `all` for every built-in scenario.
+    /// Scenario name (see `dst list`), `all` for every built-in scenario, or `raft/all`.
     scenario: String,
     /// Seeds to run: A..B (B excluded) or A..=B; decimal or 0x-hex.
     #[arg(long, value_parser = parse_seed_range, default_value = "0..100")]
@@ -88,6 +94,9 @@ struct SweepArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Switch on a catalogued bug, SYSTEM:NAME (repeatable).
+    #[arg(long = "bug", value_name = "SYSTEM:NAME")]
+    bugs: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +112,9 @@ struct ReplayArgs {
     /// Replace the --trace file if it exists.
     #[arg(long, requires = "trace")]
     force: bool,
+    /// Switch on a catalogued bug, SYSTEM:NAME (repeatable).
+    #[arg(long = "bug", value_name = "SYSTEM:NAME")]
+    bugs: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,18 +230,49 @@ fn scenario(name: &str) -> Result<Scenario, BadInput> {
     Ok(s)
 }
 
+fn run_options(bugs: &[String]) -> Result<RunOptions, BadInput> {
+    let mut opts = RunOptions::default();
+    for b in bugs {
+        add_bug(&mut opts, b).map_err(BadInput)?;
+    }
+    Ok(opts)
+}
+
+/// The checks a scenario's runs make, for listings.
+fn checks_of(s: &Scenario) -> &'static str {
+    match s.system {
+        crate::scenario::SystemSpec::Relay(_) => "world audit, traffic-resumes",
+        crate::scenario::SystemSpec::Raft(_) => crate::raft_builtin::RAFT_CHECKS,
+    }
+}
+
 fn list(json: bool) -> CmdResult {
-    let all = builtin::all();
+    let all = builtin::everything();
     if json {
         let rows: Vec<_> = all
             .iter()
-            .map(|s| serde_json::json!({"name": s.name, "description": s.description, "nodes": s.nodes}))
+            .map(|s| {
+                serde_json::json!({"name": s.name, "description": s.description, "nodes": s.nodes, "checks": checks_of(s)})
+            })
             .collect();
-        println!("{}", serde_json::Value::Array(rows));
+        let bugs: Vec<_> = nodes::raft::Bug::ALL
+            .iter()
+            .map(|b| serde_json::json!({"bug": format!("raft:{b}"), "description": b.describe()}))
+            .collect();
+        println!("{}", serde_json::json!({"scenarios": rows, "bugs": bugs}));
     } else {
         let width = all.iter().map(|s| s.name.len()).max().unwrap_or(0);
         for s in &all {
             println!("{:width$}  {}", s.name, s.description);
+        }
+        println!(
+            "\nraft scenarios check: {}",
+            crate::raft_builtin::RAFT_CHECKS
+        );
+        println!("relay scenarios check: world audit, traffic-resumes\n");
+        println!("bugs (--bug SYSTEM:NAME):");
+        for b in nodes::raft::Bug::ALL {
+            println!("  raft:{:26} {}", b.name(), b.describe());
         }
     }
     Ok(0)
@@ -289,6 +332,9 @@ fn print_report(r: &RunReport) {
         r.stats.dropped_cut,
         r.stats.dropped_dead
     );
+    if let Some(why) = &r.unknown {
+        println!("  UNKNOWN: {why}");
+    }
     for v in &r.violations {
         match v.event {
             Some(i) => println!("  VIOLATION {}: {} (trace event #{i})", v.check, v.message),
@@ -300,7 +346,7 @@ fn print_report(r: &RunReport) {
 
 fn run_cmd(a: RunArgs) -> CmdResult {
     let s = scenario(&a.scenario)?;
-    let opts = RunOptions::default();
+    let opts = run_options(&a.bugs)?;
     let (mut result, divergence) = if a.check_determinism {
         check_determinism(&s, a.seed, &opts)
     } else {
@@ -328,6 +374,18 @@ fn run_cmd(a: RunArgs) -> CmdResult {
     }
     if let Some(path) = &a.trace {
         write_trace(&result, path, a.force)?;
+    }
+    if let Some(path) = &a.history {
+        let Some(text) = &result.history else {
+            return Err(BadInput(format!(
+                "{} has no client history to write",
+                s.name
+            )));
+        };
+        let mut out = create_output(path, a.force)?;
+        out.write_all(text.as_bytes())
+            .and_then(|_| out.flush())
+            .map_err(|e| BadInput(format!("cannot write {}: {e}", path.display())))?;
     }
     if a.json {
         let mut v = serde_json::to_value(&result.report).expect("reports serialize");
@@ -390,8 +448,22 @@ fn print_sweep_table(reports: &[SweepReport]) {
 }
 
 fn sweep_cmd(a: SweepArgs) -> CmdResult {
+    let opts = run_options(&a.bugs)?;
     let scenarios = if a.scenario == "all" {
-        builtin::all()
+        builtin::everything()
+    } else if a.scenario.ends_with("/all") {
+        let prefix = a.scenario.trim_end_matches("all");
+        let v: Vec<Scenario> = builtin::everything()
+            .into_iter()
+            .filter(|s| s.name.starts_with(prefix))
+            .collect();
+        if v.is_empty() {
+            return Err(BadInput(format!(
+                "no built-in scenarios match '{}'",
+                a.scenario
+            )));
+        }
+        v
     } else {
         vec![scenario(&a.scenario)?]
     };
@@ -429,7 +501,7 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
             }
             bar.inc(1);
         };
-        reports.push(sweep(s, a.seeds, jobs, &RunOptions::default(), &on_done));
+        reports.push(sweep(s, a.seeds, jobs, &opts, &on_done));
     }
     bar.finish_and_clear();
     if a.json {
@@ -457,8 +529,9 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
 
 fn replay_cmd(a: ReplayArgs) -> CmdResult {
     let s = scenario(&a.scenario)?;
+    let opts = run_options(&a.bugs)?;
     logging::init_replay_logging();
-    let result = run_scenario(&s, a.seed, &RunOptions::default());
+    let result = run_scenario(&s, a.seed, &opts);
     if let Some(path) = &a.trace {
         write_trace(&result, path, a.force)?;
     }

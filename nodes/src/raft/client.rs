@@ -1,0 +1,133 @@
+//! Clients: their own simulated processes that send requests to any server, follow
+//! redirects, retry with the same sequence number (so the session applies a write once)
+//! and record every operation in the history. A reply is `ok` or `fail`; a client that
+//! gives up records `info`, since the operation may still take effect.
+
+use std::sync::{Arc, Mutex};
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use sim::{Nanos, NodeCtx};
+
+use super::msg::{KvOp, RaftMsg, Refusal};
+use super::observer::RaftObserver;
+
+/// Client behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Pause between operations, uniform up to this.
+    pub think: Nanos,
+    /// How long one attempt waits for a reply.
+    pub timeout: Nanos,
+    /// Attempts before giving up on an operation.
+    pub attempts: u32,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            think: Nanos::from_millis(40),
+            timeout: Nanos::from_millis(250),
+            attempts: 12,
+        }
+    }
+}
+
+/// The next operation: reads, writes and compare-and-sets on three registers, and appends
+/// to four lists (spread thin, since concurrent appends are what makes checking hard). Written values are unique per client and sequence number, so a stale or
+/// duplicated effect cannot hide behind an equal value.
+fn next_op(rng: &mut ChaCha8Rng, client: usize, seq: u64) -> KvOp {
+    let unique = (client as i64) * 1_000_000 + seq as i64;
+    let reg = format!("r{}", rng.gen_range(0..3));
+    let list = format!("l{}", rng.gen_range(0..4));
+    match rng.gen_range(0..100) {
+        0..=24 => KvOp::Get { key: reg },
+        25..=34 => KvOp::Get { key: list },
+        35..=59 => KvOp::Put {
+            key: reg,
+            value: unique,
+        },
+        60..=74 => {
+            let expect = if rng.gen_bool(0.2) {
+                None
+            } else {
+                Some((client as i64) * 1_000_000 + rng.gen_range(1..=seq as i64))
+            };
+            KvOp::Cas {
+                key: reg,
+                expect,
+                new: unique,
+            }
+        }
+        _ => KvOp::Append {
+            key: list,
+            value: unique,
+        },
+    }
+}
+
+/// Runs one client forever (the scenario's end stops it).
+pub async fn run_client(
+    ctx: NodeCtx,
+    servers: usize,
+    config: ClientConfig,
+    obs: Arc<Mutex<RaftObserver>>,
+) {
+    let mut rng = ctx.rng();
+    let me = ctx.id();
+    let mut target = rng.gen_range(0..servers);
+    let mut seq = 0u64;
+    loop {
+        if config.think.0 > 0 {
+            let pause = rng.gen_range(0..=config.think.0);
+            ctx.sleep(Nanos(pause)).await;
+        }
+        seq += 1;
+        let op = next_op(&mut rng, me, seq);
+        obs.lock().unwrap().invoke(me, &op, ctx.world().now_ns());
+        let mut outcome = None;
+        for _ in 0..config.attempts {
+            ctx.send(
+                target,
+                RaftMsg::Request {
+                    seq,
+                    op: op.clone(),
+                },
+            );
+            let deadline = ctx.monotonic() + config.timeout.0;
+            let reply = loop {
+                let now = ctx.monotonic();
+                if now >= deadline {
+                    break None;
+                }
+                match ctx.recv_timeout(Nanos(deadline - now)).await {
+                    None => break None,
+                    Some(m) => match m.get::<RaftMsg>() {
+                        Some(RaftMsg::Reply { seq: s, result }) if *s == seq => {
+                            break Some(result.clone())
+                        }
+                        _ => continue, // a late reply to an earlier attempt
+                    },
+                }
+            };
+            match reply {
+                Some(Ok(result)) => {
+                    outcome = Some(result);
+                    break;
+                }
+                Some(Err(Refusal::NotLeader { hint })) => {
+                    target = hint
+                        .filter(|&h| h < servers)
+                        .unwrap_or_else(|| rng.gen_range(0..servers));
+                    ctx.sleep(Nanos::from_millis(10)).await;
+                }
+                None => target = (target + 1) % servers,
+            }
+        }
+        obs.lock()
+            .unwrap()
+            .complete(me, &op, outcome.as_ref(), ctx.world().now_ns());
+    }
+}

@@ -1,0 +1,243 @@
+//! What the checks see of a Raft run: leaders per term, entries as they commit and apply,
+//! every node's log, and the clients' history. Nodes report here as they go; the safety
+//! properties of Raft's Figure 3 are checked at the moment they could first break, so a
+//! violation names the event that broke it.
+//!
+//! The observer is the test oracle, outside the protocol: nodes never read from it.
+
+use std::collections::BTreeMap;
+
+use checkers::history::{Event, EventKind as HistKind};
+use checkers::Value;
+use sim::audit::Violation;
+
+use super::msg::{Entry, KvOp, KvResult, KvValue};
+
+/// At most this many violations of one check are kept; the first is what matters.
+const KEEP_PER_CHECK: usize = 3;
+
+#[derive(Debug, Default)]
+pub struct RaftObserver {
+    leaders: BTreeMap<u64, usize>,
+    /// Entry applied at each index, and by whom first.
+    applied: BTreeMap<u64, (Entry, usize)>,
+    /// Highest commit index per (node, incarnation).
+    commits: BTreeMap<(usize, u64), u64>,
+    pub logs: Vec<Vec<Entry>>,
+    pub history: Vec<Event>,
+    /// Simulated times at which writes completed ok.
+    pub write_oks: Vec<u64>,
+    /// Simulated times at which a leader was elected.
+    pub elections: Vec<u64>,
+    pub refused: Vec<(usize, String)>,
+    pub violations: Vec<Violation>,
+}
+
+impl RaftObserver {
+    pub fn new(servers: usize) -> Self {
+        RaftObserver {
+            logs: vec![Vec::new(); servers],
+            ..Default::default()
+        }
+    }
+
+    fn violate(&mut self, check: &str, message: String) {
+        if self.violations.iter().filter(|v| v.check == check).count() < KEEP_PER_CHECK {
+            self.violations.push(Violation::new(check, message, None));
+        }
+    }
+
+    /// Election safety and leader completeness, checked when a leader is elected.
+    pub fn became_leader(&mut self, node: usize, term: u64, now: u64) {
+        self.elections.push(now);
+        match self.leaders.get(&term) {
+            Some(&other) if other != node => self.violate(
+                "election-safety",
+                format!(
+                    "n{} and n{} were both leader in term {term}",
+                    other + 1,
+                    node + 1
+                ),
+            ),
+            _ => {
+                self.leaders.insert(term, node);
+            }
+        }
+        let log = &self.logs[node];
+        let missing = self
+            .applied
+            .iter()
+            .find(|(i, (e, _))| log.get(**i as usize - 1) != Some(e))
+            .map(|(i, (e, _))| (*i, e.clone()));
+        if let Some((index, entry)) = missing {
+            self.violate(
+                "leader-completeness",
+                format!(
+                    "n{} became leader of term {term} without committed entry {index} ({entry:?})",
+                    node + 1
+                ),
+            );
+        }
+    }
+
+    /// The commit index of one incarnation never goes back.
+    pub fn committed(&mut self, node: usize, incarnation: u64, index: u64) {
+        let prev = self.commits.entry((node, incarnation)).or_insert(0);
+        if index < *prev {
+            let msg = format!(
+                "n{}'s commit index went from {prev} back to {index}",
+                node + 1
+            );
+            self.violate("commit-monotonic", msg);
+        } else {
+            *prev = index;
+        }
+    }
+
+    /// State machine safety: no two nodes apply different entries at one index.
+    pub fn applied(&mut self, node: usize, index: u64, entry: &Entry) {
+        match self.applied.get(&index) {
+            Some((first, by)) if first != entry => {
+                let msg = format!(
+                    "at index {index} n{} applied {first:?} but n{} applied {entry:?}",
+                    by + 1,
+                    node + 1
+                );
+                self.violate("state-machine-safety", msg);
+            }
+            Some(_) => {}
+            None => {
+                self.applied.insert(index, (entry.clone(), node));
+            }
+        }
+    }
+
+    pub fn truncated_committed(&mut self, node: usize, index: u64, commit: u64) {
+        let msg = format!(
+            "n{} removed entry {index} although it had committed up to {commit}",
+            node + 1
+        );
+        self.violate("leader-completeness", msg);
+    }
+
+    /// Log matching over the final logs: where two logs agree on an entry's term, they agree
+    /// on everything before it.
+    pub fn check_log_matching(&mut self) {
+        let logs = self.logs.clone();
+        for a in 0..logs.len() {
+            for b in a + 1..logs.len() {
+                let common = logs[a].len().min(logs[b].len());
+                let Some(last_same) = (0..common)
+                    .rev()
+                    .find(|&i| logs[a][i].term == logs[b][i].term)
+                else {
+                    continue;
+                };
+                if let Some(i) = (0..=last_same).find(|&i| logs[a][i] != logs[b][i]) {
+                    let msg = format!(
+                        "n{} and n{} agree on the term of entry {} but differ at entry {}",
+                        a + 1,
+                        b + 1,
+                        last_same + 1,
+                        i + 1
+                    );
+                    self.violate("log-matching", msg);
+                }
+            }
+        }
+    }
+
+    // ---- the client history -----------------------------------------------------------
+
+    pub fn invoke(&mut self, process: usize, op: &KvOp, now: u64) {
+        let (f, value) = op_fields(op);
+        self.history.push(Event {
+            line: self.history.len() + 1,
+            process: process as i64,
+            kind: HistKind::Invoke,
+            f: f.to_string(),
+            key: Some(Value::Str(op.key().to_string())),
+            value,
+            time: Some(now),
+        });
+    }
+
+    /// Records how an operation ended: `Some(result)` from a reply, `None` if the client
+    /// gave up (indeterminate).
+    pub fn complete(&mut self, process: usize, op: &KvOp, result: Option<&KvResult>, now: u64) {
+        let (f, input) = op_fields(op);
+        let (kind, value) = match result {
+            None => (HistKind::Info, input),
+            Some(KvResult::Value(v)) => (HistKind::Ok, v.as_ref().map_or(Value::Nil, kv_value)),
+            Some(KvResult::Written) => (HistKind::Ok, input),
+            Some(KvResult::Cas(true)) => (HistKind::Ok, input),
+            Some(KvResult::Cas(false)) | Some(KvResult::Invalid) => (HistKind::Fail, input),
+        };
+        if kind == HistKind::Ok && !op.is_read() {
+            self.write_oks.push(now);
+        }
+        self.history.push(Event {
+            line: self.history.len() + 1,
+            process: process as i64,
+            kind,
+            f: f.to_string(),
+            key: Some(Value::Str(op.key().to_string())),
+            value,
+            time: Some(now),
+        });
+    }
+}
+
+fn kv_value(v: &KvValue) -> Value {
+    match v {
+        KvValue::Int(i) => Value::Int(*i),
+        KvValue::List(l) => Value::List(l.iter().map(|&i| Value::Int(i)).collect()),
+    }
+}
+
+fn op_fields(op: &KvOp) -> (&'static str, Value) {
+    match op {
+        KvOp::Get { .. } => ("get", Value::Nil),
+        KvOp::Put { value, .. } => ("put", Value::Int(*value)),
+        KvOp::Append { value, .. } => ("append", Value::Int(*value)),
+        KvOp::Cas { expect, new, .. } => (
+            "cas",
+            Value::List(vec![
+                expect.map_or(Value::Nil, Value::Int),
+                Value::Int(*new),
+            ]),
+        ),
+    }
+}
+
+impl RaftObserver {
+    /// The leader of the highest term seen so far.
+    pub fn current_leader(&self) -> Option<usize> {
+        self.leaders.iter().next_back().map(|(_, &node)| node)
+    }
+}
+
+/// The history as native JSON lines (`{"process":..,"type":..,"f":..,"key":..,"value":..,"time":..}`),
+/// which `dst check lin --model kv` reads.
+pub fn history_json_lines(events: &[Event]) -> String {
+    let mut out = String::new();
+    for e in events {
+        let kind = match e.kind {
+            HistKind::Invoke => "invoke",
+            HistKind::Ok => "ok",
+            HistKind::Fail => "fail",
+            HistKind::Info => "info",
+        };
+        let line = serde_json::json!({
+            "process": e.process,
+            "type": kind,
+            "f": e.f,
+            "key": e.key.as_ref().map_or(serde_json::Value::Null, Value::to_json),
+            "value": e.value.to_json(),
+            "time": e.time,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    out
+}

@@ -225,3 +225,54 @@ pub fn bench_disk(nodes: usize, records_per_node: u64, seed: u64) -> BenchDiskRe
         trace_events: out.trace.len(),
     }
 }
+
+/// What `dst bench raft` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchRaftReport {
+    pub seeds: u64,
+    pub wall_sec: f64,
+    pub seeds_per_sec: f64,
+    pub sim_sec_per_wall_sec: f64,
+    pub passed: u64,
+}
+
+/// The reference Raft scenario of the benchmark: 5 servers, 3 clients, 10 simulated
+/// seconds, one partition and one leader crash, every check on (linearizability included).
+pub fn raft_reference() -> crate::scenario::Scenario {
+    use crate::scenario::{Fault, Scheduled};
+    let mut s = crate::builtin::find("raft/partition-halves").expect("built in");
+    s.name = "raft/partition-halves".into();
+    s.duration = Nanos::from_secs(10);
+    let at = |ms, fault| Scheduled {
+        at: Nanos::from_millis(ms),
+        fault,
+    };
+    s.faults = vec![
+        at(2000, Fault::Partition(sim::Topology::Halves)),
+        at(3500, Fault::Heal),
+        at(5000, Fault::CrashLeader),
+        at(6000, Fault::RestartCrashed),
+    ];
+    s
+}
+
+/// Runs the reference scenario for `seeds` seeds on this thread (one core).
+pub fn bench_raft(seeds: u64) -> BenchRaftReport {
+    let s = raft_reference();
+    let started = Instant::now();
+    let mut passed = 0;
+    for seed in 0..seeds {
+        let r = crate::runner::run_scenario(&s, seed, &crate::runner::RunOptions::default());
+        if r.report.verdict == crate::report::Verdict::Pass {
+            passed += 1;
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    BenchRaftReport {
+        seeds,
+        wall_sec: wall,
+        seeds_per_sec: seeds as f64 / wall,
+        sim_sec_per_wall_sec: seeds as f64 * s.duration.0 as f64 / 1e9 / wall,
+        passed,
+    }
+}

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod builtin;
 pub mod cli;
+pub mod corpus;
 pub mod raft_builtin;
 pub mod report;
 pub mod runner;

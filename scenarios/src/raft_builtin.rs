@@ -217,6 +217,44 @@ pub fn all() -> Vec<Scenario> {
                 at(2800, Fault::RestartCrashed),
             ],
         ),
+        raft("figure-8", "3 servers; leaders are isolated and crash in quick succession (Raft paper, Figure 8)", {
+            let mut v = Vec::new();
+            for round in 0..6u64 {
+                let t = 600 + round * 700;
+                v.push(at(t, Fault::IsolateLeader));
+                v.push(at(t + 150, Fault::Heal));
+                v.push(at(t + 151, Fault::IsolateLeader));
+                v.push(at(t + 300, Fault::CrashLeader));
+                v.push(at(t + 301, Fault::Heal));
+                v.push(at(t + 420, Fault::RestartCrashed));
+                v.push(at(t + 500, Fault::CrashLeader));
+                v.push(at(t + 600, Fault::RestartCrashed));
+            }
+            v
+        }),
+        raft(
+            "power-loss",
+            "every server loses power at once, twice; the page cache is gone, synced data stays",
+            vec![
+                at(1500, Fault::CrashAll),
+                at(1600, Fault::RestartCrashed),
+                at(3000, Fault::CrashAll),
+                at(3100, Fault::RestartCrashed),
+            ],
+        ),
+        raft("vote-storm", "servers bounce (crash, restart 3 ms later) while leaders are isolated", {
+            let mut v = Vec::new();
+            for round in 0..3u64 {
+                let start = 800 + round * 1000;
+                v.push(at(start, Fault::IsolateLeader));
+                for k in 0..24u64 {
+                    v.push(at(start + 10 + k * 20, Fault::CrashRandom));
+                    v.push(at(start + 13 + k * 20, Fault::RestartCrashed));
+                }
+                v.push(at(start + 600, Fault::Heal));
+            }
+            v
+        }),
         raft(
             "mixed",
             "a bit of everything: partitions, crashes, a pause, skew, loss and torn writes",
@@ -248,6 +286,22 @@ pub fn all() -> Vec<Scenario> {
                     duplicate: 0.1,
                 };
                 s.duration = Nanos::from_secs(5);
+            }
+            "raft/figure-8" => {
+                s.nodes = 3;
+                *s = with_raft(s.clone(), |r| {
+                    r.raft = RaftConfig {
+                        election_min: Nanos::from_millis(60),
+                        election_max: Nanos::from_millis(120),
+                        heartbeat: Nanos::from_millis(20),
+                        max_batch: 1,
+                        ..RaftConfig::default()
+                    };
+                });
+            }
+            "raft/power-loss" => {
+                // A sudden power cut: nothing unsynced reaches the disk.
+                s.disk.faults.crash_keep = 0.0;
             }
             "raft/disk-torn" | "raft/mixed" => {
                 s.disk.faults = DiskFaults {

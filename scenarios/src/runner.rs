@@ -176,6 +176,23 @@ async fn nemesis(sim: &SimHandle, s: &Scenario, running: &Running) -> Vec<Violat
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }
+            Fault::CrashAll => {
+                for n in 0..s.nodes {
+                    if sim.status(n) != Status::Crashed {
+                        sim.crash(n).map_err(|e| e.to_string()).ok();
+                    }
+                }
+                Ok(())
+            }
+            Fault::CrashRandom => {
+                let up: Vec<usize> = (0..s.nodes).filter(|&n| sim.status(n) == Status::Up).collect();
+                if up.is_empty() {
+                    Ok(())
+                } else {
+                    let pick = up[sim.faults_rng(|r| r.gen_range(0..up.len()))];
+                    sim.crash(pick).map_err(|e| e.to_string())
+                }
+            }
             Fault::RestartCrashed => {
                 for n in 0..s.nodes {
                     if sim.status(n) == Status::Crashed {

@@ -93,6 +93,10 @@ pub enum Fault {
     IsolateLeader,
     /// Restart every crashed server.
     RestartCrashed,
+    /// Crash every server that is up (a power loss).
+    CrashAll,
+    /// Crash a random server that is up (leader or not).
+    CrashRandom,
     /// Crash the node right after its Nth disk operation from now, N drawn uniformly from
     /// 1..=max_ops by the faults stream: a sweep covers every prefix of a write sequence.
     CrashAfterRandomDiskOps {
@@ -118,7 +122,9 @@ impl Fault {
             | Fault::CrashLeader
             | Fault::CrashFollower
             | Fault::IsolateLeader
-            | Fault::RestartCrashed => vec![],
+            | Fault::RestartCrashed
+            | Fault::CrashAll
+            | Fault::CrashRandom => vec![],
         }
     }
 }

@@ -55,7 +55,7 @@ impl Bug {
     pub fn describe(self) -> &'static str {
         match self {
             Bug::CommitPreviousTerm => {
-                "a leader commits entries of earlier terms by counting replicas (Raft paper, Figure 8)"
+                "a leader commits entries of earlier terms by counting replicas, so it appends no no-op at election (Raft paper, Figure 8)"
             }
             Bug::NoPersistVote => "the vote is not persisted, so a restarted node can vote twice in a term",
             Bug::NoFsync => "log and vote are written but never fsynced before replies that depend on them",

@@ -92,7 +92,7 @@ pub async fn run_server(
                         ctx.note(format!("became leader of term {term}"));
                         o.became_leader(me, *term, now_true);
                     }
-                    Observation::Committed { index } => o.committed(me, ctx.incarnation(), *index),
+                    Observation::Committed { index, term } => o.committed(me, ctx.incarnation(), *index, *term),
                     Observation::Applied { index, entry } => o.applied(me, *index, entry),
                     Observation::TruncatedCommitted { index, commit } => {
                         o.truncated_committed(me, *index, *commit)

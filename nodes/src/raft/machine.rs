@@ -75,8 +75,11 @@ pub enum Observation {
         index: u64,
         commit: u64,
     },
+    /// Everything up to `index` is committed; this node is in `term` (an upper bound on
+    /// the term the entries were committed in).
     Committed {
         index: u64,
+        term: u64,
     },
     Applied {
         index: u64,
@@ -298,7 +301,9 @@ impl RaftMachine {
     pub fn next_deadline(&self) -> u64 {
         match self.role {
             Role::Leader => self.heartbeat_deadline.min(self.quorum_check_deadline),
-            _ => self.election_deadline,
+            // Candidates resend unanswered vote requests every heartbeat interval.
+            Role::Candidate | Role::PreCandidate => self.election_deadline.min(self.heartbeat_deadline),
+            Role::Follower => self.election_deadline,
         }
     }
 
@@ -325,6 +330,8 @@ impl RaftMachine {
             _ => {
                 if now >= self.election_deadline {
                     self.start_election(now);
+                } else if self.role != Role::Follower && now >= self.heartbeat_deadline {
+                    self.request_votes(now);
                 }
             }
         }

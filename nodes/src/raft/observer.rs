@@ -23,6 +23,8 @@ pub struct RaftObserver {
     applied: BTreeMap<u64, (Entry, usize)>,
     /// Highest commit index per (node, incarnation).
     commits: BTreeMap<(usize, u64), u64>,
+    /// Commit reports: index -> lowest term any node was in when it saw that index commit.
+    commit_terms: BTreeMap<u64, u64>,
     pub logs: Vec<Vec<Entry>>,
     pub history: Vec<Event>,
     /// Simulated times at which writes completed ok.
@@ -63,10 +65,14 @@ impl RaftObserver {
                 self.leaders.insert(term, node);
             }
         }
+        // Only entries committed in an earlier term must be there. A report of index c in
+        // term t says every index up to c committed in term t or before.
         let log = &self.logs[node];
+        let committed_before = |i: u64| self.commit_terms.range(i..).any(|(_, &t)| t < term);
         let missing = self
             .applied
             .iter()
+            .filter(|(i, _)| committed_before(**i))
             .find(|(i, (e, _))| log.get(**i as usize - 1) != Some(e))
             .map(|(i, (e, _))| (*i, e.clone()));
         if let Some((index, entry)) = missing {
@@ -81,7 +87,9 @@ impl RaftObserver {
     }
 
     /// The commit index of one incarnation never goes back.
-    pub fn committed(&mut self, node: usize, incarnation: u64, index: u64) {
+    pub fn committed(&mut self, node: usize, incarnation: u64, index: u64, term: u64) {
+        let t = self.commit_terms.entry(index).or_insert(term);
+        *t = (*t).min(term);
         let prev = self.commits.entry((node, incarnation)).or_insert(0);
         if index < *prev {
             let msg = format!(

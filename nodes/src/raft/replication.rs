@@ -205,9 +205,10 @@ impl RaftMachine {
             return;
         }
         self.commit = index;
+        let term = self.term;
         self.ready
             .observations
-            .push(Observation::Committed { index });
+            .push(Observation::Committed { index, term });
         self.fix_read_indices();
         self.apply_committed();
     }

@@ -37,9 +37,7 @@ impl RaftMachine {
         }
         self.votes = BTreeSet::from([self.id]);
         self.leader = None;
-        let (last_index, last_term) = (self.last_index(), self.term_at(self.last_index()));
-        let pre = self.config.pre_vote;
-        if pre {
+        if self.config.pre_vote {
             self.role = Role::PreCandidate;
         } else {
             self.role = Role::Candidate;
@@ -47,18 +45,28 @@ impl RaftMachine {
             self.vote = Some(self.id);
             self.persist_hard_state();
         }
+        self.request_votes(now);
+    }
+
+    /// Sends (or resends, to peers that have not granted) the current vote request.
+    /// Unanswered RPCs are retried, as the Raft paper asks: a lost request must not cost
+    /// a whole election.
+    pub(super) fn request_votes(&mut self, now: u64) {
+        let pre = self.role == Role::PreCandidate;
         let term = if pre { self.term + 1 } else { self.term };
+        let (last_index, last_term) = (self.last_index(), self.term_at(self.last_index()));
         for peer in self.peers() {
-            self.send(
-                peer,
-                RaftMsg::Vote {
+            if !self.votes.contains(&peer) {
+                let msg = RaftMsg::Vote {
                     term,
                     last_index,
                     last_term,
                     pre,
-                },
-            );
+                };
+                self.send(peer, msg);
+            }
         }
+        self.heartbeat_deadline = now + self.config.heartbeat.0;
     }
 
     pub(super) fn on_vote_request(&mut self, now: u64, from: usize, msg: RaftMsg) {
@@ -136,18 +144,7 @@ impl RaftMachine {
             self.vote = Some(self.id);
             self.persist_hard_state();
             self.votes = BTreeSet::from([self.id]);
-            let (last_index, last_term) = (self.last_index(), self.term_at(self.last_index()));
-            for peer in self.peers() {
-                self.send(
-                    peer,
-                    RaftMsg::Vote {
-                        term: self.term,
-                        last_index,
-                        last_term,
-                        pre: false,
-                    },
-                );
-            }
+            self.request_votes(now);
         } else {
             self.become_leader(now);
         }
@@ -168,11 +165,14 @@ impl RaftMachine {
         self.heard_since_check.clear();
         self.quorum_check_deadline = now + self.config.election_min.0;
         // A no-op of the new term lets the leader commit (and so learn) everything that
-        // earlier leaders committed.
-        self.append_entries(vec![Entry {
-            term: self.term,
-            command: Command::Noop,
-        }]);
+        // earlier leaders committed. A leader that commits old entries by counting
+        // replicas (the bug) believes it needs none.
+        if !self.bugs.has(Bug::CommitPreviousTerm) {
+            self.append_entries(vec![Entry {
+                term: self.term,
+                command: Command::Noop,
+            }]);
+        }
         self.match_index[self.id] = self.last_index();
         if self.n == 1 {
             self.advance_commit();

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::bench::{bench_disk, bench_sim, BenchSimParams};
+use crate::bench::{bench_disk, bench_raft, bench_sim, BenchSimParams};
 use crate::builtin;
 use crate::report::{RunReport, Verdict};
 use crate::runner::{add_bug, check_determinism, run_scenario, RunOptions, RunResult};
@@ -123,8 +123,20 @@ enum BenchCommand {
     Sim(BenchSimArgs),
     /// Simulated disk operations per second.
     Disk(BenchDiskArgs),
+    /// Seeds per second of the reference Raft scenario on one core.
+    Raft(BenchRaftArgs),
     /// Checker speed on reference and generated histories.
     Check(check::BenchCheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchRaftArgs {
+    /// Seeds to run.
+    #[arg(long, default_value_t = 100)]
+    seeds: u64,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +205,7 @@ pub fn main() -> i32 {
         Command::Check(c) => Ok(check::run(c)),
         Command::Bench(BenchCommand::Sim(a)) => bench_sim_cmd(a),
         Command::Bench(BenchCommand::Disk(a)) => bench_disk_cmd(a),
+        Command::Bench(BenchCommand::Raft(a)) => bench_raft_cmd(a),
         Command::Bench(BenchCommand::Check(a)) => Ok(check::bench(a)),
     };
     match result {
@@ -593,4 +606,21 @@ fn bench_disk_cmd(a: BenchDiskArgs) -> CmdResult {
         );
     }
     Ok(0)
+}
+
+fn bench_raft_cmd(a: BenchRaftArgs) -> CmdResult {
+    if a.seeds == 0 {
+        return Err(BadInput("--seeds must be positive".into()));
+    }
+    let r = bench_raft(a.seeds);
+    if a.json {
+        println!("{}", serde_json::to_string(&r).expect("reports serialize"));
+    } else {
+        println!("reference: 5 servers, 3 clients, 10 simulated s, one partition, one leader crash, all checks");
+        println!(
+            "{} seeds in {:.2}s on one core: {:.1} seeds/s, {:.0}x real time ({} passed)",
+            r.seeds, r.wall_sec, r.seeds_per_sec, r.sim_sec_per_wall_sec, r.passed
+        );
+    }
+    Ok(if r.passed == r.seeds { 0 } else { 1 })
 }

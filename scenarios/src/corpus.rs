@@ -52,7 +52,8 @@ pub fn load(path: &Path) -> Result<Vec<Case>, String> {
 
 /// Replays a case; `Err` says how the outcome differs from what the case expects.
 pub fn replay(case: &Case) -> Result<(), String> {
-    let scenario = builtin::find(&case.scenario).ok_or_else(|| format!("unknown scenario {}", case.scenario))?;
+    let scenario = builtin::find(&case.scenario)
+        .ok_or_else(|| format!("unknown scenario {}", case.scenario))?;
     let mut opts = RunOptions::default();
     for b in &case.bugs {
         add_bug(&mut opts, b)?;

@@ -185,7 +185,9 @@ async fn nemesis(sim: &SimHandle, s: &Scenario, running: &Running) -> Vec<Violat
                 Ok(())
             }
             Fault::CrashRandom => {
-                let up: Vec<usize> = (0..s.nodes).filter(|&n| sim.status(n) == Status::Up).collect();
+                let up: Vec<usize> = (0..s.nodes)
+                    .filter(|&n| sim.status(n) == Status::Up)
+                    .collect();
                 if up.is_empty() {
                     Ok(())
                 } else {

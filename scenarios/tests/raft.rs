@@ -9,7 +9,10 @@ use scenarios::corpus;
 use scenarios::testing::sweep;
 
 fn raft_scenarios() -> Vec<String> {
-    scenarios::raft_builtin::all().into_iter().map(|s| s.name).collect()
+    scenarios::raft_builtin::all()
+        .into_iter()
+        .map(|s| s.name)
+        .collect()
 }
 
 #[test]
@@ -27,10 +30,17 @@ fn the_seed_corpus_replays_to_its_recorded_verdicts() {
     let mut failures = Vec::new();
     for case in &cases {
         if let Err(e) = corpus::replay(case) {
-            failures.push(format!("{} seed {} {:?}: {e}", case.scenario, case.seed, case.bugs));
+            failures.push(format!(
+                "{} seed {} {:?}: {e}",
+                case.scenario, case.seed, case.bugs
+            ));
         }
     }
-    assert!(failures.is_empty(), "corpus cases that no longer hold:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "corpus cases that no longer hold:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -43,6 +53,9 @@ fn every_catalogued_bug_has_a_corpus_case_that_names_its_check() {
             .iter()
             .find(|c| c.bugs == [flag.clone()] && c.expect == "violation")
             .unwrap_or_else(|| panic!("no corpus case catches {flag}"));
-        assert!(case.check.is_some(), "{flag}: the case must name the check that flags it");
+        assert!(
+            case.check.is_some(),
+            "{flag}: the case must name the check that flags it"
+        );
     }
 }

@@ -114,6 +114,7 @@ fn audit_catches_a_world_that_delivers_across_cuts() {
         world_faults: WorldFaults {
             deliver_across_cuts: true,
         },
+        ..RunOptions::default()
     };
     let r = run_scenario(&s, 3, &broken).report;
     assert_eq!(r.verdict, Verdict::Violation);

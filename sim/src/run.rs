@@ -129,17 +129,7 @@ where
     let rt = madsim::runtime::Runtime::with_seed_and_config(config.seed, madsim::Config::default());
     rt.block_on(async move {
         let names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
-        let clocks: Vec<InitialClock> = config.nodes.iter().map(|n| n.clock).collect();
-        let world = World::new(
-            config.seed,
-            names.clone(),
-            &clocks,
-            &config.net,
-            &config.disk,
-            config.partition_nodes,
-            config.keep_events,
-            config.world_faults,
-        );
+        let world = World::new(&config);
         let driver = madsim::task::spawn_local(DeliveryDriver {
             world: world.clone(),
             sleep: None,

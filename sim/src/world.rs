@@ -21,8 +21,8 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::clock::NodeClock;
-use crate::disk::{DiskConfig, DiskSet};
-use crate::net::{Envelope, NetConfig, NetStats, Network, Topology, TopologyError};
+use crate::disk::DiskSet;
+use crate::net::{Envelope, NetStats, Network, Topology, TopologyError};
 use crate::process::{LifecycleError, ProcessHook, Status};
 use crate::rng::stream;
 use crate::trace::{ClockChange, DropReason, EventKind, Trace};
@@ -79,16 +79,12 @@ pub struct InitialClock {
 
 impl World {
     /// Must be called inside the run's madsim runtime.
-    pub(crate) fn new(
-        seed: u64,
-        names: Vec<String>,
-        clocks: &[InitialClock],
-        net: &NetConfig,
-        disk: &DiskConfig,
-        partition_nodes: Option<usize>,
-        keep_events: bool,
-        faults: WorldFaults,
-    ) -> Arc<World> {
+    pub(crate) fn new(config: &crate::run::SimConfig) -> Arc<World> {
+        let seed = config.seed;
+        let names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
+        let clocks: Vec<InitialClock> = config.nodes.iter().map(|n| n.clock).collect();
+        let (net, disk, partition_nodes) = (&config.net, &config.disk, config.partition_nodes);
+        let (keep_events, faults) = (config.keep_events, config.world_faults);
         let n = names.len();
         assert_eq!(clocks.len(), n, "one initial clock per node");
         let nodes = clocks

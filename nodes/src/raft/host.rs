@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use sim::{Nanos, NodeCtx};
 
 use super::bugs::Bugs;
-use super::machine::{Observation, RaftConfig, RaftMachine};
+use super::machine::{DurableState, Observation, RaftConfig, RaftMachine};
 use super::msg::RaftMsg;
 use super::observer::RaftObserver;
 use super::storage::{Recovered, Storage};
@@ -53,8 +53,7 @@ pub async fn run_server(
         config,
         bugs,
         ctx.rng(),
-        hard_state,
-        log,
+        DurableState { hard_state, log },
         ctx.monotonic(),
     );
     loop {
@@ -92,7 +91,9 @@ pub async fn run_server(
                         ctx.note(format!("became leader of term {term}"));
                         o.became_leader(me, *term, now_true);
                     }
-                    Observation::Committed { index, term } => o.committed(me, ctx.incarnation(), *index, *term),
+                    Observation::Committed { index, term } => {
+                        o.committed(me, ctx.incarnation(), *index, *term)
+                    }
                     Observation::Applied { index, entry } => o.applied(me, *index, entry),
                     Observation::TruncatedCommitted { index, commit } => {
                         o.truncated_committed(me, *index, *commit)

@@ -49,6 +49,13 @@ impl Default for RaftConfig {
     }
 }
 
+/// What a node recovered from its disk.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DurableState {
+    pub hard_state: HardState,
+    pub log: Vec<Entry>,
+}
+
 /// Term and vote: what must survive a crash besides the log.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HardState {
@@ -162,10 +169,10 @@ impl RaftMachine {
         config: RaftConfig,
         bugs: Bugs,
         rng: ChaCha8Rng,
-        hard_state: HardState,
-        log: Vec<Entry>,
+        durable: DurableState,
         now: u64,
     ) -> Self {
+        let DurableState { hard_state, log } = durable;
         assert!(id < n, "servers are nodes 0..n");
         let dedup = !bugs.has(Bug::NoDedup);
         let mut m = RaftMachine {
@@ -302,7 +309,9 @@ impl RaftMachine {
         match self.role {
             Role::Leader => self.heartbeat_deadline.min(self.quorum_check_deadline),
             // Candidates resend unanswered vote requests every heartbeat interval.
-            Role::Candidate | Role::PreCandidate => self.election_deadline.min(self.heartbeat_deadline),
+            Role::Candidate | Role::PreCandidate => {
+                self.election_deadline.min(self.heartbeat_deadline)
+            }
             Role::Follower => self.election_deadline,
         }
     }

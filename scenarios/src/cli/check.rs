@@ -138,7 +138,14 @@ pub struct CausalArgs {
 
 /// Arguments of `dst bench check`.
 #[derive(Debug, Args)]
-pub struct BenchCheckArgs {}
+pub struct BenchCheckArgs {
+    /// Seed of the generated histories and traces.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Smaller sizes (a tenth), for a quick look; the targets apply to the full sizes.
+    #[arg(long)]
+    pub quick: bool,
+}
 
 /// Parses `10s`, `250ms`, `2m`, `1.5s`, `3us`, `100ns` or a plain number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -542,10 +549,240 @@ fn finish(json: bool, tally: &Tally, files: Vec<serde_json::Value>) -> i32 {
     code
 }
 
+/// Peak resident memory of this process so far (Linux), in bytes.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn mib(b: Option<u64>) -> String {
+    b.map(|b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// One bench row: parse and check times, verdict, and whether the target was met.
+fn row(
+    name: &str,
+    parse: Duration,
+    check: Duration,
+    verdict: &str,
+    target: &str,
+    ok: bool,
+) -> bool {
+    println!(
+        "{name:<44} parse {:>9}  check {:>9}  total {:>9}  {verdict:<18} target {target}: {}",
+        fmt_nanos(parse.as_nanos()),
+        fmt_nanos(check.as_nanos()),
+        fmt_nanos((parse + check).as_nanos()),
+        if ok { "met" } else { "MISSED" }
+    );
+    ok
+}
+
 /// Runs `dst bench check`; returns the exit code.
-pub fn bench(_args: BenchCheckArgs) -> i32 {
-    eprintln!("error: `dst bench check` is not implemented yet");
-    2
+pub fn bench(args: BenchCheckArgs) -> i32 {
+    use checkers::causality;
+    use checkers::generate::{self, LinModel, LinSpec, TraceSpec, TxnSpec};
+    use checkers::serializability::{self as ser, Workload};
+    if cfg!(debug_assertions) {
+        eprintln!(
+            "warning: a debug build; run `cargo run --release -- bench check` for real figures"
+        );
+    }
+    let scale = if args.quick { 10 } else { 1 };
+    let mut all_ok = true;
+    let lin_once = |text: &str, kind: ModelKind| -> (Duration, Duration, String) {
+        let t0 = Instant::now();
+        let ops = history::parse_str("bench", text, None).and_then(|h| pair(&h));
+        let parse = t0.elapsed();
+        match ops {
+            Err(e) => (parse, Duration::ZERO, format!("bad input: {e}")),
+            Ok(ops) => match lin::check_with(kind, None, &ops, &lin::Options::default()) {
+                Ok(r) => (
+                    parse,
+                    Duration::from_nanos(r.check_nanos as u64),
+                    r.verdict.name().to_string(),
+                ),
+                Err(e) => (parse, Duration::ZERO, format!("bad input: {e}")),
+            },
+        }
+    };
+
+    // 1. Porcupine's reference data, as far as ../shared holds it.
+    let shared = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/histories"
+    ));
+    if shared.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(shared.join("jepsen-etcd"))
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "log"));
+        files.sort();
+        let (mut parse, mut check, mut bad) = (Duration::ZERO, Duration::ZERO, 0);
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap_or_default();
+            let (p, c, v) = lin_once(&text, ModelKind::CasRegister);
+            parse += p;
+            check += c;
+            bad += usize::from(v.starts_with("bad"));
+        }
+        let per = (parse + check) / files.len().max(1) as u32;
+        // Porcupine: 102 histories in ~0.4 s, i.e. ~3.9 ms each.
+        all_ok &= row(
+            &format!("jepsen-etcd: {} histories (cas-register)", files.len()),
+            parse,
+            check,
+            &format!("{} bad", bad),
+            &format!(
+                "< 3.9 ms/history (Porcupine); {} each",
+                fmt_nanos(per.as_nanos())
+            ),
+            bad == 0 && per < Duration::from_micros(3900),
+        );
+        for name in ["c10-ok.txt", "c10-bad.txt"] {
+            let text =
+                std::fs::read_to_string(shared.join("porcupine-kv").join(name)).unwrap_or_default();
+            let (p, c, v) = lin_once(&text, ModelKind::Kv);
+            all_ok &= row(
+                &format!("porcupine-kv {name}"),
+                p,
+                c,
+                &v,
+                "verdict as named",
+                v == if name.contains("ok") {
+                    "linearizable"
+                } else {
+                    "not-linearizable"
+                },
+            );
+        }
+    } else {
+        println!("(../shared/histories absent: skipping the reference histories)");
+    }
+
+    // 2. Porcupine's c50-ok shape: 1,712 key-value operations from 50 clients.
+    let c50 = generate::lin_history(&LinSpec {
+        model: LinModel::Kv,
+        ops: 1712,
+        clients: 50,
+        keys: 10,
+        crash_percent: 0,
+        seed: args.seed,
+        bug: None,
+    });
+    let (p, c, v) = lin_once(&c50, ModelKind::Kv);
+    all_ok &= row(
+        "kv 1,712 ops, 50 clients, 10 keys (c50 shape)",
+        p,
+        c,
+        &v,
+        "< 150 ms (Porcupine c50-ok)",
+        v == "linearizable" && p + c < Duration::from_millis(150),
+    );
+
+    // 3. 100,000 key-value operations over 1,000 keys and 50 clients.
+    let n = 100_000 / scale;
+    let text = generate::lin_history(&LinSpec {
+        model: LinModel::Kv,
+        ops: n,
+        clients: 50,
+        keys: 1000,
+        crash_percent: 1,
+        seed: args.seed,
+        bug: None,
+    });
+    let (p, c, v) = lin_once(&text, ModelKind::Kv);
+    drop(text);
+    let rss = peak_rss();
+    all_ok &= row(
+        &format!("kv {n} ops, 1,000 keys, 50 clients"),
+        p,
+        c,
+        &v,
+        &format!("< 2 s and 1 GiB (peak RSS {})", mib(rss)),
+        v == "linearizable" && p + c < Duration::from_secs(2) && rss.is_none_or(|r| r < 1 << 30),
+    );
+
+    // 4. 100,000 list-append transactions through the serializability checker.
+    let n = 100_000 / scale;
+    let text = generate::list_append_history(&TxnSpec {
+        txns: n,
+        clients: 50,
+        keys: 1000,
+        max_mops: 4,
+        crash_percent: 1,
+        fail_percent: 2,
+        seed: args.seed,
+        bug: None,
+    });
+    let t0 = Instant::now();
+    let ops = history::parse_str("bench", &text, None).and_then(|h| pair(&h));
+    let parse = t0.elapsed();
+    drop(text);
+    let (check, verdict) = match ops.and_then(|o| {
+        ser::check(
+            &o,
+            Workload::ListAppend,
+            &ser::Options {
+                process_edges: true,
+                realtime_edges: true,
+            },
+        )
+    }) {
+        Ok(r) => (
+            Duration::from_nanos(r.check_nanos as u64),
+            r.verdict.to_string(),
+        ),
+        Err(e) => (Duration::ZERO, format!("bad input: {e}")),
+    };
+    all_ok &= row(
+        &format!("list-append {n} txns, 1,000 keys (+process, realtime)"),
+        parse,
+        check,
+        &verdict,
+        "< 5 s",
+        verdict == "serializable" && parse + check < Duration::from_secs(5),
+    );
+
+    // 5. A 1,000,000-event trace through the vector-clock validator.
+    let n = 1_000_000 / scale;
+    let text = generate::trace(&TraceSpec {
+        events: n,
+        hosts: 8,
+        seed: args.seed,
+        causal_violation: false,
+    });
+    let t0 = Instant::now();
+    let trace = causality::parse_trace("bench", &text);
+    let parse = t0.elapsed();
+    drop(text);
+    let (check, verdict) = match trace {
+        Ok(t) => {
+            let r = causality::check(&t);
+            (
+                Duration::from_nanos(r.check_nanos as u64),
+                r.verdict.to_string(),
+            )
+        }
+        Err(e) => (Duration::ZERO, format!("bad input: {e}")),
+    };
+    all_ok &= row(
+        &format!("trace {n} events, 8 hosts (validate + causal delivery)"),
+        parse,
+        check,
+        &verdict,
+        "< 2 s",
+        verdict == "valid" && parse + check < Duration::from_secs(2),
+    );
+    println!("peak RSS of the whole bench: {}", mib(peak_rss()));
+    if all_ok {
+        EXIT_HOLDS
+    } else {
+        EXIT_VIOLATION
+    }
 }
 
 #[cfg(test)]

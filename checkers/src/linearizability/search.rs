@@ -13,7 +13,36 @@
 use super::Model;
 use crate::history::Operation;
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::Instant;
+
+/// A fast multiplicative hasher for the memo cache (FxHash's scheme). The cache is never
+/// iterated, so its order cannot reach output; SipHash's DoS resistance buys nothing here.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(buf));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        // Final avalanche (MurmurHash3's fmix64): hashbrown uses the top bits.
+        let mut z = self.0;
+        z = (z ^ (z >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        z = (z ^ (z >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        z ^ (z >> 33)
+    }
+}
 
 const NIL: usize = usize::MAX;
 
@@ -98,7 +127,7 @@ pub(crate) fn search<M: Model>(
 
     let words = n.div_ceil(64);
     let mut linearized = vec![0u64; words];
-    let mut cache: HashSet<(Vec<u64>, M::State)> = HashSet::new();
+    let mut cache: HashSet<(Vec<u64>, M::State), BuildHasherDefault<FxHasher>> = HashSet::default();
     let mut calls: Vec<(usize, M::State)> = Vec::new();
     let mut state = model.init();
     let mut entry = nodes[0].next;
@@ -128,7 +157,12 @@ pub(crate) fn search<M: Model>(
         let op = node.op;
         if node.is_call {
             let next = node.next;
-            if let Some(new_state) = model.step(&state, &ops[op].0) {
+            let step = model.step(&state, &ops[op].0);
+            // An indeterminate operation that changes nothing here is equivalent to one that
+            // never happens (its return is at +infinity, so it never forces anything): skip
+            // it rather than explore the same futures under a different bitset.
+            let redundant = ops[op].1.ret.is_none() && step.as_ref() == Some(&state);
+            if let Some(new_state) = step.filter(|_| !redundant) {
                 linearized[op / 64] |= 1 << (op % 64);
                 let bytes = entry_bytes + model.state_bytes(&new_state);
                 if cache.insert((linearized.clone(), new_state.clone())) {

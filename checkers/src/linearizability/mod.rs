@@ -238,6 +238,10 @@ fn witness<M: Model>(
             op: part[i].1.describe(),
             reason: match model.step(&stuck.state, &part[i].0) {
                 None => format!("not legal in state {state_text}"),
+                Some(next) if part[i].1.is_indeterminate() && next == stuck.state => {
+                    "indeterminate and would change nothing here (same as never happening)"
+                        .to_string()
+                }
                 Some(_) => "legal here, but every continuation after it fails".to_string(),
             },
         })

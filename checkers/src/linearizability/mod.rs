@@ -53,6 +53,12 @@ pub trait Model {
         false
     }
 
+    /// Sound preprocessing of one partition before the search: a model may drop operations
+    /// or restrict how they step, but only where that cannot change the verdict (each model
+    /// says why it is sound). The search is exponential in the freedom left to it, so every
+    /// placement ruled out here up front is a branch it never explores. Default: nothing.
+    fn preprocess<'a>(&self, _part: &mut Vec<(Self::Op, &'a Operation)>) {}
+
     /// Approximate heap bytes of a state, for the memory limit.
     fn state_bytes(&self, _state: &Self::State) -> usize {
         std::mem::size_of::<Self::State>()
@@ -173,8 +179,13 @@ pub fn check<M: Model>(
         }
         parts.entry(model.partition(&m)).or_default().push((m, op));
     }
+    // Counted before preprocessing: the operations a model drops as provably irrelevant
+    // were still checked.
     let ops: usize = parts.values().map(Vec::len).sum();
     let partitions = parts.len();
+    for part in parts.values_mut() {
+        model.preprocess(part);
+    }
     let mut verdict = Verdict::Linearizable;
     for (done, (label, part)) in parts.iter().enumerate() {
         match search::search(model, part, deadline, opts.max_cache_bytes) {

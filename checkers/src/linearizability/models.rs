@@ -10,11 +10,18 @@
 //! key). Jepsen's "independent" tuples (`:value [key value]` without a `:key`) are accepted.
 //! These models deliberately do not check types beyond what a step needs: appending a string
 //! to a list-valued key is simply not a legal step.
+//!
+//! Each model also prunes its partitions before the search (`Model::preprocess`), only in
+//! ways proved not to change the verdict: an indeterminate append, enqueue or add whose value
+//! no read ever observes is dropped as "never happened", and in an append-only key with
+//! unique appended values a read that shows `.. p v ..` pins the append of `v` to the moment
+//! the list ends with `p`. Histories outside those preconditions (string appends, puts or cas
+//! on the key, repeated values) are searched unpruned, which is slower but never wrong.
 
 use super::Model;
 use crate::history::{short, Operation};
 use crate::value::Value;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Approximate heap footprint of a value.
 pub fn value_bytes(v: &Value) -> usize {
@@ -197,6 +204,12 @@ pub enum KvKind {
     Get(Option<Value>),
     Put(Value),
     Append(Value),
+    /// An append whose place the reads fix (see `KvMap::preprocess`): legal only while the
+    /// list ends with `after` (`None`: while it is empty). Never produced by `prepare`.
+    AppendAfter {
+        value: Value,
+        after: Option<Value>,
+    },
     Cas {
         expect: Value,
         new: Value,
@@ -230,6 +243,128 @@ impl KvMap {
             || self.init.is_none()
                 && state.is_nil()
                 && matches!(seen, Value::List(l) if l.is_empty())
+    }
+}
+
+fn append(s: &Value, v: &Value) -> Option<Value> {
+    match (s, v) {
+        (Value::Nil, Value::Str(_)) => Some(v.clone()),
+        (Value::Nil, _) => Some(Value::List(vec![v.clone()])),
+        (Value::Str(a), Value::Str(b)) => Some(Value::Str(format!("{a}{b}"))),
+        (Value::List(l), _) => {
+            let mut l = l.clone();
+            l.push(v.clone());
+            Some(Value::List(l))
+        }
+        _ => None,
+    }
+}
+
+/// Keeps the operations whose flag is set, in order.
+fn keep_flagged<T>(part: &mut Vec<T>, keep: &[bool]) {
+    let mut flags = keep.iter();
+    part.retain(|_| flags.next().copied().unwrap_or(true));
+}
+
+impl KvMap {
+    /// Drops indeterminate appends whose value is an element of no observed list (ok get
+    /// results and cas expectations), when no append on the key appends a string.
+    ///
+    /// Why this is sound: take any linearization that places such an append X of `v`. From X
+    /// until the next put (a cas cannot match: its expectation would have to contain `v`) the
+    /// state is a list containing `v`, so no ok get and no definite cas can be linearized
+    /// there, only appends (legal on any list, and on nil since none is a string) and
+    /// indeterminate cas that did nothing. Removing X and those no-op cas (indeterminate, so
+    /// allowed never to happen) leaves every state with `v` taken out up to that put and
+    /// identical after it: a linearization without X. So dropping X never loses one. Nothing
+    /// here assumes unique values. String appends are excluded because removing X could turn
+    /// a nil state into a string and make a later non-string append illegal.
+    fn drop_unobserved_appends(&self, part: &mut Vec<(KvOp, &Operation)>) {
+        if part
+            .iter()
+            .any(|(op, _)| matches!(&op.kind, KvKind::Append(Value::Str(_))))
+        {
+            return;
+        }
+        let mut observed: BTreeSet<&Value> = BTreeSet::new();
+        for (op, _) in part.iter() {
+            match &op.kind {
+                KvKind::Get(Some(Value::List(l)))
+                | KvKind::Cas {
+                    expect: Value::List(l),
+                    ..
+                } => observed.extend(l.iter()),
+                _ => {}
+            }
+        }
+        let keep: Vec<bool> = part
+            .iter()
+            .map(|(op, rec)| match &op.kind {
+                KvKind::Append(v) => !rec.is_indeterminate() || observed.contains(v),
+                _ => true,
+            })
+            .collect();
+        keep_flagged(part, &keep);
+    }
+
+    /// Pins each append to the element before its value in the ok reads, when the key only
+    /// sees gets and non-string appends, the initial value is nil or a list, and the value is
+    /// appended exactly once and is not in the initial list.
+    ///
+    /// Why this is sound: then every state of a linearization is a prefix of every later one,
+    /// and the only way `v` gets into the list is its one append X. If an ok get returns
+    /// `r = [.. p v ..]`, the state there equals `r`, so X came before it and the list just
+    /// before X was exactly the part of `r` before `v`: it ended with `p` (was empty when `v`
+    /// is first). Every linearization obeys the pin, so refusing other placements loses none;
+    /// it only stops the search from trying an append at every position of a read-free
+    /// stretch. Reads that disagree on `v`'s predecessor leave `v` unpinned (the history is
+    /// not linearizable then, and the plain search finds that with a clearer witness).
+    fn pin_appends(&self, part: &mut [(KvOp, &Operation)]) {
+        let init: &[Value] = match &self.init {
+            None | Some(Value::Nil) => &[],
+            Some(Value::List(l)) => l,
+            Some(_) => return,
+        };
+        let mut appended: BTreeMap<&Value, usize> = BTreeMap::new();
+        for (op, _) in part.iter() {
+            match &op.kind {
+                KvKind::Get(_) => {}
+                KvKind::Append(Value::Str(_)) => return,
+                KvKind::Append(v) => *appended.entry(v).or_default() += 1,
+                _ => return,
+            }
+        }
+        // Value -> its predecessor in the reads; `None` once two reads disagree.
+        let mut pins: BTreeMap<Value, Option<Option<Value>>> = BTreeMap::new();
+        for (op, _) in part.iter() {
+            let KvKind::Get(Some(Value::List(r))) = &op.kind else {
+                continue;
+            };
+            for (i, v) in r.iter().enumerate() {
+                if appended.get(v) != Some(&1) || init.contains(v) {
+                    continue;
+                }
+                let pred = i.checked_sub(1).map(|j| r[j].clone());
+                pins.entry(v.clone())
+                    .and_modify(|p| {
+                        if p.as_ref() != Some(&pred) {
+                            *p = None;
+                        }
+                    })
+                    .or_insert_with(|| Some(pred.clone()));
+            }
+        }
+        for (op, _) in part.iter_mut() {
+            let KvKind::Append(v) = &op.kind else {
+                continue;
+            };
+            if let Some(Some(after)) = pins.get(v) {
+                op.kind = KvKind::AppendAfter {
+                    value: v.clone(),
+                    after: after.clone(),
+                };
+            }
+        }
     }
 }
 
@@ -290,17 +425,18 @@ impl Model for KvMap {
             KvKind::Get(Some(v)) => self.reads_as(s, v).then(|| s.clone()),
             KvKind::Get(None) => Some(s.clone()),
             KvKind::Put(v) => Some(v.clone()),
-            KvKind::Append(v) => match (s, v) {
-                (Value::Nil, Value::Str(_)) => Some(v.clone()),
-                (Value::Nil, _) => Some(Value::List(vec![v.clone()])),
-                (Value::Str(a), Value::Str(b)) => Some(Value::Str(format!("{a}{b}"))),
-                (Value::List(l), _) => {
-                    let mut l = l.clone();
-                    l.push(v.clone());
-                    Some(Value::List(l))
+            KvKind::Append(v) => append(s, v),
+            KvKind::AppendAfter { value, after } => {
+                let last = match s {
+                    Value::Nil => None,
+                    Value::List(l) => l.last(),
+                    _ => return None,
+                };
+                if last != after.as_ref() {
+                    return None;
                 }
-                _ => None,
-            },
+                append(s, value)
+            }
             KvKind::Cas {
                 expect,
                 new,
@@ -315,6 +451,10 @@ impl Model for KvMap {
                 }
             }
         }
+    }
+    fn preprocess<'a>(&self, part: &mut Vec<(KvOp, &'a Operation)>) {
+        self.drop_unobserved_appends(part);
+        self.pin_appends(part);
     }
     fn state_bytes(&self, s: &Value) -> usize {
         value_bytes(s)
@@ -369,6 +509,26 @@ impl Model for SetModel {
             SetOp::Read(Some(seen)) => (seen == s).then(|| s.clone()),
             SetOp::Read(None) => Some(s.clone()),
         }
+    }
+    /// Drops indeterminate adds whose element no ok read contains. Sound: once such an add
+    /// X is placed its element stays in the set, so no ok read can follow it; removing X
+    /// keeps every later add legal and leaves no read to disagree. Holds with repeated
+    /// elements too (a repeated element that some read shows is never dropped).
+    fn preprocess<'a>(&self, part: &mut Vec<(SetOp, &'a Operation)>) {
+        let mut observed: BTreeSet<&Value> = BTreeSet::new();
+        for (op, _) in part.iter() {
+            if let SetOp::Read(Some(seen)) = op {
+                observed.extend(seen.iter());
+            }
+        }
+        let keep: Vec<bool> = part
+            .iter()
+            .map(|(op, rec)| match op {
+                SetOp::Add(v) => !rec.is_indeterminate() || observed.contains(v),
+                SetOp::Read(_) => true,
+            })
+            .collect();
+        keep_flagged(part, &keep);
     }
     fn is_read_only(&self, op: &SetOp) -> bool {
         matches!(op, SetOp::Read(_))
@@ -425,6 +585,28 @@ impl Model for Queue {
                 Some(s)
             }
         }
+    }
+    /// Drops indeterminate enqueues whose value no ok dequeue returned. Sound: in any
+    /// linearization placing such an enqueue X, X's element is never returned by an ok
+    /// dequeue and keeps the queue non-empty, so until an indeterminate dequeue pops it every
+    /// ok dequeue pops the same front with or without it. Removing X and that one
+    /// indeterminate dequeue (allowed never to happen) gives a linearization without X whose
+    /// states differ only by X's element until the pop and are equal after it.
+    fn preprocess<'a>(&self, part: &mut Vec<(QueueOp, &'a Operation)>) {
+        let mut observed: BTreeSet<&Value> = BTreeSet::new();
+        for (op, _) in part.iter() {
+            if let QueueOp::Dequeue(Some(v)) = op {
+                observed.insert(v);
+            }
+        }
+        let keep: Vec<bool> = part
+            .iter()
+            .map(|(op, rec)| match op {
+                QueueOp::Enqueue(v) => !rec.is_indeterminate() || observed.contains(v),
+                QueueOp::Dequeue(_) => true,
+            })
+            .collect();
+        keep_flagged(part, &keep);
     }
     fn state_bytes(&self, s: &VecDeque<Value>) -> usize {
         32 + s.iter().map(value_bytes).sum::<usize>()

@@ -130,6 +130,16 @@ pub fn all() -> Vec<Scenario> {
                 at(3500, Fault::Resume { node: 3 }),
             ],
         ),
+        raft(
+            "slow-network",
+            "latency with a long tail (mean 40 ms) so replies from old terms arrive late, plus leader crashes",
+            vec![
+                at(1500, Fault::CrashLeader),
+                at(1800, Fault::RestartCrashed),
+                at(3000, Fault::CrashLeader),
+                at(3300, Fault::RestartCrashed),
+            ],
+        ),
         raft("lossy", "links lose 10% and duplicate 10% of messages, with a long latency tail", vec![]),
         raft("disk-torn", "unsynced writes are lost or torn as servers crash and restart", vec![
             at(800, Fault::CrashLeader),
@@ -184,15 +194,17 @@ pub fn all() -> Vec<Scenario> {
         ),
         raft(
             "lease-skew",
-            "lease reads while the leader's clock runs slow and the others' fast, and the leader is isolated",
-            vec![
-                at(1000, Fault::IsolateLeader),
-                at(1800, Fault::Heal),
-                at(2200, Fault::IsolateLeader),
-                at(3000, Fault::Heal),
-                at(3400, Fault::IsolateLeader),
-                at(4200, Fault::Heal),
-            ],
+            "lease reads; every clock runs 30% fast, then each leader's is slowed to 30% slow and it is isolated",
+            {
+                let mut v = Vec::new();
+                for round in 0..8u64 {
+                    let t = 800 + round * 500;
+                    v.push(at(t, Fault::DriftLeader { ppm: -300_000 }));
+                    v.push(at(t + 5, Fault::IsolateLeader));
+                    v.push(at(t + 350, Fault::Heal));
+                }
+                v
+            },
         ),
         raft(
             "churn",
@@ -242,16 +254,16 @@ pub fn all() -> Vec<Scenario> {
                 at(3100, Fault::RestartCrashed),
             ],
         ),
-        raft("vote-storm", "servers bounce (crash, restart 3 ms later) while leaders are isolated", {
+        raft("vote-storm", "leaders crash and come back at once while servers bounce (crash, restart 2 ms later)", {
             let mut v = Vec::new();
-            for round in 0..3u64 {
-                let start = 800 + round * 1000;
-                v.push(at(start, Fault::IsolateLeader));
-                for k in 0..24u64 {
-                    v.push(at(start + 10 + k * 20, Fault::CrashRandom));
-                    v.push(at(start + 13 + k * 20, Fault::RestartCrashed));
+            for round in 0..14u64 {
+                let t = 800 + round * 200;
+                v.push(at(t, Fault::CrashLeader));
+                v.push(at(t + 3, Fault::RestartCrashed));
+                for k in 0..12u64 {
+                    v.push(at(t + 10 + k * 14, Fault::CrashRandom));
+                    v.push(at(t + 12 + k * 14, Fault::RestartCrashed));
                 }
-                v.push(at(start + 600, Fault::Heal));
             }
             v
         }),
@@ -276,6 +288,18 @@ pub fn all() -> Vec<Scenario> {
     for s in &mut v {
         let name = s.name.clone();
         match name.as_str() {
+            "raft/slow-network" => {
+                s.net.default.latency = Latency::Exponential {
+                    floor: Nanos::from_millis(1),
+                    mean: Nanos::from_millis(40),
+                };
+                s.net.default.duplicate = 0.05;
+                *s = with_raft(s.clone(), |r| {
+                    r.raft.election_min = Nanos::from_millis(80);
+                    r.raft.election_max = Nanos::from_millis(160);
+                    r.raft.heartbeat = Nanos::from_millis(25);
+                });
+            }
             "raft/lossy" => {
                 s.net.default = LinkConfig {
                     latency: Latency::Exponential {
@@ -286,6 +310,14 @@ pub fn all() -> Vec<Scenario> {
                     duplicate: 0.1,
                 };
                 s.duration = Nanos::from_secs(5);
+            }
+            "raft/vote-storm" => {
+                // A narrow timeout spread makes candidates collide and votes split.
+                *s = with_raft(s.clone(), |r| {
+                    r.raft.election_min = Nanos::from_millis(100);
+                    r.raft.election_max = Nanos::from_millis(112);
+                    r.raft.heartbeat = Nanos::from_millis(30);
+                });
             }
             "raft/figure-8" => {
                 s.nodes = 3;
@@ -343,14 +375,22 @@ pub fn all() -> Vec<Scenario> {
                     r.raft.lease_reads = true;
                     r.raft.pre_vote = true;
                     r.raft.check_quorum = true;
+                    // Covers +-30% drift: a slowed leader's 75 ms lease lasts 107 ms of true
+                    // time; a fast follower's 150 ms timeout, 115 ms.
+                    r.raft.lease_margin = Nanos::from_millis(75);
+                    r.raft.election_max = Nanos::from_millis(165);
+                    r.raft.heartbeat = Nanos::from_millis(20);
+                    r.clients = 5;
+                    r.client.think = Nanos::from_millis(10);
+                    // Clients give up on the old leader quickly and find the new one while
+                    // the old one still serves reads.
+                    r.client.timeout = Nanos::from_millis(60);
+                    r.client.attempts = 50;
+                    // Read-heavy, as lease reads are meant for.
+                    r.client.read_percent = 85;
                 });
-                // Server clocks: n1 slow, the rest fast. The margin covers this skew.
                 s.clocks = (0..5)
-                    .map(|node| ClockSpec {
-                        node,
-                        offset_ns: 0,
-                        drift_ppm: if node == 0 { -100_000 } else { 100_000 },
-                    })
+                    .map(|node| ClockSpec { node, offset_ns: 0, drift_ppm: 300_000 })
                     .collect();
             }
             "raft/churn" => {

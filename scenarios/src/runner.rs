@@ -176,6 +176,12 @@ async fn nemesis(sim: &SimHandle, s: &Scenario, running: &Running) -> Vec<Violat
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }
+            Fault::DriftLeader { ppm } => {
+                if let Some(l) = running.leader(sim) {
+                    sim.set_drift(l, *ppm);
+                }
+                Ok(())
+            }
             Fault::CrashAll => {
                 for n in 0..s.nodes {
                     if sim.status(n) != Status::Crashed {

@@ -97,6 +97,8 @@ pub enum Fault {
     CrashAll,
     /// Crash a random server that is up (leader or not).
     CrashRandom,
+    /// Set the current leader's clock drift (a nemesis that slows the leader's clock).
+    DriftLeader { ppm: i64 },
     /// Crash the node right after its Nth disk operation from now, N drawn uniformly from
     /// 1..=max_ops by the faults stream: a sweep covers every prefix of a write sequence.
     CrashAfterRandomDiskOps {
@@ -124,7 +126,8 @@ impl Fault {
             | Fault::IsolateLeader
             | Fault::RestartCrashed
             | Fault::CrashAll
-            | Fault::CrashRandom => vec![],
+            | Fault::CrashRandom
+            | Fault::DriftLeader { .. } => vec![],
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct ClientConfig {
     pub timeout: Nanos,
     /// Attempts before giving up on an operation.
     pub attempts: u32,
+    /// Share of operations that are reads, in percent.
+    pub read_percent: u32,
 }
 
 impl Default for ClientConfig {
@@ -31,6 +33,7 @@ impl Default for ClientConfig {
             think: Nanos::from_millis(40),
             timeout: Nanos::from_millis(250),
             attempts: 12,
+            read_percent: 35,
         }
     }
 }
@@ -38,33 +41,25 @@ impl Default for ClientConfig {
 /// The next operation: reads, writes and compare-and-sets on three registers, and appends
 /// to four lists (spread thin, since concurrent appends are what makes checking hard). Written values are unique per client and sequence number, so a stale or
 /// duplicated effect cannot hide behind an equal value.
-fn next_op(rng: &mut ChaCha8Rng, client: usize, seq: u64) -> KvOp {
+fn next_op(rng: &mut ChaCha8Rng, client: usize, seq: u64, read_percent: u32) -> KvOp {
     let unique = (client as i64) * 1_000_000 + seq as i64;
     let reg = format!("r{}", rng.gen_range(0..3));
     let list = format!("l{}", rng.gen_range(0..4));
+    if rng.gen_range(0..100) < read_percent {
+        // Registers are read more than lists: they are where stale reads show.
+        return if rng.gen_range(0..100) < 70 { KvOp::Get { key: reg } } else { KvOp::Get { key: list } };
+    }
     match rng.gen_range(0..100) {
-        0..=24 => KvOp::Get { key: reg },
-        25..=34 => KvOp::Get { key: list },
-        35..=59 => KvOp::Put {
-            key: reg,
-            value: unique,
-        },
-        60..=74 => {
+        0..=39 => KvOp::Put { key: reg, value: unique },
+        40..=64 => {
             let expect = if rng.gen_bool(0.2) {
                 None
             } else {
                 Some((client as i64) * 1_000_000 + rng.gen_range(1..=seq as i64))
             };
-            KvOp::Cas {
-                key: reg,
-                expect,
-                new: unique,
-            }
+            KvOp::Cas { key: reg, expect, new: unique }
         }
-        _ => KvOp::Append {
-            key: list,
-            value: unique,
-        },
+        _ => KvOp::Append { key: list, value: unique },
     }
 }
 
@@ -85,7 +80,7 @@ pub async fn run_client(
             ctx.sleep(Nanos(pause)).await;
         }
         seq += 1;
-        let op = next_op(&mut rng, me, seq);
+        let op = next_op(&mut rng, me, seq, config.read_percent);
         obs.lock().unwrap().invoke(me, &op, ctx.world().now_ns());
         let mut outcome = None;
         for _ in 0..config.attempts {

@@ -57,7 +57,7 @@ pub trait Model {
     /// or restrict how they step, but only where that cannot change the verdict (each model
     /// says why it is sound). The search is exponential in the freedom left to it, so every
     /// placement ruled out here up front is a branch it never explores. Default: nothing.
-    fn preprocess<'a>(&self, _part: &mut Vec<(Self::Op, &'a Operation)>) {}
+    fn preprocess(&self, _part: &mut Vec<(Self::Op, &Operation)>) {}
 
     /// Approximate heap bytes of a state, for the memory limit.
     fn state_bytes(&self, _state: &Self::State) -> usize {

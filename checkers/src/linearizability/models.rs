@@ -452,7 +452,7 @@ impl Model for KvMap {
             }
         }
     }
-    fn preprocess<'a>(&self, part: &mut Vec<(KvOp, &'a Operation)>) {
+    fn preprocess(&self, part: &mut Vec<(KvOp, &Operation)>) {
         self.drop_unobserved_appends(part);
         self.pin_appends(part);
     }
@@ -514,7 +514,7 @@ impl Model for SetModel {
     /// X is placed its element stays in the set, so no ok read can follow it; removing X
     /// keeps every later add legal and leaves no read to disagree. Holds with repeated
     /// elements too (a repeated element that some read shows is never dropped).
-    fn preprocess<'a>(&self, part: &mut Vec<(SetOp, &'a Operation)>) {
+    fn preprocess(&self, part: &mut Vec<(SetOp, &Operation)>) {
         let mut observed: BTreeSet<&Value> = BTreeSet::new();
         for (op, _) in part.iter() {
             if let SetOp::Read(Some(seen)) = op {
@@ -592,7 +592,7 @@ impl Model for Queue {
     /// ok dequeue pops the same front with or without it. Removing X and that one
     /// indeterminate dequeue (allowed never to happen) gives a linearization without X whose
     /// states differ only by X's element until the pop and are equal after it.
-    fn preprocess<'a>(&self, part: &mut Vec<(QueueOp, &'a Operation)>) {
+    fn preprocess(&self, part: &mut Vec<(QueueOp, &Operation)>) {
         let mut observed: BTreeSet<&Value> = BTreeSet::new();
         for (op, _) in part.iter() {
             if let QueueOp::Dequeue(Some(v)) = op {

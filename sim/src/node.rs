@@ -37,6 +37,13 @@ impl Incoming {
     pub fn get<M: Message>(&self) -> Option<&M> {
         self.payload.downcast_ref::<M>()
     }
+
+    /// The payload by value, if it is an `M`: moved out when this is the only copy (no
+    /// duplicate still in flight), cloned otherwise.
+    pub fn take<M: Message + Clone>(self) -> Option<M> {
+        let typed = self.payload.downcast::<M>().ok()?;
+        Some(std::sync::Arc::try_unwrap(typed).unwrap_or_else(|shared| (*shared).clone()))
+    }
 }
 
 /// A node's handle on the world, valid for one incarnation.
@@ -103,7 +110,7 @@ impl NodeCtx {
     pub async fn recv_timeout(&self, timeout: Nanos) -> Option<Incoming> {
         RecvTimeout {
             ctx: self,
-            sleep: self.timer(timeout),
+            deadline: self.deadline_after(timeout),
             local_ns: timeout.0,
         }
         .await
@@ -111,17 +118,21 @@ impl NodeCtx {
 
     /// Sleeps for `d` as measured by this node's own (possibly drifting) clock.
     pub async fn sleep(&self, d: Nanos) {
-        self.timer(d).await;
+        let deadline = self.deadline_after(d);
+        std::future::poll_fn(|cx| {
+            if self.world.arm_timer(self.id, deadline, cx) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
         self.world.record_timer(self.id, d.0);
     }
 
-    fn timer(&self, d: Nanos) -> Pin<Box<madsim::time::Sleep>> {
-        let true_ns = self.world.timer_true_duration(self.id, d.0);
-        let deadline = self.world.instant_at(self.world.now_ns() + true_ns);
-        let mut s = Box::pin(madsim::time::sleep(std::time::Duration::ZERO));
-        // `reset` gives the exact deadline; `sleep` alone would round up to 1 ms.
-        s.as_mut().reset(deadline);
-        s
+    /// The true time at which `d` on this node's clock will have passed.
+    fn deadline_after(&self, d: Nanos) -> u64 {
+        self.world.now_ns() + self.world.timer_true_duration(self.id, d.0)
     }
 
     /// This node's wall clock, in nanoseconds since the simulation epoch. Offsets, drift,
@@ -175,18 +186,19 @@ impl Future for Recv<'_> {
 
 struct RecvTimeout<'a> {
     ctx: &'a NodeCtx,
-    sleep: Pin<Box<madsim::time::Sleep>>,
+    /// True time at which the wait ends.
+    deadline: u64,
     local_ns: u64,
 }
 
 impl Future for RecvTimeout<'_> {
     type Output = Option<Incoming>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Incoming>> {
         let ctx = self.ctx;
         if let Poll::Ready(env) = ctx.world.poll_recv(ctx.id, ctx.incarnation, cx) {
             return Poll::Ready(Some(to_incoming(env)));
         }
-        if self.sleep.as_mut().poll(cx).is_ready() {
+        if ctx.world.arm_timer(ctx.id, self.deadline, cx) {
             ctx.world.record_timer(ctx.id, self.local_ns);
             return Poll::Ready(None);
         }

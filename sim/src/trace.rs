@@ -17,7 +17,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use crate::digest::StableHasher;
+use crate::digest::DigestHasher;
 use crate::disk::event::{digest_hash, DiskFault, DiskOp};
 
 /// Why the network dropped a message.
@@ -134,7 +134,7 @@ impl EventKind {
         }
     }
 
-    fn digest_into(&self, h: &mut StableHasher) {
+    fn digest_into(&self, h: &mut DigestHasher) {
         h.write_str(self.name());
         match self {
             EventKind::Send { msg, to, what } => {
@@ -223,7 +223,7 @@ pub struct TraceEvent {
 }
 
 impl TraceEvent {
-    fn digest_into(&self, h: &mut StableHasher) {
+    fn digest_into(&self, h: &mut DigestHasher) {
         h.write_u64(self.index);
         h.write_u64(self.time_ns);
         h.write_u64(self.node.map_or(0, |n| n as u64 + 1));
@@ -348,7 +348,7 @@ impl fmt::Display for TraceEvent {
 pub struct Trace {
     events: Vec<TraceEvent>,
     count: u64,
-    hasher: StableHasher,
+    hasher: DigestHasher,
     keep_events: bool,
     /// Node names, for log lines only.
     names: Arc<[String]>,
@@ -365,7 +365,7 @@ impl Trace {
         Trace {
             events: Vec::new(),
             count: 0,
-            hasher: StableHasher::new(),
+            hasher: DigestHasher::new(),
             keep_events,
             names: names.into(),
         }

@@ -46,6 +46,10 @@ pub(crate) struct NodeSlot {
     /// Arrived while the node was paused; delivered on resume.
     pub held: VecDeque<Envelope>,
     pub recv_waker: Option<Waker>,
+    /// Timers armed in madsim for this node's tasks: (deadline, waker). One timer per
+    /// distinct deadline and task is enough; madsim cannot cancel timers, so every extra
+    /// one is a spurious wake-up later.
+    pub timers: Vec<(u64, Waker)>,
 }
 
 pub(crate) struct WorldState {
@@ -98,6 +102,7 @@ impl World {
                 inbox: VecDeque::new(),
                 held: VecDeque::new(),
                 recv_waker: None,
+                timers: Vec::new(),
             })
             .collect();
         Arc::new(World {
@@ -287,6 +292,29 @@ impl World {
         self.lock().nodes[node].clock.monotonic(now).max(0) as u64
     }
 
+    /// Makes sure the task behind `cx` is woken at true time `deadline`; returns whether
+    /// the deadline has already passed.
+    pub(crate) fn arm_timer(&self, node: usize, deadline: u64, cx: &Context<'_>) -> bool {
+        let now = self.now_ns();
+        if deadline <= now {
+            return true;
+        }
+        {
+            let mut st = self.lock();
+            let timers = &mut st.nodes[node].timers;
+            timers.retain(|(d, _)| *d > now);
+            if timers.iter().any(|(d, w)| *d == deadline && w.will_wake(cx.waker())) {
+                return false;
+            }
+            timers.push((deadline, cx.waker().clone()));
+        }
+        let mut s = Box::pin(madsim::time::sleep(std::time::Duration::ZERO));
+        // `reset` gives the exact deadline; `sleep` alone would round up to 1 ms.
+        s.as_mut().reset(self.instant_at(deadline));
+        // Polling registers the timer with madsim; it fires even after `s` is dropped.
+        s.as_mut().poll(&mut Context::from_waker(cx.waker())).is_ready()
+    }
+
     /// True time a timer of `local_ns` on the node's clock takes.
     pub(crate) fn timer_true_duration(&self, node: usize, local_ns: u64) -> u64 {
         self.lock().nodes[node].clock.true_duration(local_ns)
@@ -385,6 +413,7 @@ impl World {
             }
             st.nodes[node].status = Status::Crashed;
             st.nodes[node].recv_waker = None;
+            st.nodes[node].timers.clear();
             st.nodes[node].inbox.clear();
             st.record_node(now, node, EventKind::Crash);
             let held = std::mem::take(&mut st.nodes[node].held);

@@ -62,8 +62,9 @@ pub async fn run_server(
         if now >= deadline {
             m.tick(now);
         } else if let Some(msg) = ctx.recv_timeout(Nanos(deadline - now)).await {
-            if let Some(raft) = msg.get::<RaftMsg>() {
-                m.step(ctx.monotonic(), msg.from, raft.clone());
+            let from = msg.from;
+            if let Some(raft) = msg.take::<RaftMsg>() {
+                m.step(ctx.monotonic(), from, raft);
             }
         }
         let ready = m.take_ready();

@@ -5,7 +5,7 @@ use std::hash::{Hash, Hasher};
 
 use serde::Serialize;
 
-use crate::digest::StableHasher;
+use crate::digest::DigestHasher;
 
 /// A mutating disk operation a node completed (reads are not traced).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
@@ -59,8 +59,8 @@ pub enum DiskFault {
 }
 
 /// Feeds derived `Hash` into the stable digest with a fixed byte order.
-pub(crate) fn digest_hash(h: &mut StableHasher, value: &impl Hash) {
-    struct Adapter<'a>(&'a mut StableHasher);
+pub(crate) fn digest_hash(h: &mut DigestHasher, value: &impl Hash) {
+    struct Adapter<'a>(&'a mut DigestHasher);
     impl Hasher for Adapter<'_> {
         fn finish(&self) -> u64 {
             self.0.finish()

@@ -390,7 +390,11 @@ pub fn all() -> Vec<Scenario> {
                     r.client.read_percent = 85;
                 });
                 s.clocks = (0..5)
-                    .map(|node| ClockSpec { node, offset_ns: 0, drift_ppm: 300_000 })
+                    .map(|node| ClockSpec {
+                        node,
+                        offset_ns: 0,
+                        drift_ppm: 300_000,
+                    })
                     .collect();
             }
             "raft/churn" => {

@@ -98,7 +98,9 @@ pub enum Fault {
     /// Crash a random server that is up (leader or not).
     CrashRandom,
     /// Set the current leader's clock drift (a nemesis that slows the leader's clock).
-    DriftLeader { ppm: i64 },
+    DriftLeader {
+        ppm: i64,
+    },
     /// Crash the node right after its Nth disk operation from now, N drawn uniformly from
     /// 1..=max_ops by the faults stream: a sweep covers every prefix of a write sequence.
     CrashAfterRandomDiskOps {

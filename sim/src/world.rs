@@ -303,7 +303,10 @@ impl World {
             let mut st = self.lock();
             let timers = &mut st.nodes[node].timers;
             timers.retain(|(d, _)| *d > now);
-            if timers.iter().any(|(d, w)| *d == deadline && w.will_wake(cx.waker())) {
+            if timers
+                .iter()
+                .any(|(d, w)| *d == deadline && w.will_wake(cx.waker()))
+            {
                 return false;
             }
             timers.push((deadline, cx.waker().clone()));
@@ -312,7 +315,9 @@ impl World {
         // `reset` gives the exact deadline; `sleep` alone would round up to 1 ms.
         s.as_mut().reset(self.instant_at(deadline));
         // Polling registers the timer with madsim; it fires even after `s` is dropped.
-        s.as_mut().poll(&mut Context::from_waker(cx.waker())).is_ready()
+        s.as_mut()
+            .poll(&mut Context::from_waker(cx.waker()))
+            .is_ready()
     }
 
     /// True time a timer of `local_ns` on the node's clock takes.

@@ -47,19 +47,33 @@ fn next_op(rng: &mut ChaCha8Rng, client: usize, seq: u64, read_percent: u32) -> 
     let list = format!("l{}", rng.gen_range(0..4));
     if rng.gen_range(0..100) < read_percent {
         // Registers are read more than lists: they are where stale reads show.
-        return if rng.gen_range(0..100) < 70 { KvOp::Get { key: reg } } else { KvOp::Get { key: list } };
+        return if rng.gen_range(0..100) < 70 {
+            KvOp::Get { key: reg }
+        } else {
+            KvOp::Get { key: list }
+        };
     }
     match rng.gen_range(0..100) {
-        0..=39 => KvOp::Put { key: reg, value: unique },
+        0..=39 => KvOp::Put {
+            key: reg,
+            value: unique,
+        },
         40..=64 => {
             let expect = if rng.gen_bool(0.2) {
                 None
             } else {
                 Some((client as i64) * 1_000_000 + rng.gen_range(1..=seq as i64))
             };
-            KvOp::Cas { key: reg, expect, new: unique }
+            KvOp::Cas {
+                key: reg,
+                expect,
+                new: unique,
+            }
         }
-        _ => KvOp::Append { key: list, value: unique },
+        _ => KvOp::Append {
+            key: list,
+            value: unique,
+        },
     }
 }
 

@@ -303,7 +303,8 @@ fn run_lin(args: &LinArgs) -> i32 {
                     match &report.verdict {
                         Verdict::NotLinearizable { witness } => print!("{}", witness.render(8)),
                         Verdict::Unknown { progress } => println!(
-                            "  time limit reached: {} of {} partitions done; partition {} ({} ops): longest linearizable prefix {}",
+                            "  {} reached: {} of {} partitions done; partition {} ({} ops): longest linearizable prefix {}",
+                            progress.reason,
                             progress.partitions_checked,
                             progress.partitions,
                             progress.partition.as_deref().unwrap_or("(all)"),

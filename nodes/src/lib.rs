@@ -1,7 +1,13 @@
 //! Systems under test, each a plain state machine driven by a thin async host on the
 //! simulator, with the checks that judge its runs and (for real protocols) a bug catalog.
 //!
+//! - `raft`: a replicated key-value store; `gossip` and `twopc`: membership with an
+//!   anti-entropy store, and two-phase commit.
 //! - `relay`: nodes forward and acknowledge messages; it exists to prove the world.
+//! - `system`: what every system hands the runner at the end of a run.
 
+pub mod gossip;
 pub mod raft;
 pub mod relay;
+pub mod system;
+pub mod twopc;

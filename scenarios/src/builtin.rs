@@ -180,6 +180,8 @@ pub fn all() -> Vec<Scenario> {
 pub fn everything() -> Vec<Scenario> {
     let mut v = all();
     v.extend(crate::raft_builtin::all());
+    v.extend(crate::gossip_builtin::all());
+    v.extend(crate::twopc_builtin::all());
     v
 }
 

@@ -44,6 +44,9 @@ pub struct RunReport {
     /// Why the verdict is unknown, when it is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown: Option<String>,
+    /// Figures the system reports (convergence rounds, time blocked, ...).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub system_stats: serde_json::Map<String, serde_json::Value>,
     /// 16 hex digits.
     pub trace_digest: String,
     pub events: u64,

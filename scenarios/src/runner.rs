@@ -20,25 +20,38 @@ pub struct RunOptions {
     pub world_faults: WorldFaults,
     /// Raft bugs to switch on (`--bug raft:NAME`).
     pub raft_bugs: Bugs,
+    pub gossip_bugs: nodes::gossip::Bugs,
+    pub twopc_bugs: nodes::twopc::Bugs,
 }
 
 impl RunOptions {
     /// The `--bug` flags that reproduce these options, for replay commands.
     pub fn bug_flags(&self) -> Vec<String> {
-        self.raft_bugs
-            .0
-            .iter()
-            .map(|b| format!("raft:{b}"))
-            .collect()
+        let raft = self.raft_bugs.0.iter().map(|b| format!("raft:{b}"));
+        let gossip = self.gossip_bugs.0.iter().map(|b| format!("gossip:{b}"));
+        let twopc = self.twopc_bugs.0.iter().map(|b| format!("twopc:{b}"));
+        raft.chain(gossip).chain(twopc).collect()
     }
+}
+
+/// Every catalogued bug as `SYSTEM:NAME` with its one-line description.
+pub fn all_bugs() -> Vec<(String, &'static str)> {
+    let raft = Bug::ALL.iter().map(|b| (format!("raft:{b}"), b.describe()));
+    let gossip = nodes::gossip::Bug::ALL
+        .iter()
+        .map(|b| (format!("gossip:{b}"), b.describe()));
+    let twopc = nodes::twopc::Bug::ALL
+        .iter()
+        .map(|b| (format!("twopc:{b}"), b.describe()));
+    raft.chain(gossip).chain(twopc).collect()
 }
 
 /// Parses `SYSTEM:NAME` into the options; says what exists if it does not.
 pub fn add_bug(opts: &mut RunOptions, spec: &str) -> Result<(), String> {
     let known = || {
-        Bug::ALL
-            .iter()
-            .map(|b| format!("raft:{b}"))
+        all_bugs()
+            .into_iter()
+            .map(|(b, _)| b)
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -48,12 +61,15 @@ pub fn add_bug(opts: &mut RunOptions, spec: &str) -> Result<(), String> {
             known()
         ));
     };
-    match (system, Bug::parse(name)) {
-        ("raft", Some(bug)) => {
-            opts.raft_bugs.0.insert(bug);
-            Ok(())
-        }
-        _ => Err(format!("unknown bug '{spec}'; known bugs: {}", known())),
+    let added = match system {
+        "raft" => Bug::parse(name).map(|b| opts.raft_bugs.0.insert(b)),
+        "gossip" => nodes::gossip::Bug::parse(name).map(|b| opts.gossip_bugs.0.insert(b)),
+        "twopc" => nodes::twopc::Bug::parse(name).map(|b| opts.twopc_bugs.0.insert(b)),
+        _ => None,
+    };
+    match added {
+        Some(_) => Ok(()),
+        None => Err(format!("unknown bug '{spec}'; known bugs: {}", known())),
     }
 }
 
@@ -97,13 +113,17 @@ fn sim_config(s: &Scenario, seed: u64, opts: &RunOptions) -> SimConfig {
 enum Running {
     Relay,
     Raft(Arc<Mutex<RaftObserver>>),
+    Gossip(Arc<Mutex<nodes::gossip::Observer>>),
+    Twopc(Arc<Mutex<nodes::twopc::Observer>>),
 }
 
 impl Running {
     /// The server that is leader now, if the system has one and it is up.
     fn leader(&self, sim: &SimHandle) -> Option<usize> {
         match self {
-            Running::Relay => None,
+            Running::Relay | Running::Gossip(_) => None,
+            // The coordinator is node 0: "the leader" of two-phase commit.
+            Running::Twopc(_) => Some(0).filter(|&c| sim.status(c) == Status::Up),
             Running::Raft(obs) => obs
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -247,6 +267,12 @@ pub fn run_scenario(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
                 SystemSpec::Raft(sys) => {
                     Running::Raft(nodes::raft::start(&sim, sys, s.nodes, &opts.raft_bugs))
                 }
+                SystemSpec::Gossip(sys) => {
+                    Running::Gossip(nodes::gossip::start(&sim, sys, s.nodes, &opts.gossip_bugs))
+                }
+                SystemSpec::Twopc(sys) => {
+                    Running::Twopc(nodes::twopc::start(&sim, sys, s.nodes, &opts.twopc_bugs))
+                }
             };
             let problems = nemesis(&sim, s, &running).await;
             (problems, running)
@@ -265,6 +291,7 @@ pub fn run_scenario(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
                     None,
                 )],
                 unknown: None,
+                system_stats: Default::default(),
                 trace_digest: String::new(),
                 events: 0,
                 sim_time_ns: 0,
@@ -283,6 +310,15 @@ pub fn run_scenario(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
     violations.extend(audit_world(out.trace.events(), &out.names));
     let mut unknown = None;
     let mut history = None;
+    let mut stats = serde_json::Map::new();
+    let end = nodes::system::RunEnd {
+        events: out.trace.events(),
+        names: &out.names,
+        statuses: &out.statuses,
+        servers: s.nodes,
+        last_fault_ns: s.last_fault().0,
+        end_ns: out.sim_time_ns,
+    };
     match (&s.system, running) {
         (SystemSpec::Relay(_), _) => {
             let servers = &out.statuses[..s.nodes];
@@ -301,7 +337,23 @@ pub fn run_scenario(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
             violations.extend(check.violations);
             unknown = check.unknown;
         }
-        (SystemSpec::Raft(_), Running::Relay) => unreachable!("raft scenarios start raft"),
+        (SystemSpec::Gossip(sys), Running::Gossip(obs)) => {
+            let mut obs = obs.lock().unwrap_or_else(|e| e.into_inner());
+            let check = nodes::gossip::check_run(&mut obs, sys, &end);
+            violations.extend(check.violations);
+            unknown = check.unknown;
+            history = check.history;
+            stats = check.stats;
+        }
+        (SystemSpec::Twopc(sys), Running::Twopc(obs)) => {
+            let mut obs = obs.lock().unwrap_or_else(|e| e.into_inner());
+            let check = nodes::twopc::check_run(&mut obs, sys, &end);
+            violations.extend(check.violations);
+            unknown = check.unknown;
+            history = check.history;
+            stats = check.stats;
+        }
+        _ => unreachable!("each system starts its own kind of run"),
     }
     let verdict = if !violations.is_empty() {
         Verdict::Violation
@@ -317,6 +369,7 @@ pub fn run_scenario(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
             verdict,
             violations,
             unknown,
+            system_stats: stats,
             trace_digest: out.trace.digest_hex(),
             events: out.trace.len(),
             sim_time_ns: out.sim_time_ns,

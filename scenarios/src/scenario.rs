@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 use sim::disk::DiskConfig;
 use sim::{Nanos, NetConfig, Topology};
 
+use nodes::gossip::GossipSystem;
 use nodes::raft::RaftSystem;
 use nodes::relay::RelayConfig;
+use nodes::twopc::TwopcSystem;
 
 /// The system under test and its settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,6 +19,8 @@ use nodes::relay::RelayConfig;
 pub enum SystemSpec {
     Relay(RelayConfig),
     Raft(RaftSystem),
+    Gossip(GossipSystem),
+    Twopc(TwopcSystem),
 }
 
 impl SystemSpec {
@@ -25,6 +29,8 @@ impl SystemSpec {
         match self {
             SystemSpec::Relay(_) => "relay",
             SystemSpec::Raft(_) => "raft",
+            SystemSpec::Gossip(_) => "gossip",
+            SystemSpec::Twopc(_) => "twopc",
         }
     }
 
@@ -33,6 +39,8 @@ impl SystemSpec {
         match self {
             SystemSpec::Relay(_) => 0,
             SystemSpec::Raft(r) => r.clients,
+            SystemSpec::Gossip(g) => g.clients,
+            SystemSpec::Twopc(t) => t.clients,
         }
     }
 }

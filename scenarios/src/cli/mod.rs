@@ -256,6 +256,8 @@ fn checks_of(s: &Scenario) -> &'static str {
     match s.system {
         crate::scenario::SystemSpec::Relay(_) => "world audit, traffic-resumes",
         crate::scenario::SystemSpec::Raft(_) => crate::raft_builtin::RAFT_CHECKS,
+        crate::scenario::SystemSpec::Gossip(_) => crate::gossip_builtin::GOSSIP_CHECKS,
+        crate::scenario::SystemSpec::Twopc(_) => crate::twopc_builtin::TWOPC_CHECKS,
     }
 }
 
@@ -268,9 +270,9 @@ fn list(json: bool) -> CmdResult {
                 serde_json::json!({"name": s.name, "description": s.description, "nodes": s.nodes, "checks": checks_of(s)})
             })
             .collect();
-        let bugs: Vec<_> = nodes::raft::Bug::ALL
-            .iter()
-            .map(|b| serde_json::json!({"bug": format!("raft:{b}"), "description": b.describe()}))
+        let bugs: Vec<_> = crate::runner::all_bugs()
+            .into_iter()
+            .map(|(b, d)| serde_json::json!({"bug": b, "description": d}))
             .collect();
         println!("{}", serde_json::json!({"scenarios": rows, "bugs": bugs}));
     } else {
@@ -284,8 +286,8 @@ fn list(json: bool) -> CmdResult {
         );
         println!("relay scenarios check: world audit, traffic-resumes\n");
         println!("bugs (--bug SYSTEM:NAME):");
-        for b in nodes::raft::Bug::ALL {
-            println!("  raft:{:26} {}", b.name(), b.describe());
+        for (b, d) in crate::runner::all_bugs() {
+            println!("  {b:32} {d}");
         }
     }
     Ok(0)

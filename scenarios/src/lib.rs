@@ -4,6 +4,7 @@ pub mod bench;
 pub mod builtin;
 pub mod cli;
 pub mod corpus;
+pub mod file;
 pub mod gossip_builtin;
 pub mod raft_builtin;
 pub mod report;

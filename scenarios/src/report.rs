@@ -1,12 +1,12 @@
 //! What a run reports: the verdict, the violations with their evidence, statistics, the
 //! trace digest and the command that replays it.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sim::audit::Violation;
 use sim::net::NetStats;
 
 /// The outcome of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Pass,
@@ -22,6 +22,15 @@ impl Verdict {
             Verdict::Pass => 0,
             Verdict::Violation => 1,
             Verdict::Unknown => 3,
+        }
+    }
+
+    /// How bad: when runs are summarised, the worst verdict wins.
+    pub fn severity(self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Unknown => 1,
+            Verdict::Violation => 2,
         }
     }
 

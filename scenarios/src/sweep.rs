@@ -71,8 +71,39 @@ pub fn parse_seed_range(s: &str) -> Result<SeedRange, String> {
     Ok(SeedRange { start, end })
 }
 
+/// A deterministic slice of a seed range: shard `index` of `count` takes every seed whose
+/// position in the range is `index` modulo `count`, so N shards on N machines together run
+/// each seed exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    pub fn seeds(self, range: SeedRange) -> impl Iterator<Item = u64> {
+        (range.start..range.end).filter(move |s| (s - range.start) % self.count == self.index)
+    }
+}
+
+/// Parses `I/N` with I < N.
+pub fn parse_shard(s: &str) -> Result<Shard, String> {
+    let bad = || format!("'{s}' is not a shard: expected I/N with 0 <= I < N, like 0/4");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (index, count) = (
+        i.trim().parse::<u64>().map_err(|_| bad())?,
+        n.trim().parse::<u64>().map_err(|_| bad())?,
+    );
+    if count == 0 || index >= count {
+        return Err(bad());
+    }
+    Ok(Shard { index, count })
+}
+
 /// One failing seed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Failure {
     pub seed: u64,
     pub verdict: Verdict,
@@ -80,8 +111,8 @@ pub struct Failure {
     pub replay: String,
 }
 
-/// The result of a sweep; `dst sweep --json` prints it.
-#[derive(Debug, Clone, Serialize)]
+/// The result of a sweep; `dst sweep --json` prints it and `dst merge` reads it back.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SweepReport {
     pub scenario: String,
     pub runs: u64,
@@ -92,6 +123,37 @@ pub struct SweepReport {
 }
 
 impl SweepReport {
+    /// Joins reports of shards of one scenario's sweep: runs add up, failures are merged
+    /// by seed; the rate is total runs over the longest shard's time (shards run at once).
+    pub fn merge(parts: Vec<SweepReport>) -> Result<Vec<SweepReport>, String> {
+        let mut by_name: std::collections::BTreeMap<String, SweepReport> = Default::default();
+        for p in parts {
+            match by_name.get_mut(&p.scenario) {
+                None => {
+                    by_name.insert(p.scenario.clone(), p);
+                }
+                Some(m) => {
+                    if p.failures
+                        .iter()
+                        .any(|f| m.failures.iter().any(|g| g.seed == f.seed))
+                    {
+                        return Err(format!(
+                            "reports of {} overlap: a seed appears in two shards",
+                            p.scenario
+                        ));
+                    }
+                    m.runs += p.runs;
+                    m.passed += p.passed;
+                    m.failures.extend(p.failures);
+                    m.failures.sort_by_key(|f| f.seed);
+                    m.elapsed_sec = m.elapsed_sec.max(p.elapsed_sec);
+                    m.seeds_per_sec = m.runs as f64 / m.elapsed_sec.max(1e-9);
+                }
+            }
+        }
+        Ok(by_name.into_values().collect())
+    }
+
     pub fn verdict(&self) -> Verdict {
         if self
             .failures
@@ -112,22 +174,24 @@ impl SweepReport {
 pub fn sweep(
     scenario: &Scenario,
     seeds: SeedRange,
+    shard: Shard,
     jobs: usize,
     opts: &RunOptions,
     on_done: &(dyn Fn(&RunReport) + Sync),
 ) -> SweepReport {
     let started = Instant::now();
-    let next = AtomicU64::new(seeds.start);
+    let list: Vec<u64> = shard.seeds(seeds).collect();
+    let next = AtomicU64::new(0);
     let failures = Mutex::new(Vec::new());
     let passed = AtomicU64::new(0);
-    let jobs = jobs.clamp(1, seeds.len().min(256) as usize);
+    let jobs = jobs.clamp(1, list.len().clamp(1, 256));
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
-                let seed = next.fetch_add(1, Ordering::Relaxed);
-                if seed >= seeds.end {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(&seed) = list.get(i) else {
                     break;
-                }
+                };
                 let report = run_scenario(scenario, seed, opts).report;
                 on_done(&report);
                 if report.verdict == Verdict::Pass {
@@ -151,10 +215,10 @@ pub fn sweep(
     failures.sort_by_key(|f| f.seed);
     SweepReport {
         scenario: scenario.name.clone(),
-        runs: seeds.len(),
+        runs: list.len() as u64,
         passed: passed.into_inner(),
         failures,
-        seeds_per_sec: seeds.len() as f64 / elapsed.max(1e-9),
+        seeds_per_sec: list.len() as f64 / elapsed.max(1e-9),
         elapsed_sec: elapsed,
     }
 }
@@ -172,6 +236,28 @@ mod tests {
         assert!(parse_seed("-1").is_err());
         assert!(parse_seed("0x").is_err());
         assert!(parse_seed("18446744073709551616").is_err());
+    }
+
+    #[test]
+    fn shards_partition_the_seed_range_exactly() {
+        let range = SeedRange { start: 10, end: 47 };
+        let all: Vec<u64> = Shard::WHOLE.seeds(range).collect();
+        assert_eq!(all, (10..47).collect::<Vec<_>>());
+        for n in [1, 2, 3, 5, 40] {
+            let mut seen: Vec<u64> = (0..n)
+                .flat_map(|i| {
+                    Shard { index: i, count: n }
+                        .seeds(range)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            seen.sort_unstable();
+            assert_eq!(seen, all, "{n} shards");
+        }
+        assert_eq!(parse_shard("1/4"), Ok(Shard { index: 1, count: 4 }));
+        for bad in ["4/4", "1/0", "x/2", "1", "-1/3"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

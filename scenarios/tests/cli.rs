@@ -160,3 +160,81 @@ fn bench_sim_prints_both_rates_and_the_ratio() {
     assert!(v["ratio"].as_f64().unwrap() > 0.0);
     assert_eq!(v["messages"], 10_000);
 }
+
+#[test]
+fn two_shards_cover_exactly_the_seeds_of_the_unsharded_sweep() {
+    // A buggy node fails every seed, so the failure lists name every seed that ran.
+    let base = [
+        "sweep",
+        "raft/partition-halves",
+        "--seeds",
+        "0..12",
+        "--bug",
+        "raft:vote-without-log-check",
+        "--json",
+    ];
+    let whole = json(&dst(&base));
+    let dir = std::env::temp_dir().join(format!("dst-shard-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for i in 0..2 {
+        let mut args = base.to_vec();
+        let shard = format!("{i}/2");
+        args.extend(["--shard", shard.as_str()]);
+        let out = dst(&args);
+        let path = dir.join(format!("shard{i}.json"));
+        std::fs::write(&path, &out.stdout).unwrap();
+        files.push(path);
+    }
+    let seeds = |v: &serde_json::Value| -> Vec<u64> {
+        v["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["seed"].as_u64().unwrap())
+            .collect()
+    };
+    let part0 = json(&dst(&["merge", files[0].to_str().unwrap()]));
+    assert_eq!(part0["runs"], 6);
+    let merged = json(&dst(&[
+        "merge",
+        files[0].to_str().unwrap(),
+        files[1].to_str().unwrap(),
+    ]));
+    assert_eq!(merged["runs"], whole["runs"]);
+    assert_eq!(seeds(&whole), (0..12).collect::<Vec<u64>>());
+    assert_eq!(seeds(&merged), seeds(&whole));
+    // The same shard twice overlaps: refused.
+    let twice = dst(&[
+        "merge",
+        files[0].to_str().unwrap(),
+        files[0].to_str().unwrap(),
+    ]);
+    assert_eq!(twice.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_shown_scenario_runs_from_a_file_and_a_broken_file_gets_one_line() {
+    let dir = std::env::temp_dir().join(format!("dst-file-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("mine.toml");
+    let shown = dst(&["show", "relay/pause"]);
+    assert_eq!(shown.status.code(), Some(0));
+    std::fs::write(&path, &shown.stdout).unwrap();
+    let p = path.to_str().unwrap();
+    let from_file = json(&dst(&["run", p, "--seed", "4", "--json"]));
+    let builtin = json(&dst(&["run", "relay/pause", "--seed", "4", "--json"]));
+    assert_eq!(from_file["trace_digest"], builtin["trace_digest"]);
+    assert_eq!(
+        from_file["replay"],
+        format!("cargo run --release -- replay {p} --seed 4")
+    );
+    std::fs::write(&path, "nodes = \"five\"\n").unwrap();
+    let out = dst(&["run", p, "--seed", "4"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("mine.toml:1:"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

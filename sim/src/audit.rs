@@ -7,19 +7,19 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::process::Status;
 use crate::trace::{EventKind, TraceEvent};
 
 /// Something a check found wrong, with the event that shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     /// The check's name, e.g. "delivery-over-cut-link".
     pub check: String,
     pub message: String,
     /// Index of the trace event that shows the violation, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<u64>,
 }
 

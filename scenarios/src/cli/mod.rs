@@ -18,7 +18,9 @@ use crate::builtin;
 use crate::report::{RunReport, Verdict};
 use crate::runner::{add_bug, check_determinism, run_scenario, RunOptions, RunResult};
 use crate::scenario::Scenario;
-use crate::sweep::{parse_seed, parse_seed_range, sweep, SeedRange, SweepReport};
+use crate::sweep::{
+    parse_seed, parse_seed_range, parse_shard, sweep, SeedRange, Shard, SweepReport,
+};
 
 /// Deterministic simulation testing for distributed systems.
 ///
@@ -46,6 +48,16 @@ enum Command {
     Sweep(SweepArgs),
     /// Run one seed again with full tracing (RUST_LOG filters it).
     Replay(ReplayArgs),
+    /// Print a scenario as a TOML file you can edit and run with `dst run FILE`.
+    Show {
+        /// Scenario name (see `dst list`) or file.
+        scenario: String,
+    },
+    /// Join the `--json` reports of sharded sweeps into one.
+    Merge {
+        /// Report files written by `dst sweep --json --shard I/N`.
+        files: Vec<PathBuf>,
+    },
     /// Check recorded histories (linearizability, causality, serializability).
     #[command(subcommand)]
     Check(check::CheckCommand),
@@ -91,6 +103,9 @@ struct SweepArgs {
     /// Worker threads (default: available cores).
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
+    /// Run only shard I of N of the seeds (for CI matrices); `dst merge` joins the reports.
+    #[arg(long, value_parser = parse_shard, value_name = "I/N")]
+    shard: Option<Shard>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -203,6 +218,11 @@ pub fn main() -> i32 {
         Command::Sweep(a) => sweep_cmd(a),
         Command::Replay(a) => replay_cmd(a),
         Command::Check(c) => Ok(check::run(c)),
+        Command::Show { scenario: name } => scenario(&name).map(|s| {
+            print!("{}", crate::file::to_toml(&s));
+            0
+        }),
+        Command::Merge { files } => merge_cmd(&files),
         Command::Bench(BenchCommand::Sim(a)) => bench_sim_cmd(a),
         Command::Bench(BenchCommand::Disk(a)) => bench_disk_cmd(a),
         Command::Bench(BenchCommand::Raft(a)) => bench_raft_cmd(a),
@@ -234,13 +254,59 @@ fn one_line(text: &str) -> String {
 }
 
 fn scenario(name: &str) -> Result<Scenario, BadInput> {
-    let s = builtin::find(name).ok_or_else(|| {
-        BadInput(format!(
-            "unknown scenario '{name}'; `dst list` shows the built-in scenarios"
-        ))
-    })?;
-    s.validate().map_err(BadInput)?;
-    Ok(s)
+    if let Some(s) = builtin::find(name) {
+        s.validate().map_err(BadInput)?;
+        return Ok(s);
+    }
+    let path = Path::new(name);
+    if name.ends_with(".toml") || path.exists() {
+        return crate::file::load(path).map_err(BadInput);
+    }
+    Err(BadInput(format!(
+        "unknown scenario '{name}'; `dst list` shows the built-in scenarios, or give a path to a .toml file"
+    )))
+}
+
+fn merge_cmd(files: &[PathBuf]) -> CmdResult {
+    if files.is_empty() {
+        return Err(BadInput("merge needs at least one report file".into()));
+    }
+    let mut parts = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| BadInput(format!("{}: cannot read: {e}", f.display())))?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            BadInput(format!(
+                "{}:{}:{}: not a sweep report: {e}",
+                f.display(),
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let list = match value {
+            serde_json::Value::Array(v) => v,
+            one => vec![one],
+        };
+        for v in list {
+            let r: SweepReport = serde_json::from_value(v)
+                .map_err(|e| BadInput(format!("{}: not a sweep report: {e}", f.display())))?;
+            parts.push(r);
+        }
+    }
+    let merged = SweepReport::merge(parts).map_err(BadInput)?;
+    let worst = merged
+        .iter()
+        .map(SweepReport::verdict)
+        .max_by_key(|v| v.severity())
+        .unwrap_or(Verdict::Pass);
+    let v = if merged.len() == 1 {
+        serde_json::to_value(&merged[0])
+    } else {
+        serde_json::to_value(&merged)
+    }
+    .expect("reports serialize");
+    println!("{v}");
+    Ok(worst.exit_code())
 }
 
 fn run_options(bugs: &[String]) -> Result<RunOptions, BadInput> {
@@ -488,7 +554,8 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let total = a.seeds.len() * scenarios.len() as u64;
+    let per_scenario = a.shard.unwrap_or(Shard::WHOLE).seeds(a.seeds).count() as u64;
+    let total = per_scenario * scenarios.len() as u64;
     let bar = if io::stderr().is_terminal() {
         let bar = ProgressBar::new(total);
         bar.set_style(
@@ -516,7 +583,14 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
             }
             bar.inc(1);
         };
-        reports.push(sweep(s, a.seeds, jobs, &opts, &on_done));
+        reports.push(sweep(
+            s,
+            a.seeds,
+            a.shard.unwrap_or(Shard::WHOLE),
+            jobs,
+            &opts,
+            &on_done,
+        ));
     }
     bar.finish_and_clear();
     if a.json {
@@ -533,11 +607,7 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
     let worst = reports
         .iter()
         .map(SweepReport::verdict)
-        .max_by_key(|v| match v {
-            Verdict::Pass => 0,
-            Verdict::Unknown => 1,
-            Verdict::Violation => 2,
-        })
+        .max_by_key(|v| v.severity())
         .unwrap_or(Verdict::Pass);
     Ok(worst.exit_code())
 }

@@ -10,6 +10,7 @@ pub mod raft_builtin;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod shrink;
 pub mod sweep;
 pub mod testing;
 pub mod twopc_builtin;

@@ -53,6 +53,8 @@ enum Command {
         /// Scenario name (see `dst list`) or file.
         scenario: String,
     },
+    /// Shrink a failing run to a smaller fault schedule that fails the same way.
+    Shrink(ShrinkArgs),
     /// Join the `--json` reports of sharded sweeps into one.
     Merge {
         /// Report files written by `dst sweep --json --shard I/N`.
@@ -112,6 +114,31 @@ struct SweepArgs {
     /// Switch on a catalogued bug, SYSTEM:NAME (repeatable).
     #[arg(long = "bug", value_name = "SYSTEM:NAME")]
     bugs: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct ShrinkArgs {
+    /// Scenario name or file.
+    scenario: String,
+    /// The failing seed.
+    #[arg(long, value_parser = parse_seed)]
+    seed: u64,
+    /// Bugs switched on in the failing run, SYSTEM:NAME (repeatable).
+    #[arg(long = "bug", value_name = "SYSTEM:NAME")]
+    bugs: Vec<String>,
+    /// Where to write the shrunk scenario (default shrunk-NAME-SEED.toml; never replaced
+    /// unless --force).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Replace the --out file if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Give up after this many runs.
+    #[arg(long, default_value_t = 1000)]
+    max_runs: u64,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +250,7 @@ pub fn main() -> i32 {
             0
         }),
         Command::Merge { files } => merge_cmd(&files),
+        Command::Shrink(a) => shrink_cmd(a),
         Command::Bench(BenchCommand::Sim(a)) => bench_sim_cmd(a),
         Command::Bench(BenchCommand::Disk(a)) => bench_disk_cmd(a),
         Command::Bench(BenchCommand::Raft(a)) => bench_raft_cmd(a),
@@ -695,4 +723,68 @@ fn bench_raft_cmd(a: BenchRaftArgs) -> CmdResult {
         );
     }
     Ok(if r.passed == r.seeds { 0 } else { 1 })
+}
+
+fn shrink_cmd(a: ShrinkArgs) -> CmdResult {
+    let s = scenario(&a.scenario)?;
+    let opts = run_options(&a.bugs)?;
+    let out = a.out.clone().unwrap_or_else(|| {
+        let base: String = s
+            .name
+            .trim_end_matches(".toml")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        PathBuf::from(format!("shrunk-{}-{}.toml", base.trim_matches('-'), a.seed))
+    });
+    // Refuse early, before minutes of work, if the output would replace a file.
+    if out.exists() && !a.force {
+        return Err(BadInput(format!(
+            "{} already exists; pass --force to replace it",
+            out.display()
+        )));
+    }
+    let shrunk = crate::shrink::shrink(&s, a.seed, &opts, a.max_runs).map_err(BadInput)?;
+    let mut file = create_output(&out, a.force)?;
+    file.write_all(crate::file::to_toml(&shrunk.scenario).as_bytes())
+        .and_then(|_| file.flush())
+        .map_err(|e| BadInput(format!("cannot write {}: {e}", out.display())))?;
+    if a.json {
+        let mut v = serde_json::to_value(&shrunk).expect("summaries serialize");
+        v["file"] = serde_json::json!(out.display().to_string());
+        println!("{v}");
+    } else {
+        let (b, f) = (shrunk.before, shrunk.after);
+        println!(
+            "{} seed {}: still fails {} after {} runs",
+            s.name, a.seed, shrunk.check, shrunk.runs
+        );
+        println!(
+            "  fault events  {:>6} -> {}",
+            b.fault_events, f.fault_events
+        );
+        println!(
+            "  simulated     {:>5.2}s -> {:.2}s",
+            b.sim_time_ns as f64 / 1e9,
+            f.sim_time_ns as f64 / 1e9
+        );
+        println!(
+            "  trace events  {:>6} -> {}",
+            b.trace_events, f.trace_events
+        );
+        println!("  clients       {:>6} -> {}", b.clients, f.clients);
+        println!(
+            "  wrote {}; replay: cargo run --release -- replay {} --seed {}",
+            out.display(),
+            out.display(),
+            a.seed
+        );
+    }
+    Ok(0)
 }

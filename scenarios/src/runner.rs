@@ -136,10 +136,19 @@ impl Running {
 /// Plays the fault schedule; returns violations for faults that did not apply.
 async fn nemesis(sim: &SimHandle, s: &Scenario, running: &Running) -> Vec<Violation> {
     let mut problems = Vec::new();
+    let mut seen: std::collections::BTreeMap<String, u32> = Default::default();
     for step in &s.faults {
         sim.sleep_until(step.at.0).await;
+        // Each event draws from its own stream, named by its time and kind (and how many
+        // identical events came before it), so removing one event while shrinking leaves
+        // every other event's random choices as they were.
+        let kind = serde_json::to_string(&step.fault).unwrap_or_default();
+        let key = format!("faults@{}:{kind}", step.at.0);
+        let nth = seen.entry(key.clone()).or_insert(0);
+        *nth += 1;
+        let mut rng = sim::rng::stream(sim.seed(), &format!("{key}#{nth}"));
         let result = match &step.fault {
-            Fault::Partition(t) => sim.partition(t).map(|_| ()).map_err(|e| e.to_string()),
+            Fault::Partition(t) => sim.partition_with(t, &mut rng).map(|_| ()).map_err(|e| e.to_string()),
             Fault::Heal => {
                 sim.heal();
                 Ok(())
@@ -170,7 +179,7 @@ async fn nemesis(sim: &SimHandle, s: &Scenario, running: &Running) -> Vec<Violat
                 Ok(())
             }
             Fault::CrashAfterRandomDiskOps { node, max_ops } => {
-                let ops = sim.faults_rng(|r| r.gen_range(1..=*max_ops));
+                let ops = rng.gen_range(1..=*max_ops);
                 sim.crash_after_disk_ops(*node, ops);
                 Ok(())
             }
@@ -186,13 +195,13 @@ async fn nemesis(sim: &SimHandle, s: &Scenario, running: &Running) -> Vec<Violat
                 if up.is_empty() {
                     Ok(())
                 } else {
-                    let pick = up[sim.faults_rng(|r| r.gen_range(0..up.len()))];
+                    let pick = up[rng.gen_range(0..up.len())];
                     sim.crash(pick).map_err(|e| e.to_string())
                 }
             }
             Fault::IsolateLeader => {
                 let node = running.leader(sim).unwrap_or(0);
-                sim.partition(&Topology::Isolate { node: Some(node) })
+                sim.partition_with(&Topology::Isolate { node: Some(node) }, &mut rng)
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }
@@ -217,7 +226,7 @@ async fn nemesis(sim: &SimHandle, s: &Scenario, running: &Running) -> Vec<Violat
                 if up.is_empty() {
                     Ok(())
                 } else {
-                    let pick = up[sim.faults_rng(|r| r.gen_range(0..up.len()))];
+                    let pick = up[rng.gen_range(0..up.len())];
                     sim.crash(pick).map_err(|e| e.to_string())
                 }
             }

@@ -369,10 +369,23 @@ impl World {
 
     /// Cuts the links of `topology` (random choices from the faults stream); returns them.
     pub fn partition(&self, topology: &Topology) -> Result<Vec<(usize, usize)>, TopologyError> {
+        let mut rng = std::mem::replace(&mut self.lock().faults_rng, stream(0, ""));
+        let result = self.partition_with(topology, &mut rng);
+        self.lock().faults_rng = rng;
+        result
+    }
+
+    /// Cuts the links of `topology`, drawing random choices from `rng` (a scenario gives
+    /// each fault event its own stream, so removing one event changes no other's choices).
+    pub fn partition_with(
+        &self,
+        topology: &Topology,
+        rng: &mut impl Rng,
+    ) -> Result<Vec<(usize, usize)>, TopologyError> {
         let now = self.now_ns();
         let mut st = self.lock();
         let st = &mut *st;
-        let cut = topology.resolve(self.partition_scope, &mut st.faults_rng)?;
+        let cut = topology.resolve(self.partition_scope, rng)?;
         st.net.cut(&cut);
         let links: Vec<(usize, usize)> = cut.into_iter().collect();
         st.record_net(

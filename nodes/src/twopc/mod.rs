@@ -1,15 +1,47 @@
-//! Two-phase commit: a coordinator and participants over partitions of a key space (under construction).
+//! Two-phase commit: a coordinator (node 0) and participants (nodes `1..servers`) that own
+//! the keys of a key space round-robin; clients run transactions through the coordinator.
 //!
-//! This stub fixes the interface the runner uses; the protocol is being written.
+//! - `participant` and `coordinator`: the protocol as pure state machines; `storage`: their
+//!   checksummed logs; `host`: the async loops on the simulator; `msg`: messages and the
+//!   transaction data model.
+//! - `client`: list-append, bank-transfer and bank-audit transactions recorded in the
+//!   native history; `observer` and [`check_run`]: atomicity, serializability of the
+//!   committed list-append history, the bank total, and how long participants stayed
+//!   blocked in doubt holding locks; `bugs`: the bug catalog.
+//!
+//! Participants lock (no-wait), execute, log the prepare durably, then vote; the
+//! coordinator logs a commit durably before sending it (presumed abort: aborts are not
+//! logged); an in-doubt participant asks for the outcome until it gets one. Not modelled:
+//! a replicated coordinator (three-phase commit, Paxos commit), read-only optimisations,
+//! log compaction, clients that resubmit transactions.
 
-use std::collections::BTreeSet;
-use std::fmt;
+pub mod bugs;
+pub mod client;
+pub mod coordinator;
+pub mod host;
+pub mod msg;
+pub mod observer;
+pub mod participant;
+pub mod storage;
+
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use checkers::history::{pair, History};
+use checkers::serializability::{self, Workload};
 use serde::{Deserialize, Serialize};
-use sim::SimHandle;
+use serde_json::json;
+use sim::audit::Violation;
+use sim::{EventKind, Nanos, SimHandle};
 
 use crate::system::{RunEnd, SystemCheck};
+
+pub use bugs::{Bug, Bugs};
+pub use observer::Observer;
+
+use coordinator::CoordinatorConfig;
+use msg::{owner, Write};
+use participant::ParticipantConfig;
 
 /// The system's settings, as a scenario gives them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,66 +49,302 @@ use crate::system::{RunEnd, SystemCheck};
 pub struct TwopcSystem {
     /// Client processes, nodes `servers..servers + clients`.
     pub clients: usize,
+    /// Bank accounts `a0..`, each starting at `initial_balance`.
+    pub accounts: usize,
+    pub initial_balance: i64,
+    /// Lists `l0..` for the list-append transactions.
+    pub lists: usize,
+    /// The coordinator aborts a transaction whose votes are not all in by then.
+    pub vote_timeout: Nanos,
+    /// Prepares and decisions are resent this often until answered.
+    pub resend: Nanos,
+    /// An in-doubt participant asks the coordinator for the outcome this often.
+    pub query_interval: Nanos,
+    /// After this long in doubt the buggy participants decide alone (correct ones never do).
+    pub in_doubt_timeout: Nanos,
+    /// A client waits this long for an outcome, then records the transaction as unknown.
+    pub client_timeout: Nanos,
+    /// Pause between a client's transactions, uniform up to this.
+    pub think: Nanos,
+    /// Bugs this scenario always switches on (the CLI can add more).
+    pub bugs: Bugs,
 }
 
 impl Default for TwopcSystem {
     fn default() -> Self {
-        TwopcSystem { clients: 2 }
+        TwopcSystem {
+            clients: 3,
+            accounts: 6,
+            initial_balance: 100,
+            lists: 6,
+            vote_timeout: Nanos::from_millis(150),
+            resend: Nanos::from_millis(40),
+            query_interval: Nanos::from_millis(100),
+            in_doubt_timeout: Nanos::from_millis(300),
+            client_timeout: Nanos::from_millis(1000),
+            think: Nanos::from_millis(30),
+            bugs: Bugs::none(),
+        }
     }
 }
 
-/// The bug catalog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Bug {}
-
-impl Bug {
-    pub const ALL: [Bug; 0] = [];
-
-    pub fn name(self) -> &'static str {
-        match self {}
-    }
-
-    pub fn describe(self) -> &'static str {
-        match self {}
-    }
-
-    pub fn parse(name: &str) -> Option<Bug> {
-        Bug::ALL.into_iter().find(|b| b.name() == name)
-    }
-}
-
-impl fmt::Display for Bug {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The bugs switched on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Bugs(pub BTreeSet<Bug>);
-
-impl Bugs {
-    pub fn has(&self, bug: Bug) -> bool {
-        self.0.contains(&bug)
-    }
-}
-
-/// What the checks learn while the system runs.
-#[derive(Debug, Default)]
-pub struct Observer {}
-
-/// Starts the servers (nodes `0..servers`) and the clients after them.
+/// Starts the servers (nodes `0..servers`: the coordinator, then participants) and the
+/// clients after them.
 pub fn start(
-    _sim: &SimHandle,
-    _system: &TwopcSystem,
-    _servers: usize,
-    _bugs: &Bugs,
+    sim: &SimHandle,
+    system: &TwopcSystem,
+    servers: usize,
+    bugs: &Bugs,
 ) -> Arc<Mutex<Observer>> {
-    Arc::new(Mutex::new(Observer::default()))
+    assert!(
+        servers >= 2,
+        "two-phase commit needs a coordinator and a participant"
+    );
+    let obs = Arc::new(Mutex::new(Observer::new(
+        servers,
+        system.accounts,
+        system.initial_balance,
+    )));
+    let mut all_bugs = system.bugs.clone();
+    all_bugs.0.extend(bugs.0.iter().copied());
+    let cconfig = CoordinatorConfig {
+        vote_timeout: system.vote_timeout.0,
+        resend: system.resend.0,
+    };
+    let pconfig = ParticipantConfig {
+        initial_balance: system.initial_balance,
+        query_interval: system.query_interval.0,
+        in_doubt_timeout: system.in_doubt_timeout.0,
+    };
+    {
+        let (o, b) = (obs.clone(), all_bugs.clone());
+        sim.start_node(0, move |ctx| {
+            host::run_coordinator(ctx, servers, cconfig, b.clone(), o.clone())
+        });
+    }
+    for node in 1..servers {
+        let (o, b) = (obs.clone(), all_bugs.clone());
+        sim.start_node(node, move |ctx| {
+            host::run_participant(ctx, pconfig, b.clone(), o.clone())
+        });
+    }
+    for c in 0..system.clients {
+        let (o, sys) = (obs.clone(), system.clone());
+        sim.start_node(servers + c, move |ctx| {
+            client::run_client(ctx, sys.clone(), o.clone())
+        });
+    }
+    obs
 }
 
-/// The checks at the end of a run.
-pub fn check_run(_obs: &mut Observer, _system: &TwopcSystem, _end: &RunEnd<'_>) -> SystemCheck {
-    SystemCheck::default()
+const MS: u64 = 1_000_000;
+
+/// The checks at the end of a run: atomicity (decisions that disagree, and yes voters
+/// that forgot a committed transaction), the bank total over the final durable state
+/// (in-doubt writes of committed transactions counted as applied), serializability of the
+/// committed list-append history, and the blocked-time figures.
+pub fn check_run(obs: &mut Observer, system: &TwopcSystem, end: &RunEnd<'_>) -> SystemCheck {
+    let servers = end.servers;
+    // A yes voter must apply a committed transaction or still hold it in doubt.
+    let forgot: Vec<(u64, usize)> = obs
+        .voted_yes
+        .keys()
+        .copied()
+        .filter(|&(txid, node)| {
+            obs.coordinator_decision(txid) == Some(true)
+                && obs.participant_decision(txid, node).is_none()
+                && !obs.states[node].in_doubt.contains_key(&txid)
+        })
+        .collect();
+    for (txid, node) in forgot {
+        obs.violate(
+            "atomicity",
+            format!(
+                "T{txid}: n{} voted yes and the coordinator committed, but n{} neither applied it nor remembers it",
+                node + 1,
+                node + 1
+            ),
+        );
+    }
+    // The bank: every account at its owner, committed in-doubt writes counted.
+    let mut sum = 0i64;
+    let mut shown = Vec::new();
+    for i in 0..system.accounts {
+        let key = format!("a{i}");
+        let state = &obs.states[owner(&key, servers)];
+        let mut balance = state
+            .balances
+            .get(&key)
+            .copied()
+            .unwrap_or(system.initial_balance);
+        for (&txid, writes) in &state.in_doubt {
+            if obs.coordinator_decision(txid) != Some(true) {
+                continue;
+            }
+            for w in writes {
+                if let Write::SetBalance { key: k, value } = w {
+                    if *k == key {
+                        balance = *value;
+                    }
+                }
+            }
+        }
+        sum += balance;
+        shown.push(format!("{key}={balance}"));
+    }
+    if sum != obs.total() {
+        let message = format!(
+            "the accounts end with a total of {sum}, not {}: {}",
+            obs.total(),
+            shown.join(" ")
+        );
+        obs.violate("bank-total", message);
+    }
+    let mut violations = std::mem::take(&mut obs.violations);
+    // Serializability of the list-append transactions.
+    let txns: Vec<_> = obs
+        .history
+        .iter()
+        .filter(|e| e.f == "txn")
+        .cloned()
+        .collect();
+    let mut stats = serde_json::Map::new();
+    if !txns.is_empty() {
+        let history = History {
+            source: "twopc client history".to_string(),
+            events: txns,
+        };
+        let opts = serializability::Options {
+            process_edges: true,
+            realtime_edges: true,
+        };
+        match pair(&history)
+            .and_then(|ops| serializability::check(&ops, Workload::ListAppend, &opts))
+        {
+            Err(e) => violations.push(Violation::new(
+                "history",
+                format!("cannot check the transaction history: {e}"),
+                None,
+            )),
+            Ok(report) => {
+                stats.insert("list_append_txns".into(), json!(report.txns));
+                if let Some(a) = report.anomalies.first() {
+                    violations.push(Violation::new(
+                        "serializability",
+                        format!(
+                            "{} among {}: {}",
+                            a.kind,
+                            a.txns.join(", "),
+                            a.explanation.join(" ")
+                        ),
+                        None,
+                    ));
+                }
+            }
+        }
+    }
+    // Outcomes seen by clients.
+    let count =
+        |k: checkers::history::EventKind| obs.history.iter().filter(|e| e.kind == k).count();
+    stats.insert(
+        "committed".into(),
+        json!(count(checkers::history::EventKind::Ok)),
+    );
+    stats.insert(
+        "aborted".into(),
+        json!(count(checkers::history::EventKind::Fail)),
+    );
+    stats.insert(
+        "indeterminate".into(),
+        json!(count(checkers::history::EventKind::Info)),
+    );
+    // Blocking: how long yes voters stayed in doubt holding their locks.
+    let mut blocked: Vec<(usize, u64, u64)> = obs
+        .blocked
+        .iter()
+        .map(|b| (b.node, b.from_ns, b.to_ns))
+        .collect();
+    let mut at_end = 0;
+    for (&(txid, node), &from) in &obs.in_doubt_since {
+        if obs.states[node].in_doubt.contains_key(&txid) {
+            blocked.push((node, from, end.end_ns));
+            at_end += 1;
+        }
+    }
+    let outages = coordinator_outages(end);
+    let lengths: Vec<u64> = blocked
+        .iter()
+        .map(|&(_, a, b)| b.saturating_sub(a))
+        .collect();
+    let during_outage: Vec<u64> = blocked
+        .iter()
+        .filter(|&&(_, a, b)| outages.iter().any(|&(x, y)| a < y && x < b))
+        .map(|&(_, a, b)| b.saturating_sub(a))
+        .collect();
+    stats.insert("in_doubt_periods".into(), json!(lengths.len()));
+    stats.insert(
+        "blocked_max_ms".into(),
+        json!(lengths.iter().max().unwrap_or(&0) / MS),
+    );
+    stats.insert(
+        "blocked_total_ms".into(),
+        json!(lengths.iter().sum::<u64>() / MS),
+    );
+    stats.insert(
+        "blocked_over_100ms".into(),
+        json!(lengths.iter().filter(|&&l| l > 100 * MS).count()),
+    );
+    stats.insert("in_doubt_at_end".into(), json!(at_end));
+    stats.insert("coordinator_outages".into(), json!(outages.len()));
+    stats.insert(
+        "coordinator_down_ms".into(),
+        json!(outages.iter().map(|(a, b)| b - a).sum::<u64>() / MS),
+    );
+    stats.insert(
+        "blocked_in_outage_periods".into(),
+        json!(during_outage.len()),
+    );
+    stats.insert(
+        "blocked_in_outage_max_ms".into(),
+        json!(during_outage.iter().max().unwrap_or(&0) / MS),
+    );
+    stats.insert(
+        "blocked_in_outage_total_ms".into(),
+        json!(during_outage.iter().sum::<u64>() / MS),
+    );
+    stats.insert("refused".into(), json!(obs.refused.len()));
+    let mut by_node = BTreeMap::new();
+    for &(node, a, b) in &blocked {
+        *by_node.entry(format!("n{}", node + 1)).or_insert(0u64) += (b - a) / MS;
+    }
+    stats.insert("blocked_ms_by_participant".into(), json!(by_node));
+    SystemCheck {
+        violations,
+        unknown: None,
+        stats,
+        history: Some(observer::history_json_lines(&obs.history)),
+    }
+}
+
+/// When the coordinator was down (crashed or paused), as true-time intervals.
+fn coordinator_outages(end: &RunEnd<'_>) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut down_since = None;
+    for e in end.events.iter().filter(|e| e.node == Some(0)) {
+        match e.kind {
+            EventKind::Crash | EventKind::Pause => {
+                down_since.get_or_insert(e.time_ns);
+            }
+            EventKind::Restart { .. } | EventKind::Resume => {
+                if let Some(from) = down_since.take() {
+                    out.push((from, e.time_ns));
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(from) = down_since {
+        out.push((from, end.end_ns));
+    }
+    out
 }

@@ -1,11 +1,226 @@
-//! The built-in gossip scenarios (being written).
+//! The built-in gossip scenarios: partitions, crashes with restarts, pauses, clock skew,
+//! lossy links, a mix, and fault-free clusters of 5, 17 and 65 servers that measure how
+//! many anti-entropy rounds convergence takes. Clients write until the last fault; the
+//! rest of the run is the quiet phase in which live servers must converge.
 
-use crate::scenario::Scenario;
+use nodes::gossip::GossipSystem;
+use sim::net::Latency;
+use sim::{LinkConfig, Nanos, NetConfig, Topology};
+
+use crate::scenario::{ClockSpec, Fault, Scenario, Scheduled, SystemSpec};
 
 /// The checks every gossip scenario runs, for listings.
-pub const GOSSIP_CHECKS: &str = "world audit";
+pub const GOSSIP_CHECKS: &str =
+    "convergence, membership, lost-write, resurrection, conflict-audit, world audit";
+
+fn at(ms: u64, fault: Fault) -> Scheduled {
+    Scheduled {
+        at: Nanos::from_millis(ms),
+        fault,
+    }
+}
+
+fn gossip(name: &str, description: &str, nodes: usize, faults: Vec<Scheduled>) -> Scenario {
+    let last = faults.last().map_or(0, |f| f.at.0 / 1_000_000);
+    let until = last.max(2000);
+    let mut system = GossipSystem::default();
+    system.client.until = Nanos::from_millis(until);
+    Scenario {
+        name: format!("gossip/{name}"),
+        description: description.to_string(),
+        system: SystemSpec::Gossip(system),
+        nodes,
+        duration: Nanos::from_millis(until + 3000),
+        net: NetConfig {
+            default: LinkConfig {
+                latency: Latency::Uniform {
+                    min: Nanos::from_millis(1),
+                    max: Nanos::from_millis(8),
+                },
+                loss: 0.0,
+                duplicate: 0.0,
+            },
+            links: vec![],
+        },
+        disk: Default::default(),
+        clocks: vec![],
+        faults,
+    }
+}
+
+fn partition(t: Topology) -> Vec<Scheduled> {
+    vec![
+        at(800, Fault::Partition(t.clone())),
+        at(2000, Fault::Heal),
+        at(2500, Fault::Partition(t)),
+        at(3500, Fault::Heal),
+    ]
+}
 
 /// Every built-in gossip scenario.
 pub fn all() -> Vec<Scenario> {
-    Vec::new()
+    let mut v = vec![
+        gossip(
+            "partition-halves",
+            "5 servers cut into halves twice; each side writes and suspects the other",
+            5,
+            partition(Topology::Halves),
+        ),
+        gossip(
+            "partition-random-halves",
+            "random halves, twice",
+            5,
+            partition(Topology::RandomHalves),
+        ),
+        gossip(
+            "isolate",
+            "one random server cut off from the others, twice (long enough to be declared dead)",
+            5,
+            partition(Topology::Isolate { node: None }),
+        ),
+        gossip(
+            "bridge",
+            "two halves joined only through one bridge server, twice",
+            5,
+            partition(Topology::Bridge),
+        ),
+        gossip(
+            "crash-restart",
+            "servers crash and restart empty, rejoining and rebuilding from their peers",
+            5,
+            vec![
+                at(800, Fault::CrashRandom),
+                at(1400, Fault::RestartCrashed),
+                at(1800, Fault::CrashRandom),
+                at(2000, Fault::CrashRandom),
+                at(2800, Fault::RestartCrashed),
+                at(3200, Fault::CrashRandom),
+            ],
+        ),
+        gossip(
+            "pause",
+            "n1 pauses for 1.5 s (declared dead meanwhile), then n4 for 1 s: both must refute",
+            5,
+            vec![
+                at(800, Fault::Pause { node: 0 }),
+                at(2300, Fault::Resume { node: 0 }),
+                at(2600, Fault::Pause { node: 3 }),
+                at(3600, Fault::Resume { node: 3 }),
+            ],
+        ),
+        gossip(
+            "clock-skew",
+            "wall clocks seconds apart, drifting, bumped and strobed",
+            5,
+            vec![
+                at(
+                    1000,
+                    Fault::ClockBump {
+                        node: 0,
+                        delta_ns: -3_000_000_000,
+                    },
+                ),
+                at(
+                    1500,
+                    Fault::ClockBump {
+                        node: 1,
+                        delta_ns: 4_000_000_000,
+                    },
+                ),
+                at(
+                    2000,
+                    Fault::ClockDrift {
+                        node: 2,
+                        ppm: 20_000,
+                    },
+                ),
+                at(
+                    2500,
+                    Fault::ClockStrobe {
+                        node: 3,
+                        delta_ns: 2_000_000_000,
+                        period: Nanos::from_millis(20),
+                        duration: Nanos::from_millis(800),
+                    },
+                ),
+            ],
+        ),
+        gossip(
+            "lossy",
+            "links lose 10% and duplicate 10% of messages, with a long latency tail",
+            5,
+            vec![],
+        ),
+        gossip(
+            "mixed",
+            "partitions, a crash, a pause, a clock bump and 2% loss",
+            5,
+            vec![
+                at(700, Fault::Partition(Topology::RandomHalves)),
+                at(1200, Fault::CrashRandom),
+                at(1500, Fault::Heal),
+                at(1700, Fault::RestartCrashed),
+                at(1900, Fault::Pause { node: 2 }),
+                at(
+                    2100,
+                    Fault::ClockBump {
+                        node: 1,
+                        delta_ns: 2_000_000_000,
+                    },
+                ),
+                at(2900, Fault::Resume { node: 2 }),
+                at(3000, Fault::Partition(Topology::MajoritiesRing)),
+                at(3500, Fault::Heal),
+            ],
+        ),
+        gossip(
+            "scale-5",
+            "5 servers, no faults: convergence rounds for N = 5",
+            5,
+            vec![],
+        ),
+        gossip(
+            "scale-17",
+            "17 servers, no faults: convergence rounds for N = 17",
+            17,
+            vec![],
+        ),
+        gossip(
+            "scale-65",
+            "65 servers, no faults: convergence rounds for N = 65",
+            65,
+            vec![],
+        ),
+    ];
+    for s in &mut v {
+        match s.name.as_str() {
+            "gossip/lossy" => {
+                s.net.default = LinkConfig {
+                    latency: Latency::Exponential {
+                        floor: Nanos::from_millis(1),
+                        mean: Nanos::from_millis(6),
+                    },
+                    loss: 0.1,
+                    duplicate: 0.1,
+                };
+            }
+            "gossip/mixed" => s.net.default.loss = 0.02,
+            "gossip/clock-skew" => {
+                s.clocks = vec![
+                    ClockSpec {
+                        node: 0,
+                        offset_ns: 1_500_000_000,
+                        drift_ppm: 2_000,
+                    },
+                    ClockSpec {
+                        node: 4,
+                        offset_ns: -2_000_000_000,
+                        drift_ppm: -2_000,
+                    },
+                ];
+            }
+            _ => {}
+        }
+    }
+    v
 }

@@ -1,15 +1,35 @@
-//! Gossip: SWIM membership and a push-pull anti-entropy key-value store (under construction).
+//! Gossip: SWIM membership and failure detection, and a key-value store spread by
+//! push-pull anti-entropy with version vectors per key (concurrent writes kept as
+//! siblings, deletes as tombstones).
 //!
-//! This stub fixes the interface the runner uses; the protocol is being written.
+//! - `machine`: a server as a pure state machine (probes, indirect probes, suspicion and
+//!   refutation, piggybacked dissemination, anti-entropy, client writes); `store`: the
+//!   versioned replica and its merge; `msg`: the wire; `host`: the async loop on the
+//!   simulator; `client`: client processes; `observer` and `check`: the oracle and the
+//!   end-of-run checks; `bugs`: the bug catalog.
+//!
+//! Not implemented: persistence (a restarted server rebuilds from peers), tombstone
+//! garbage collection, read repair, CRDT values, Lifeguard's refinements of SWIM.
 
-use std::collections::BTreeSet;
-use std::fmt;
+pub mod bugs;
+pub mod check;
+pub mod client;
+pub mod host;
+pub mod machine;
+pub mod msg;
+pub mod observer;
+pub mod store;
+
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use sim::SimHandle;
 
-use crate::system::{RunEnd, SystemCheck};
+pub use bugs::{Bug, Bugs};
+pub use check::check_run;
+pub use client::ClientConfig;
+pub use machine::{GossipConfig, GossipMachine};
+pub use observer::Observer;
 
 /// The system's settings, as a scenario gives them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,66 +37,48 @@ use crate::system::{RunEnd, SystemCheck};
 pub struct GossipSystem {
     /// Client processes, nodes `servers..servers + clients`.
     pub clients: usize,
+    pub client: ClientConfig,
+    pub gossip: GossipConfig,
+    /// Anti-entropy rounds within which live servers must converge once faults and
+    /// clients are quiet.
+    pub convergence_rounds: u64,
+    /// Bugs this scenario always switches on (the CLI can add more).
+    pub bugs: Bugs,
 }
 
 impl Default for GossipSystem {
     fn default() -> Self {
-        GossipSystem { clients: 2 }
+        GossipSystem {
+            clients: 2,
+            client: ClientConfig::default(),
+            gossip: GossipConfig::default(),
+            convergence_rounds: 30,
+            bugs: Bugs::none(),
+        }
     }
 }
-
-/// The bug catalog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Bug {}
-
-impl Bug {
-    pub const ALL: [Bug; 0] = [];
-
-    pub fn name(self) -> &'static str {
-        match self {}
-    }
-
-    pub fn describe(self) -> &'static str {
-        match self {}
-    }
-
-    pub fn parse(name: &str) -> Option<Bug> {
-        Bug::ALL.into_iter().find(|b| b.name() == name)
-    }
-}
-
-impl fmt::Display for Bug {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The bugs switched on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Bugs(pub BTreeSet<Bug>);
-
-impl Bugs {
-    pub fn has(&self, bug: Bug) -> bool {
-        self.0.contains(&bug)
-    }
-}
-
-/// What the checks learn while the system runs.
-#[derive(Debug, Default)]
-pub struct Observer {}
 
 /// Starts the servers (nodes `0..servers`) and the clients after them.
 pub fn start(
-    _sim: &SimHandle,
-    _system: &GossipSystem,
-    _servers: usize,
-    _bugs: &Bugs,
+    sim: &SimHandle,
+    system: &GossipSystem,
+    servers: usize,
+    bugs: &Bugs,
 ) -> Arc<Mutex<Observer>> {
-    Arc::new(Mutex::new(Observer::default()))
-}
-
-/// The checks at the end of a run.
-pub fn check_run(_obs: &mut Observer, _system: &GossipSystem, _end: &RunEnd<'_>) -> SystemCheck {
-    SystemCheck::default()
+    let obs = Arc::new(Mutex::new(Observer::new(servers)));
+    let mut all_bugs = system.bugs.clone();
+    all_bugs.0.extend(bugs.0.iter().copied());
+    for node in 0..servers {
+        let (o, config, b) = (obs.clone(), system.gossip, all_bugs.clone());
+        sim.start_node(node, move |ctx| {
+            host::run_server(ctx, servers, config, b.clone(), o.clone())
+        });
+    }
+    for c in 0..system.clients {
+        let (o, cc) = (obs.clone(), system.client);
+        sim.start_node(servers + c, move |ctx| {
+            client::run_client(ctx, servers, cc, o.clone())
+        });
+    }
+    obs
 }

@@ -1,0 +1,256 @@
+//! The checks a gossip run ends with:
+//! - convergence: once the last fault is over and clients are quiet, every live server
+//!   holds the same replica within a bound; the rounds it took are reported;
+//! - membership: every live server considers every other live server alive at the end
+//!   (a live node declared dead that never refuted stays dead);
+//! - lost-write: every acknowledged write survives, or a write that causally follows it
+//!   in the simulator's happens-before does (the conflict audit's lost-update);
+//! - resurrection: no version an acknowledged delete removed is live at the end;
+//! - conflict-audit: the version vectors the system assigned never order two writes the
+//!   trace says were concurrent, nor against the trace's order.
+//!
+//! Convergence is judged on the final replicas; a run too short to settle shows up as a
+//! convergence violation, which is the intent.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use checkers::causality::audit::{audit, AuditInput, AuditWrite};
+use serde_json::json;
+use sim::audit::Violation;
+use sim::{EventKind, Status};
+
+use super::msg::MemberState;
+use super::observer::Observer;
+use super::store::{actor_name, WriteId};
+use super::GossipSystem;
+use crate::system::{RunEnd, SystemCheck};
+
+/// At most this many violations of one check are kept; the first is what matters.
+const KEEP_PER_CHECK: usize = 3;
+
+fn push(out: &mut Vec<Violation>, check: &str, message: String) {
+    if out.iter().filter(|v| v.check == check).count() < KEEP_PER_CHECK {
+        out.push(Violation::new(check, message, None));
+    }
+}
+
+pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) -> SystemCheck {
+    let mut v = Vec::new();
+    let mut stats = serde_json::Map::new();
+    let servers = end.servers.min(obs.stores.len());
+    let live: Vec<usize> = (0..servers)
+        .filter(|&n| end.statuses[n] == Status::Up)
+        .collect();
+    let quiet_from = end.last_fault_ns.max(obs.workload_end);
+    let interval = system.gossip.gossip_interval.0.max(1);
+
+    // Convergence.
+    let mut converged = true;
+    if let Some(&first) = live.first() {
+        for &n in &live[1..] {
+            let (a, b) = (&obs.stores[first].0, &obs.stores[n].0);
+            if a != b {
+                converged = false;
+                let key = a
+                    .keys()
+                    .chain(b.keys())
+                    .find(|k| a.get(*k) != b.get(*k))
+                    .cloned()
+                    .unwrap_or_default();
+                let show = |s: &super::observer::Summary| {
+                    s.get(&key).map_or("nothing".to_string(), |vs| {
+                        vs.iter()
+                            .map(|(id, tomb)| {
+                                format!("{id}{}", if *tomb { "(deleted)" } else { "" })
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                };
+                push(
+                    &mut v,
+                    "convergence",
+                    format!(
+                        "live servers n{} and n{} still differ at the end ({} ms after the last fault) on {key}: [{}] vs [{}]",
+                        first + 1,
+                        n + 1,
+                        end.end_ns.saturating_sub(quiet_from) / 1_000_000,
+                        show(a),
+                        show(b)
+                    ),
+                );
+            }
+        }
+    }
+    if converged && !live.is_empty() {
+        let settled = live.iter().map(|&n| obs.stores[n].1).max().unwrap_or(0);
+        let after = settled.saturating_sub(quiet_from);
+        let rounds = after.div_ceil(interval);
+        stats.insert("convergence_rounds".into(), json!(rounds));
+        stats.insert("convergence_ms".into(), json!(after as f64 / 1e6));
+        if rounds > system.convergence_rounds {
+            push(
+                &mut v,
+                "convergence",
+                format!(
+                    "live servers took {rounds} anti-entropy rounds to converge after the last fault, more than the bound {}",
+                    system.convergence_rounds
+                ),
+            );
+        }
+    }
+
+    // Membership: live servers see each other alive.
+    for &a in &live {
+        for &b in &live {
+            if a == b {
+                continue;
+            }
+            let (state, inc) = obs.views[a]
+                .1
+                .get(&b)
+                .copied()
+                .unwrap_or((MemberState::Alive, 0));
+            if state != MemberState::Alive {
+                push(
+                    &mut v,
+                    "membership",
+                    format!(
+                        "at the end n{} still considers live n{} {state:?} (incarnation {inc}; n{} is at incarnation {}): the suspicion was never refuted",
+                        a + 1,
+                        b + 1,
+                        b + 1,
+                        obs.views[b].0
+                    ),
+                );
+            }
+        }
+    }
+
+    // What survives: the union over live replicas (equal when converged).
+    let mut survivors: BTreeMap<String, BTreeSet<WriteId>> = BTreeMap::new();
+    for &n in &live {
+        for (k, vs) in &obs.stores[n].0 {
+            survivors
+                .entry(k.clone())
+                .or_default()
+                .extend(vs.iter().map(|(id, _)| *id));
+        }
+    }
+
+    // Resurrection: what an acknowledged delete removed must stay removed.
+    for (id, ack) in &obs.acked {
+        if !ack.delete {
+            continue;
+        }
+        let Some(rec) = obs.writes.get(id) else {
+            continue;
+        };
+        for old in &rec.superseded {
+            if survivors.get(&rec.key).is_some_and(|s| s.contains(old)) {
+                push(
+                    &mut v,
+                    "resurrection",
+                    format!(
+                        "{old} on {} was removed by the acknowledged delete {id} (at n{}), yet it is live at the end",
+                        rec.key,
+                        rec.node + 1
+                    ),
+                );
+            }
+        }
+    }
+
+    // The conflict audit over acknowledged writes and every survivor.
+    let mut vcs: BTreeMap<&str, &[u64]> = BTreeMap::new();
+    for e in end.events {
+        if let (Some(_), EventKind::Note { text }) = (e.node, &e.kind) {
+            if text.starts_with("gossip-write ") {
+                vcs.insert(text.as_str(), &e.vc);
+            }
+        }
+    }
+    let texts: BTreeMap<WriteId, String> = obs
+        .writes
+        .iter()
+        .map(|(id, r)| (*id, format!("gossip-write {id} {}", r.key)))
+        .collect();
+    let mut input = AuditInput::default();
+    let mut included = BTreeSet::new();
+    let survivor_ids: BTreeSet<WriteId> = survivors.values().flatten().copied().collect();
+    for id in obs.acked.keys().chain(survivor_ids.iter()) {
+        if !included.insert(*id) {
+            continue;
+        }
+        let (Some(rec), Some(vc)) = (
+            obs.writes.get(id),
+            texts.get(id).and_then(|t| vcs.get(t.as_str())),
+        ) else {
+            continue;
+        };
+        input.writes.push(AuditWrite {
+            id: id.to_string(),
+            key: rec.key.clone(),
+            line: input.writes.len() + 1,
+            vc: vc
+                .iter()
+                .enumerate()
+                .filter(|(_, &c)| c > 0)
+                .map(|(i, &c)| {
+                    (
+                        end.names.get(i).cloned().unwrap_or_else(|| i.to_string()),
+                        c,
+                    )
+                })
+                .collect(),
+            vv: rec.vv.iter().map(|(&a, &c)| (actor_name(a), c)).collect(),
+        });
+    }
+    if !live.is_empty() {
+        let keys: BTreeSet<&String> = input.writes.iter().map(|w| &w.key).collect();
+        for k in keys {
+            let ids = survivors
+                .get(k)
+                .map_or(Vec::new(), |s| s.iter().map(|id| id.to_string()).collect());
+            input.survivors.insert(k.clone(), ids);
+        }
+    }
+    let acked_names: BTreeSet<String> = obs.acked.keys().map(|id| id.to_string()).collect();
+    let audited = input.writes.len();
+    for c in audit(&input) {
+        match c.kind {
+            // Only acknowledged writes are promised to survive.
+            "lost-update" if c.writes.iter().all(|w| acked_names.contains(w)) => push(
+                &mut v,
+                "lost-write",
+                format!("acknowledged write lost: {}", c.message),
+            ),
+            "lost-update" => {}
+            _ => push(&mut v, "conflict-audit", c.message),
+        }
+    }
+
+    let acked_puts = obs.acked.values().filter(|a| !a.delete).count();
+    stats.insert("live_servers".into(), json!(live.len()));
+    stats.insert("acked_puts".into(), json!(acked_puts));
+    stats.insert("acked_deletes".into(), json!(obs.acked.len() - acked_puts));
+    stats.insert("writes_audited".into(), json!(audited));
+    stats.insert("suspicions".into(), json!(obs.suspicions.len()));
+    stats.insert("false_suspicions".into(), json!(obs.false_suspicions.len()));
+    stats.insert(
+        "live_declared_dead".into(),
+        json!(obs.live_declared_dead.len()),
+    );
+    stats.insert("refutations".into(), json!(obs.refutations));
+    let mut history = String::new();
+    for line in &obs.history {
+        history.push_str(&line.to_string());
+        history.push('\n');
+    }
+    SystemCheck {
+        violations: v,
+        unknown: None,
+        stats,
+        history: Some(history),
+    }
+}

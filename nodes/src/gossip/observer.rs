@@ -1,0 +1,78 @@
+//! What the checks see of a gossip run: every write as its coordinator took it, what
+//! clients were told, each server's replica and membership view as they change, and
+//! suspicions judged against the world's truth (was the suspect really down?).
+//!
+//! The observer is the test oracle, outside the protocol: servers never read from it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::msg::MemberState;
+use super::store::{Vv, WriteId};
+
+/// A replica as the checks compare it: per key, (write, is a tombstone).
+pub type Summary = BTreeMap<String, Vec<(WriteId, bool)>>;
+
+/// A write as its coordinator took it.
+#[derive(Debug, Clone)]
+pub struct WriteRec {
+    pub key: String,
+    pub node: usize,
+    pub vv: Vv,
+    pub delete: bool,
+    /// The versions this write replaced at its coordinator.
+    pub superseded: Vec<WriteId>,
+}
+
+/// A write a client was told had reached enough replicas.
+#[derive(Debug, Clone)]
+pub struct Acked {
+    pub key: String,
+    pub delete: bool,
+    pub at: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Observer {
+    pub history: Vec<serde_json::Value>,
+    pub writes: BTreeMap<WriteId, WriteRec>,
+    pub acked: BTreeMap<WriteId, Acked>,
+    /// Per server: its replica and when it last changed (true ns).
+    pub stores: Vec<(Summary, u64)>,
+    /// Per server: its own incarnation and its view of the others.
+    pub views: Vec<(u64, BTreeMap<usize, (MemberState, u64)>)>,
+    /// (node, incarnation) suspected while the node was up (partitioned or not).
+    pub false_suspicions: BTreeSet<(usize, u64)>,
+    /// (node, incarnation) declared dead while the node was up.
+    pub live_declared_dead: BTreeSet<(usize, u64)>,
+    /// Every (node, incarnation) suspected.
+    pub suspicions: BTreeSet<(usize, u64)>,
+    pub refutations: u64,
+    /// When the last client operation completed (true ns).
+    pub workload_end: u64,
+}
+
+impl Observer {
+    pub fn new(servers: usize) -> Self {
+        Observer {
+            stores: vec![(Summary::new(), 0); servers],
+            views: vec![(0, BTreeMap::new()); servers],
+            ..Default::default()
+        }
+    }
+
+    /// A server started a new life with an empty replica.
+    pub fn restarted(&mut self, node: usize, now: u64) {
+        self.stores[node] = (Summary::new(), now);
+        self.views[node] = (0, BTreeMap::new());
+    }
+
+    pub fn store(&mut self, node: usize, summary: Summary, now: u64) {
+        if self.stores[node].0 != summary {
+            self.stores[node] = (summary, now);
+        }
+    }
+
+    pub fn record(&mut self, line: serde_json::Value) {
+        self.history.push(line);
+    }
+}

@@ -67,6 +67,14 @@ pub async fn run_coordinator(
     let Some((mut log, records)) = recover::<CRecord>(&ctx, &obs, "coordinator.log").await else {
         return;
     };
+    {
+        // A decision on disk is a decision made, even if the crash came before any was sent.
+        let now = ctx.world().now_ns();
+        let mut o = obs.lock().unwrap();
+        for r in &records {
+            o.decided(0, r.txid, r.commit, "log", now);
+        }
+    }
     let mut m = Coordinator::recover(servers, config, bugs, records);
     let mut next_tick = ctx.monotonic() + TICK;
     loop {
@@ -108,6 +116,16 @@ pub async fn run_participant(
     let Some((mut log, records)) = recover::<PRecord>(&ctx, &obs, "participant.log").await else {
         return;
     };
+    {
+        // A decision on disk counts even if the crash came before it was reported.
+        let now = ctx.world().now_ns();
+        let mut o = obs.lock().unwrap();
+        for r in &records {
+            if let PRecord::Decided { txid, commit } = *r {
+                o.decided(me, txid, commit, "log", now);
+            }
+        }
+    }
     let mut m = Participant::recover(config, bugs, records, ctx.monotonic());
     report_state(&obs, me, &m);
     let mut next_tick = ctx.monotonic() + TICK;

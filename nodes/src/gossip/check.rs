@@ -1,8 +1,8 @@
 //! The checks a gossip run ends with:
 //! - convergence: once the last fault is over and clients are quiet, every live server
 //!   holds the same replica within a bound; the rounds it took are reported;
-//! - membership: every live server considers every other live server alive at the end
-//!   (a live node declared dead that never refuted stays dead);
+//! - membership: no live server has been held dead by another for long at the end (a live
+//!   node declared dead that never refuted stays dead);
 //! - lost-write: every acknowledged write survives, or a write that causally follows it
 //!   in the simulator's happens-before does (the conflict audit's lost-update);
 //! - resurrection: no version an acknowledged delete removed is live at the end;
@@ -27,6 +27,9 @@ use crate::system::{RunEnd, SystemCheck};
 
 /// At most this many violations of one check are kept; the first is what matters.
 const KEEP_PER_CHECK: usize = 3;
+
+/// How long a live node may stay declared dead at the end before it counts (15 rounds).
+const DEAD_GRACE_NS: u64 = 1_500_000_000;
 
 fn push(out: &mut Vec<Violation>, check: &str, message: String) {
     if out.iter().filter(|v| v.check == check).count() < KEEP_PER_CHECK {
@@ -100,25 +103,26 @@ pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) ->
         }
     }
 
-    // Membership: live servers see each other alive.
+    // Membership: no live server is held dead for long at the end. Suspicions and fresh
+    // death verdicts may be in flight (lossy links make them); a refutation takes a few
+    // rounds to spread, so only verdicts older than `DEAD_GRACE` count.
     for &a in &live {
         for &b in &live {
             if a == b {
                 continue;
             }
-            let (state, inc) = obs.views[a]
-                .1
-                .get(&b)
-                .copied()
-                .unwrap_or((MemberState::Alive, 0));
-            if state != MemberState::Alive {
+            let Some(&(state, inc, since)) = obs.views[a].1.get(&b) else {
+                continue;
+            };
+            if state == MemberState::Dead && since + DEAD_GRACE_NS <= end.end_ns {
                 push(
                     &mut v,
                     "membership",
                     format!(
-                        "at the end n{} still considers live n{} {state:?} (incarnation {inc}; n{} is at incarnation {}): the suspicion was never refuted",
+                        "at the end n{} has considered live n{} dead (incarnation {inc}) for {} ms; n{} is at incarnation {}: it never refuted",
                         a + 1,
                         b + 1,
+                        (end.end_ns - since) / 1_000_000,
                         b + 1,
                         obs.views[b].0
                     ),

@@ -94,7 +94,7 @@ pub async fn run_server(
                     .iter()
                     .map(|(&n, mem)| (n, (mem.state, mem.incarnation)))
                     .collect();
-                o.views[me] = (m.incarnation(), view);
+                o.view(me, m.incarnation(), view, now_true);
             }
         }
         for (to, msg) in ready.messages {

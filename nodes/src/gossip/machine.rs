@@ -9,7 +9,7 @@
 //! SWIM's Lifeguard extensions (awareness, dynamic suspicion), joining by address (the
 //! servers are known up front), digests instead of full state in push-pull.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -135,6 +135,9 @@ pub struct GossipMachine {
     /// Indirect probes run for others: our seq -> (origin, origin's seq, expiry).
     forwards: BTreeMap<u64, (usize, u64, u64)>,
     pending: BTreeMap<u64, Pending>,
+    /// Client writes taken in this life: the network may deliver a request twice, and
+    /// taking it again would revive a write that a later one superseded.
+    taken: BTreeSet<WriteId>,
     ready: Ready,
 }
 
@@ -183,6 +186,7 @@ impl GossipMachine {
             next_gossip: now + first / 2,
             forwards: BTreeMap::new(),
             pending: BTreeMap::new(),
+            taken: BTreeSet::new(),
             ready: Ready::default(),
         };
         if life > 0 {
@@ -585,6 +589,9 @@ impl GossipMachine {
             ClientOp::Put { key, id, value } => (key, id, Some(value)),
             ClientOp::Delete { key, id } => (key, id, None),
         };
+        if !self.taken.insert(id) {
+            return; // a duplicate; the first copy's reply answers the client
+        }
         let (version, superseded) = self
             .store
             .write(self.actor, &key, id, value, wall, &self.bugs);

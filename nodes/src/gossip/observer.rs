@@ -38,8 +38,9 @@ pub struct Observer {
     pub acked: BTreeMap<WriteId, Acked>,
     /// Per server: its replica and when it last changed (true ns).
     pub stores: Vec<(Summary, u64)>,
-    /// Per server: its own incarnation and its view of the others.
-    pub views: Vec<(u64, BTreeMap<usize, (MemberState, u64)>)>,
+    /// Per server: its own incarnation and its view of the others, each entry with the
+    /// time (true ns) it took its current state.
+    pub views: Vec<(u64, BTreeMap<usize, (MemberState, u64, u64)>)>,
     /// (node, incarnation) suspected while the node was up (partitioned or not).
     pub false_suspicions: BTreeSet<(usize, u64)>,
     /// (node, incarnation) declared dead while the node was up.
@@ -70,6 +71,27 @@ impl Observer {
         if self.stores[node].0 != summary {
             self.stores[node] = (summary, now);
         }
+    }
+
+    pub fn view(
+        &mut self,
+        node: usize,
+        incarnation: u64,
+        view: BTreeMap<usize, (MemberState, u64)>,
+        now: u64,
+    ) {
+        let old = &self.views[node].1;
+        let next = view
+            .into_iter()
+            .map(|(n, (state, inc))| {
+                let since = match old.get(&n) {
+                    Some(&(s, i, t)) if s == state && i == inc => t,
+                    _ => now,
+                };
+                (n, (state, inc, since))
+            })
+            .collect();
+        self.views[node] = (incarnation, next);
     }
 
     pub fn record(&mut self, line: serde_json::Value) {

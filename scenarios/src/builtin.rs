@@ -182,6 +182,14 @@ pub fn everything() -> Vec<Scenario> {
     v.extend(crate::raft_builtin::all());
     v.extend(crate::gossip_builtin::all());
     v.extend(crate::twopc_builtin::all());
+    // One swarm family per system that has a built-in scenario to take settings from.
+    let mut families = Vec::new();
+    for system in ["raft", "gossip", "twopc"] {
+        if let Some(base) = v.iter().find(|s| s.system.name() == system) {
+            families.push(crate::swarm::template(system, base));
+        }
+    }
+    v.extend(families);
     v
 }
 

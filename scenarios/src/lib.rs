@@ -11,6 +11,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod shrink;
+pub mod swarm;
 pub mod sweep;
 pub mod testing;
 pub mod twopc_builtin;

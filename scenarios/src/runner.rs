@@ -148,13 +148,20 @@ async fn nemesis(sim: &SimHandle, s: &Scenario, running: &Running) -> Vec<Violat
         *nth += 1;
         let mut rng = sim::rng::stream(sim.seed(), &format!("{key}#{nth}"));
         let result = match &step.fault {
-            Fault::Partition(t) => sim.partition_with(t, &mut rng).map(|_| ()).map_err(|e| e.to_string()),
+            Fault::Partition(t) => sim
+                .partition_with(t, &mut rng)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
             Fault::Heal => {
                 sim.heal();
                 Ok(())
             }
             Fault::Crash { node } => sim.crash(*node).map_err(|e| e.to_string()),
             Fault::Restart { node } => sim.restart(*node).map_err(|e| e.to_string()),
+            // Role-based faults move nodes around, so a pause may find its node crashed (or
+            // a resume find it already running): there is nothing to do then.
+            Fault::Pause { node } if sim.status(*node) == Status::Crashed => Ok(()),
+            Fault::Resume { node } if sim.status(*node) != Status::Paused => Ok(()),
             Fault::Pause { node } => sim.pause(*node).map_err(|e| e.to_string()),
             Fault::Resume { node } => sim.resume(*node).map_err(|e| e.to_string()),
             Fault::ClockBump { node, delta_ns } => {
@@ -261,8 +268,20 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Runs `s` at `seed` and judges it.
+/// Runs `s` at `seed` and judges it. A swarm family first draws its mix from the seed.
 pub fn run_scenario(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
+    if crate::swarm::is_swarm(s) {
+        let (drawn, mix) = crate::swarm::materialize(s, seed);
+        let mut result = run_drawn(&drawn, seed, opts);
+        result.report.scenario = s.name.clone();
+        result.report.replay = replay_command(&s.name, seed, &opts.bug_flags());
+        result.report.system_stats.insert("swarm_mix".into(), serde_json::json!(mix));
+        return result;
+    }
+    run_drawn(s, seed, opts)
+}
+
+fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
     let config = sim_config(s, seed, opts);
     let names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
     let replay = replay_command(&s.name, seed, &opts.bug_flags());

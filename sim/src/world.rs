@@ -507,9 +507,11 @@ impl World {
             }
             st.nodes[node].status = Status::Up;
             st.record_node(now, node, EventKind::Resume);
+            // Held messages count as still in flight: a link cut since they arrived drops
+            // them, as it would any message on the wire.
             let held = std::mem::take(&mut st.nodes[node].held);
             for env in held {
-                st.deliver(now, env);
+                st.arrive(now, env);
             }
         }
         madsim::runtime::Handle::current().resume(id);

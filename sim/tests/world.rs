@@ -274,3 +274,32 @@ fn same_seed_same_digest_different_seed_different_digest() {
     assert_eq!(go(42), go(42));
     assert_ne!(go(42), go(43));
 }
+
+#[test]
+fn messages_held_for_a_paused_node_are_dropped_if_their_link_is_cut_before_resume() {
+    let mut cfg = SimConfig::new(13, 2);
+    cfg.net.default = fixed(1);
+    let out = run(cfg, |sim| async move {
+        sim.start_node(0, |ctx| async move {
+            ctx.sleep(Nanos::from_millis(10)).await;
+            ctx.send(1, Ping(1));
+        });
+        sim.start_node(1, |ctx| async move {
+            loop {
+                ctx.recv().await;
+            }
+        });
+        sim.sleep(Nanos::from_millis(5)).await;
+        sim.pause(1).unwrap();
+        sim.sleep(Nanos::from_millis(10)).await; // the ping arrives and is held
+        sim.partition(&Topology::Links {
+            links: vec![(0, 1)],
+        })
+        .unwrap();
+        sim.resume(1).unwrap();
+        sim.sleep(Nanos::from_millis(5)).await;
+    });
+    assert_eq!(out.net.delivered, 0);
+    assert_eq!(out.net.dropped_cut, 1);
+    assert!(sim::audit::audit_world(out.trace.events(), &out.names).is_empty());
+}

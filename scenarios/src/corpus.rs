@@ -43,17 +43,31 @@ struct CorpusFile {
     case: Vec<Case>,
 }
 
-/// Reads one corpus file; errors name the file and what is wrong.
+/// Reads one corpus file; errors name the file and what is wrong. A case may name a
+/// scenario file (`*.toml`) instead of a built-in, relative to the corpus file.
 pub fn load(path: &Path) -> Result<Vec<Case>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let file: CorpusFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(file.case)
+    let dir = path.parent().unwrap_or(Path::new("."));
+    Ok(file
+        .case
+        .into_iter()
+        .map(|mut c| {
+            if c.scenario.ends_with(".toml") && Path::new(&c.scenario).is_relative() {
+                c.scenario = dir.join(&c.scenario).display().to_string();
+            }
+            c
+        })
+        .collect())
 }
 
 /// Replays a case; `Err` says how the outcome differs from what the case expects.
 pub fn replay(case: &Case) -> Result<(), String> {
-    let scenario = builtin::find(&case.scenario)
-        .ok_or_else(|| format!("unknown scenario {}", case.scenario))?;
+    let scenario = match builtin::find(&case.scenario) {
+        Some(s) => s,
+        None if case.scenario.ends_with(".toml") => crate::file::load(Path::new(&case.scenario))?,
+        None => return Err(format!("unknown scenario {}", case.scenario)),
+    };
     let mut opts = RunOptions::default();
     for b in &case.bugs {
         add_bug(&mut opts, b)?;

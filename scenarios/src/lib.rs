@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod cli;
 pub mod corpus;
 pub mod file;
+pub mod fuzz;
 pub mod gossip_builtin;
 pub mod raft_builtin;
 pub mod report;

@@ -64,8 +64,18 @@ fn fails_with(
     })
 }
 
-/// Shrinks `s` at `seed`; `Err` if the run does not fail to begin with.
+/// Shrinks `s` at `seed`; `Err` if the run does not fail to begin with. A swarm family is
+/// first drawn at the seed: it is the drawn schedule that shrinks.
 pub fn shrink(s: &Scenario, seed: u64, opts: &RunOptions, max_runs: u64) -> Result<Shrunk, String> {
+    let drawn;
+    let s = if crate::swarm::is_swarm(s) {
+        let (mut d, _) = crate::swarm::materialize(s, seed);
+        d.name = format!("{}-seed-{seed}", s.name.replace('/', "-"));
+        drawn = d;
+        &drawn
+    } else {
+        s
+    };
     let first = run_scenario(s, seed, opts).report;
     if first.verdict != Verdict::Violation {
         return Err(format!(

@@ -238,3 +238,41 @@ fn a_shown_scenario_runs_from_a_file_and_a_broken_file_gets_one_line() {
     assert!(err.contains("mine.toml:1:"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_killed_fuzz_job_leaves_a_valid_corpus_that_replays() {
+    let dir = std::env::temp_dir().join(format!("dst-fuzz-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let corpus = dir.join("corpus.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dst"))
+        .args([
+            "fuzz",
+            "--runs",
+            "1000000",
+            "--bug",
+            "raft:no-dedup",
+            "--shrink-runs",
+            "15",
+            "--out",
+        ])
+        .arg(&corpus)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the first finding, then kill the job mid-run.
+    let waited = std::time::Instant::now();
+    while !corpus.exists() && waited.elapsed() < std::time::Duration::from_secs(120) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let cases = scenarios::corpus::load(&corpus).unwrap();
+    assert!(!cases.is_empty(), "no finding within two minutes");
+    // No temporary file is left looking like a corpus, and the case replays on its own.
+    for case in &cases {
+        scenarios::corpus::replay(case).unwrap();
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

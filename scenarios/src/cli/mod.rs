@@ -55,6 +55,8 @@ enum Command {
     },
     /// Shrink a failing run to a smaller fault schedule that fails the same way.
     Shrink(ShrinkArgs),
+    /// Run swarm seeds until the budget ends; shrink and keep every new failure.
+    Fuzz(FuzzArgs),
     /// Join the `--json` reports of sharded sweeps into one.
     Merge {
         /// Report files written by `dst sweep --json --shard I/N`.
@@ -114,6 +116,35 @@ struct SweepArgs {
     /// Switch on a catalogued bug, SYSTEM:NAME (repeatable).
     #[arg(long = "bug", value_name = "SYSTEM:NAME")]
     bugs: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct FuzzArgs {
+    /// Systems to fuzz, comma separated (each has a swarm/SYSTEM family).
+    #[arg(long, value_delimiter = ',', default_value = "raft")]
+    systems: Vec<String>,
+    /// Stop after this much wall time, like 30m or 90s.
+    #[arg(long, value_parser = sim::parse_duration, conflicts_with = "runs")]
+    time: Option<sim::Nanos>,
+    /// Stop after this many runs.
+    #[arg(long)]
+    runs: Option<u64>,
+    /// The corpus file new findings are added to (created if missing; shrunk scenarios go
+    /// to found/ beside it).
+    #[arg(long, default_value = "seeds/fuzz.toml")]
+    out: PathBuf,
+    /// Bugs to switch on, SYSTEM:NAME (repeatable).
+    #[arg(long = "bug", value_name = "SYSTEM:NAME")]
+    bugs: Vec<String>,
+    /// First seed.
+    #[arg(long, value_parser = parse_seed, default_value = "0")]
+    seed: u64,
+    /// Run budget for shrinking each new failure.
+    #[arg(long, default_value_t = 200)]
+    shrink_runs: u64,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -251,6 +282,7 @@ pub fn main() -> i32 {
         }),
         Command::Merge { files } => merge_cmd(&files),
         Command::Shrink(a) => shrink_cmd(a),
+        Command::Fuzz(a) => fuzz_cmd(a),
         Command::Bench(BenchCommand::Sim(a)) => bench_sim_cmd(a),
         Command::Bench(BenchCommand::Disk(a)) => bench_disk_cmd(a),
         Command::Bench(BenchCommand::Raft(a)) => bench_raft_cmd(a),
@@ -787,4 +819,75 @@ fn shrink_cmd(a: ShrinkArgs) -> CmdResult {
         );
     }
     Ok(0)
+}
+
+fn fuzz_cmd(a: FuzzArgs) -> CmdResult {
+    let opts = run_options(&a.bugs)?;
+    if a.time.is_none() && a.runs.is_none() {
+        return Err(BadInput(
+            "fuzz needs a budget: --time 30m or --runs N".into(),
+        ));
+    }
+    let bar = if io::stderr().is_terminal() {
+        let bar = ProgressBar::new(a.runs.unwrap_or(0));
+        let template = if a.runs.is_some() {
+            "{spinner} fuzz [{bar:30}] {pos}/{len} runs, {per_sec}, {msg}"
+        } else {
+            "{spinner} fuzz {pos} runs, {per_sec}, {elapsed} elapsed, {msg}"
+        };
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let deadline = a.time.map(|t| std::time::Instant::now() + t.as_std());
+    let runs_budget = a.runs;
+    let mut keep_going = |runs: u64| match (runs_budget, deadline) {
+        (Some(n), _) => runs < n,
+        (None, Some(d)) => std::time::Instant::now() < d,
+        (None, None) => false,
+    };
+    let mut on_run = |runs: u64, failures: u64| {
+        bar.set_position(runs);
+        bar.set_message(format!("{failures} failures"));
+    };
+    let flags = opts.bug_flags();
+    let report = crate::fuzz::fuzz(
+        &a.systems,
+        &opts,
+        &flags,
+        a.seed,
+        &a.out,
+        a.shrink_runs,
+        &mut keep_going,
+        &mut on_run,
+    )
+    .map_err(BadInput)?;
+    bar.finish_and_clear();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("reports serialize")
+        );
+    } else {
+        println!(
+            "{} runs ({:.1}/s), {} failed; {} new finding(s) added to {}",
+            report.runs,
+            report.runs_per_sec,
+            report.failures,
+            report.new_findings.len(),
+            a.out.display()
+        );
+        for f in &report.new_findings {
+            println!(
+                "  {} seed {}: {} -> {} fault events, {}",
+                f.signature, f.seed, f.faults_before, f.faults_after, f.scenario_file
+            );
+        }
+    }
+    Ok(if report.failures > 0 { 1 } else { 0 })
 }

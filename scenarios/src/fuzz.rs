@@ -1,0 +1,152 @@
+//! `dst fuzz`: swarm seeds until a budget runs out; every new failure (new by its
+//! signature: system, violated check, bugs) is shrunk, saved as a scenario file, and added
+//! to a corpus file.
+//!
+//! Files are only ever replaced whole: written to a temporary file beside the target,
+//! synced, then renamed over it (and the directory synced), so a fuzz job killed at any
+//! moment leaves the previous corpus or the new one, never half of one.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::builtin;
+use crate::report::Verdict;
+use crate::runner::{run_scenario, RunOptions};
+use crate::shrink::shrink;
+
+/// Writes `bytes` to `path` atomically: temp file, fsync, rename, fsync the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    File::open(dir)?.sync_all()
+}
+
+/// One failure the fuzzer kept.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Finding {
+    pub signature: String,
+    pub seed: u64,
+    pub scenario_file: String,
+    pub faults_before: usize,
+    pub faults_after: usize,
+}
+
+/// What a fuzz session did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FuzzReport {
+    pub runs: u64,
+    pub failures: u64,
+    pub new_findings: Vec<Finding>,
+    pub runs_per_sec: f64,
+}
+
+/// Signatures already in the corpus file, so a rerun does not add the same finding.
+fn known_signatures(corpus: &Path) -> BTreeSet<String> {
+    let Ok(cases) = crate::corpus::load(corpus) else {
+        return BTreeSet::new();
+    };
+    cases
+        .iter()
+        .filter_map(|c| {
+            c.note
+                .strip_prefix("fuzz: ")
+                .map(|s| s.split(' ').next().unwrap_or("").to_string())
+        })
+        .collect()
+}
+
+/// The fuzz loop. `keep_going` lets the caller stop it (a time budget); `on_run` reports
+/// progress after each run as (runs, failures).
+pub fn fuzz(
+    systems: &[String],
+    opts: &RunOptions,
+    bug_flags: &[String],
+    start_seed: u64,
+    corpus: &Path,
+    shrink_runs: u64,
+    keep_going: &mut dyn FnMut(u64) -> bool,
+    on_run: &mut dyn FnMut(u64, u64),
+) -> Result<FuzzReport, String> {
+    let families: Vec<_> = systems
+        .iter()
+        .map(|s| {
+            builtin::find(&format!("swarm/{s}"))
+                .ok_or_else(|| format!("no swarm family for system '{s}'"))
+        })
+        .collect::<Result<_, _>>()?;
+    let found_dir: PathBuf = corpus.parent().unwrap_or(Path::new(".")).join("found");
+    let mut seen = known_signatures(corpus);
+    let started = std::time::Instant::now();
+    let (mut runs, mut failures) = (0u64, 0u64);
+    let mut findings = Vec::new();
+    while keep_going(runs) {
+        let seed = start_seed + runs;
+        let family = &families[(runs % families.len() as u64) as usize];
+        let r = run_scenario(family, seed, opts).report;
+        runs += 1;
+        if r.verdict == Verdict::Violation {
+            failures += 1;
+            let check = r.violations[0].check.clone();
+            let signature = format!("{}:{}:{}", family.system.name(), check, bug_flags.join("+"));
+            if seen.insert(signature.clone()) {
+                // Shrinking draws the family's schedule at this seed and shrinks that.
+                let shrunk = shrink(family, seed, opts, shrink_runs)
+                    .map_err(|e| format!("shrinking seed {seed}: {e}"))?;
+                fs::create_dir_all(&found_dir)
+                    .map_err(|e| format!("{}: {e}", found_dir.display()))?;
+                let file_name = format!("{}-{}-{seed}.toml", family.system.name(), check);
+                let file = found_dir.join(&file_name);
+                let mut sc = shrunk.scenario.clone();
+                sc.name = format!("found/{file_name}");
+                write_atomically(&file, crate::file::to_toml(&sc).as_bytes())
+                    .map_err(|e| format!("{}: {e}", file.display()))?;
+                let mut text = fs::read_to_string(corpus).unwrap_or_default();
+                if text.is_empty() {
+                    text.push_str(
+                        "# Failures found by `dst fuzz`, shrunk; `cargo test` can replay them.\n",
+                    );
+                }
+                let bugs = bug_flags
+                    .iter()
+                    .map(|b| format!("{b:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                text.push_str(&format!(
+                    "\n[[case]]\nscenario = \"found/{file_name}\"\nseed = {seed}\nbugs = [{bugs}]\nexpect = \"violation\"\ncheck = \"{check}\"\nnote = \"fuzz: {signature} shrunk from {} to {} fault events\"\n",
+                    shrunk.before.fault_events, shrunk.after.fault_events
+                ));
+                write_atomically(corpus, text.as_bytes())
+                    .map_err(|e| format!("{}: {e}", corpus.display()))?;
+                findings.push(Finding {
+                    signature,
+                    seed,
+                    scenario_file: file.display().to_string(),
+                    faults_before: shrunk.before.fault_events,
+                    faults_after: shrunk.after.fault_events,
+                });
+            }
+        }
+        on_run(runs, failures);
+    }
+    Ok(FuzzReport {
+        runs,
+        failures,
+        new_findings: findings,
+        runs_per_sec: runs as f64 / started.elapsed().as_secs_f64().max(1e-9),
+    })
+}

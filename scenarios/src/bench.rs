@@ -258,7 +258,11 @@ pub fn raft_reference() -> crate::scenario::Scenario {
 
 /// Runs the reference scenario for `seeds` seeds on this thread (one core).
 pub fn bench_raft(seeds: u64) -> BenchRaftReport {
-    let s = raft_reference();
+    bench_scenario(&raft_reference(), seeds)
+}
+
+/// Seeds per second and simulated seconds per wall second of any scenario, one core.
+pub fn bench_scenario(s: &crate::scenario::Scenario, seeds: u64) -> BenchRaftReport {
     let started = Instant::now();
     let mut passed = 0;
     for seed in 0..seeds {

@@ -198,12 +198,26 @@ enum BenchCommand {
     Disk(BenchDiskArgs),
     /// Seeds per second of the reference Raft scenario on one core.
     Raft(BenchRaftArgs),
+    /// Seeds per second and simulated time per wall time of any scenario, one core.
+    Scenario(BenchScenarioArgs),
     /// Checker speed on reference and generated histories.
     Check(check::BenchCheckArgs),
 }
 
 #[derive(Debug, Args)]
 struct BenchRaftArgs {
+    /// Seeds to run.
+    #[arg(long, default_value_t = 100)]
+    seeds: u64,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+struct BenchScenarioArgs {
+    /// Scenario name or file (for example the first gossip or twopc built-in).
+    scenario: String,
     /// Seeds to run.
     #[arg(long, default_value_t = 100)]
     seeds: u64,
@@ -286,6 +300,7 @@ pub fn main() -> i32 {
         Command::Bench(BenchCommand::Sim(a)) => bench_sim_cmd(a),
         Command::Bench(BenchCommand::Disk(a)) => bench_disk_cmd(a),
         Command::Bench(BenchCommand::Raft(a)) => bench_raft_cmd(a),
+        Command::Bench(BenchCommand::Scenario(a)) => bench_scenario_cmd(a),
         Command::Bench(BenchCommand::Check(a)) => Ok(check::bench(a)),
     };
     match result {
@@ -890,4 +905,21 @@ fn fuzz_cmd(a: FuzzArgs) -> CmdResult {
         }
     }
     Ok(if report.failures > 0 { 1 } else { 0 })
+}
+
+fn bench_scenario_cmd(a: BenchScenarioArgs) -> CmdResult {
+    if a.seeds == 0 {
+        return Err(BadInput("--seeds must be positive".into()));
+    }
+    let s = scenario(&a.scenario)?;
+    let r = crate::bench::bench_scenario(&s, a.seeds);
+    if a.json {
+        println!("{}", serde_json::to_string(&r).expect("reports serialize"));
+    } else {
+        println!(
+            "{}: {} seeds in {:.2}s on one core: {:.1} seeds/s, {:.0}x real time ({} passed)",
+            s.name, r.seeds, r.wall_sec, r.seeds_per_sec, r.sim_sec_per_wall_sec, r.passed
+        );
+    }
+    Ok(0)
 }

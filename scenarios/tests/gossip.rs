@@ -1,0 +1,72 @@
+//! Gossip end to end: the correct system passes every built-in gossip scenario over a seed
+//! sweep, every corpus case replays to its recorded verdict, and convergence rounds for 5,
+//! 17 and 65 servers grow slowly.
+//!
+//! `DST_SEEDS=N` deepens the sweep (the nightly job runs 1,000); `DST_SEED=S` runs one.
+
+use std::path::Path;
+
+use scenarios::builtin;
+use scenarios::corpus;
+use scenarios::runner::{run_scenario, RunOptions};
+use scenarios::testing::sweep;
+
+#[test]
+fn correct_gossip_passes_every_builtin_scenario() {
+    for s in scenarios::gossip_builtin::all() {
+        // 65 servers are slow in a debug build; the release sweep covers them.
+        let seeds = if s.nodes > 20 { 0..1 } else { 0..3 };
+        sweep(&s.name).seeds(seeds).assert_pass();
+    }
+}
+
+#[test]
+fn the_seed_corpus_replays_to_its_recorded_verdicts() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../seeds/gossip.toml");
+    let cases = corpus::load(&path).unwrap();
+    assert!(!cases.is_empty());
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|case| {
+            corpus::replay(case)
+                .err()
+                .map(|e| format!("{} seed {} {:?}: {e}", case.scenario, case.seed, case.bugs))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "corpus cases that no longer hold:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_catalogued_bug_has_a_corpus_case_that_names_its_check() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../seeds/gossip.toml");
+    let cases = corpus::load(&path).unwrap();
+    for bug in nodes::gossip::Bug::ALL {
+        let flag = format!("gossip:{bug}");
+        let case = cases
+            .iter()
+            .find(|c| c.bugs == [flag.clone()] && c.expect == "violation")
+            .unwrap_or_else(|| panic!("no corpus case catches {flag}"));
+        assert!(case.check.is_some(), "{flag}: the case must name its check");
+    }
+}
+
+#[test]
+fn convergence_rounds_are_reported_and_grow_slowly_with_the_cluster() {
+    let rounds = |name: &str| {
+        let s = builtin::find(name).unwrap();
+        let r = run_scenario(&s, 0, &RunOptions::default()).report;
+        assert_eq!(r.violations, vec![], "{name}");
+        r.system_stats["convergence_rounds"].as_u64().unwrap()
+    };
+    let (r5, r17, r65) = (
+        rounds("gossip/scale-5"),
+        rounds("gossip/scale-17"),
+        rounds("gossip/scale-65"),
+    );
+    assert!(r5 >= 1 && r5 <= r65, "rounds {r5} {r17} {r65}");
+    assert!(r65 <= 12, "65 servers took {r65} rounds");
+}

@@ -275,7 +275,10 @@ pub fn run_scenario(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
         let mut result = run_drawn(&drawn, seed, opts);
         result.report.scenario = s.name.clone();
         result.report.replay = replay_command(&s.name, seed, &opts.bug_flags());
-        result.report.system_stats.insert("swarm_mix".into(), serde_json::json!(mix));
+        result
+            .report
+            .system_stats
+            .insert("swarm_mix".into(), serde_json::json!(mix));
         return result;
     }
     run_drawn(s, seed, opts)

@@ -12,6 +12,9 @@ use super::store::{Vv, WriteId};
 /// A replica as the checks compare it: per key, (write, is a tombstone).
 pub type Summary = BTreeMap<String, Vec<(WriteId, bool)>>;
 
+/// A server's view of the others: state, incarnation, and since when (true ns).
+pub type View = BTreeMap<usize, (MemberState, u64, u64)>;
+
 /// A write as its coordinator took it.
 #[derive(Debug, Clone)]
 pub struct WriteRec {
@@ -40,7 +43,7 @@ pub struct Observer {
     pub stores: Vec<(Summary, u64)>,
     /// Per server: its own incarnation and its view of the others, each entry with the
     /// time (true ns) it took its current state.
-    pub views: Vec<(u64, BTreeMap<usize, (MemberState, u64, u64)>)>,
+    pub views: Vec<(u64, View)>,
     /// (node, incarnation) suspected while the node was up (partitioned or not).
     pub false_suspicions: BTreeSet<(usize, u64)>,
     /// (node, incarnation) declared dead while the node was up.

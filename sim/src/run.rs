@@ -140,13 +140,22 @@ where
         .await;
         driver.abort();
         let statuses = (0..world.len()).map(|i| world.status(i)).collect();
-        RunOutput {
+        let net = world.net_stats();
+        let out = RunOutput {
             value,
             trace: world.take_trace(),
             names,
-            net: world.net_stats(),
+            net,
             sim_time_ns: world.now_ns(),
             statuses,
+        };
+        world.shutdown();
+        // One more pass of the executor, so the killed tasks are dropped before we return.
+        SimHandle {
+            world: world.clone(),
         }
+        .sleep(Nanos(1))
+        .await;
+        out
     })
 }

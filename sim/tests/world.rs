@@ -303,3 +303,29 @@ fn messages_held_for_a_paused_node_are_dropped_if_their_link_is_cut_before_resum
     assert_eq!(out.net.dropped_cut, 1);
     assert!(sim::audit::audit_world(out.trace.events(), &out.names).is_empty());
 }
+
+#[test]
+fn a_finished_run_frees_its_world() {
+    // Tasks hold the world and the world holds their wakers; a finished run must break
+    // that cycle or every run of a sweep stays in memory.
+    let weak = run(SimConfig::new(17, 3), |sim| async move {
+        for n in 0..3 {
+            sim.start_node(n, |ctx| async move {
+                let disk = ctx.disk();
+                let f = disk.create("x").await.unwrap();
+                f.write_at(0, &[1u8; 4096]).await.unwrap();
+                loop {
+                    let peers: Vec<usize> = ctx.peers().collect();
+                    ctx.send(peers[0], Ping(1));
+                    let _ = ctx.recv_timeout(Nanos::from_millis(30)).await;
+                }
+            });
+        }
+        sim.sleep(Nanos::from_millis(200)).await;
+        sim.pause(2).unwrap();
+        sim.sleep(Nanos::from_millis(50)).await;
+        std::sync::Arc::downgrade(sim.world())
+    })
+    .value;
+    assert!(weak.upgrade().is_none(), "the world outlived its run");
+}

@@ -266,7 +266,7 @@ pub fn bench_scenario(s: &crate::scenario::Scenario, seeds: u64) -> BenchRaftRep
     let started = Instant::now();
     let mut passed = 0;
     for seed in 0..seeds {
-        let r = crate::runner::run_scenario(&s, seed, &crate::runner::RunOptions::default());
+        let r = crate::runner::run_scenario(s, seed, &crate::runner::RunOptions::default());
         if r.report.verdict == crate::report::Verdict::Pass {
             passed += 1;
         }

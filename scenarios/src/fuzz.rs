@@ -70,18 +70,33 @@ fn known_signatures(corpus: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// What to fuzz and where findings go.
+pub struct FuzzPlan<'a> {
+    pub systems: &'a [String],
+    pub opts: &'a RunOptions,
+    /// The `--bug` flags, recorded with each finding.
+    pub bug_flags: &'a [String],
+    pub start_seed: u64,
+    pub corpus: &'a Path,
+    /// Run budget for shrinking each new failure.
+    pub shrink_runs: u64,
+}
+
 /// The fuzz loop. `keep_going` lets the caller stop it (a time budget); `on_run` reports
 /// progress after each run as (runs, failures).
 pub fn fuzz(
-    systems: &[String],
-    opts: &RunOptions,
-    bug_flags: &[String],
-    start_seed: u64,
-    corpus: &Path,
-    shrink_runs: u64,
+    plan: &FuzzPlan<'_>,
     keep_going: &mut dyn FnMut(u64) -> bool,
     on_run: &mut dyn FnMut(u64, u64),
 ) -> Result<FuzzReport, String> {
+    let FuzzPlan {
+        systems,
+        opts,
+        bug_flags,
+        start_seed,
+        corpus,
+        shrink_runs,
+    } = *plan;
     let families: Vec<_> = systems
         .iter()
         .map(|s| {

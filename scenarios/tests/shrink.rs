@@ -41,7 +41,15 @@ fn a_swarm_run_shrinks_its_drawn_schedule_into_a_standalone_file() {
     let mut opts = RunOptions::default();
     add_bug(&mut opts, "raft:no-dedup").unwrap();
     let shrunk = shrink(&family, 1, &opts, 40).unwrap();
-    assert!(!scenarios::swarm::is_swarm(&shrunk.scenario), "{}", shrunk.scenario.name);
+    assert!(
+        !scenarios::swarm::is_swarm(&shrunk.scenario),
+        "{}",
+        shrunk.scenario.name
+    );
     let r = run_scenario(&shrunk.scenario, 1, &RunOptions::default()).report;
-    assert!(r.violations.iter().any(|v| v.check == shrunk.check), "{:?}", r.violations);
+    assert!(
+        r.violations.iter().any(|v| v.check == shrunk.check),
+        "{:?}",
+        r.violations
+    );
 }

@@ -871,17 +871,15 @@ fn fuzz_cmd(a: FuzzArgs) -> CmdResult {
         bar.set_message(format!("{failures} failures"));
     };
     let flags = opts.bug_flags();
-    let report = crate::fuzz::fuzz(
-        &a.systems,
-        &opts,
-        &flags,
-        a.seed,
-        &a.out,
-        a.shrink_runs,
-        &mut keep_going,
-        &mut on_run,
-    )
-    .map_err(BadInput)?;
+    let plan = crate::fuzz::FuzzPlan {
+        systems: &a.systems,
+        opts: &opts,
+        bug_flags: &flags,
+        start_seed: a.seed,
+        corpus: &a.out,
+        shrink_runs: a.shrink_runs,
+    };
+    let report = crate::fuzz::fuzz(&plan, &mut keep_going, &mut on_run).map_err(BadInput)?;
     bar.finish_and_clear();
     if a.json {
         println!(

@@ -6,14 +6,7 @@ use nodes::relay::RelayConfig;
 use sim::net::Latency;
 use sim::{LinkConfig, Nanos, NetConfig, Topology};
 
-use crate::scenario::{ClockSpec, Fault, Scenario, Scheduled, SystemSpec};
-
-fn at(ms: u64, fault: Fault) -> Scheduled {
-    Scheduled {
-        at: Nanos::from_millis(ms),
-        fault,
-    }
-}
+use crate::scenario::{at, ClockSpec, Fault, Scenario, Scheduled, SystemSpec};
 
 fn relay(name: &str, description: &str, nodes: usize, faults: Vec<Scheduled>) -> Scenario {
     Scenario {

@@ -7,18 +7,11 @@ use nodes::gossip::GossipSystem;
 use sim::net::Latency;
 use sim::{LinkConfig, Nanos, NetConfig, Topology};
 
-use crate::scenario::{ClockSpec, Fault, Scenario, Scheduled, SystemSpec};
+use crate::scenario::{at, ClockSpec, Fault, Scenario, Scheduled, SystemSpec};
 
 /// The checks every gossip scenario runs, for listings.
 pub const GOSSIP_CHECKS: &str =
     "convergence, membership, lost-write, resurrection, conflict-audit, world audit";
-
-fn at(ms: u64, fault: Fault) -> Scheduled {
-    Scheduled {
-        at: Nanos::from_millis(ms),
-        fault,
-    }
-}
 
 fn gossip(name: &str, description: &str, nodes: usize, faults: Vec<Scheduled>) -> Scenario {
     let last = faults.last().map_or(0, |f| f.at.0 / 1_000_000);

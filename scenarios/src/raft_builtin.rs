@@ -9,18 +9,11 @@ use sim::disk::{DiskConfig, DiskFaults};
 use sim::net::Latency;
 use sim::{LinkConfig, Nanos, NetConfig, Topology};
 
-use crate::scenario::{ClockSpec, Fault, Scenario, Scheduled, SystemSpec};
+use crate::scenario::{at, ClockSpec, Fault, Scenario, Scheduled, SystemSpec};
 
 /// The checks every Raft scenario runs, for listings.
 pub const RAFT_CHECKS: &str = "election-safety, leader-completeness, state-machine-safety, \
 commit-monotonic, log-matching, linearizability, liveness, world audit";
-
-fn at(ms: u64, fault: Fault) -> Scheduled {
-    Scheduled {
-        at: Nanos::from_millis(ms),
-        fault,
-    }
-}
 
 fn raft(name: &str, description: &str, faults: Vec<Scheduled>) -> Scenario {
     let end = faults.last().map_or(0, |f| f.at.0 / 1_000_000);

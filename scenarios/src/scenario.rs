@@ -150,6 +150,14 @@ pub struct Scheduled {
     pub fault: Fault,
 }
 
+/// A fault at `ms` milliseconds of simulated time (the built-in scenarios' shorthand).
+pub fn at(ms: u64, fault: Fault) -> Scheduled {
+    Scheduled {
+        at: Nanos::from_millis(ms),
+        fault,
+    }
+}
+
 /// A complete scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scenario {

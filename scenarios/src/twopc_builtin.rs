@@ -13,18 +13,11 @@ use sim::disk::{DiskConfig, DiskFaults};
 use sim::net::Latency;
 use sim::{LinkConfig, Nanos, NetConfig, Topology};
 
-use crate::scenario::{ClockSpec, Fault, Scenario, Scheduled, SystemSpec};
+use crate::scenario::{at, ClockSpec, Fault, Scenario, Scheduled, SystemSpec};
 
 /// The checks every twopc scenario runs, for listings.
 pub const TWOPC_CHECKS: &str =
     "atomicity, bank-total, serializability (list-append, strict), world audit; reports blocked time";
-
-fn at(ms: u64, fault: Fault) -> Scheduled {
-    Scheduled {
-        at: Nanos::from_millis(ms),
-        fault,
-    }
-}
 
 fn twopc(name: &str, description: &str, faults: Vec<Scheduled>) -> Scenario {
     let end = faults.last().map_or(1000, |f| f.at.0 / 1_000_000);

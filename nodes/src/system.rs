@@ -29,3 +29,64 @@ pub struct SystemCheck {
     /// The client history as native JSON lines, if the system has clients.
     pub history: Option<String>,
 }
+
+/// Declares a system's bug catalog: the `Bug` enum (each variant with its `--bug` name
+/// and a one-line description), `Bug::ALL`, `name`, `describe`, `parse`, `Display`, and
+/// the `Bugs` set a run switches on. One list, so names, serde form and docs cannot drift.
+#[macro_export]
+macro_rules! bug_catalog {
+    ($( $variant:ident = $name:literal : $describe:literal ),+ $(,)?) => {
+        /// One catalogued bug.
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash,
+            serde::Serialize, serde::Deserialize,
+        )]
+        pub enum Bug {
+            $( #[serde(rename = $name)] $variant ),+
+        }
+
+        impl Bug {
+            const COUNT: usize = [$( Bug::$variant ),+].len();
+
+            pub const ALL: [Bug; Bug::COUNT] = [$( Bug::$variant ),+];
+
+            pub fn name(self) -> &'static str {
+                match self { $( Bug::$variant => $name ),+ }
+            }
+
+            /// One line on what the bug does.
+            pub fn describe(self) -> &'static str {
+                match self { $( Bug::$variant => $describe ),+ }
+            }
+
+            pub fn parse(name: &str) -> Option<Bug> {
+                Bug::ALL.into_iter().find(|b| b.name() == name)
+            }
+        }
+
+        impl std::fmt::Display for Bug {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        /// The set of bugs switched on.
+        #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        pub struct Bugs(pub std::collections::BTreeSet<Bug>);
+
+        impl Bugs {
+            pub fn none() -> Self {
+                Bugs::default()
+            }
+
+            pub fn has(&self, bug: Bug) -> bool {
+                self.0.contains(&bug)
+            }
+
+            pub fn with(mut self, bug: Bug) -> Self {
+                self.0.insert(bug);
+                self
+            }
+        }
+    };
+}

@@ -7,6 +7,7 @@ pub mod corpus;
 pub mod file;
 pub mod fuzz;
 pub mod gossip_builtin;
+pub mod html;
 pub mod raft_builtin;
 pub mod report;
 pub mod runner;

@@ -21,6 +21,20 @@ pub struct Violation {
     /// Index of the trace event that shows the violation, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<u64>,
+    /// Operations of the client history that show the violation (a linearizability
+    /// witness, a serializability cycle), so a report can highlight them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ops: Vec<OpRef>,
+}
+
+/// An operation of the client history, by line, and the part it plays in a violation:
+/// `at-fault` (the operation that cannot be explained), `blocked` (could not go next),
+/// `order N` (the Nth step of the longest valid order found), `cycle N` (a step of a
+/// dependency cycle).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpRef {
+    pub line: usize,
+    pub role: String,
 }
 
 impl Violation {
@@ -29,7 +43,17 @@ impl Violation {
             check: check.to_string(),
             message: message.into(),
             event,
+            ops: Vec::new(),
         }
+    }
+
+    /// The same violation, pointing at these client-history operations.
+    pub fn with_ops(mut self, ops: impl IntoIterator<Item = (usize, String)>) -> Self {
+        self.ops = ops
+            .into_iter()
+            .map(|(line, role)| OpRef { line, role })
+            .collect();
+        self
     }
 }
 

@@ -93,6 +93,8 @@ impl Default for Options {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct WitnessStep {
     pub op: String,
+    /// The operation's invocation line in the history.
+    pub line: usize,
     pub state_after: String,
 }
 
@@ -100,6 +102,7 @@ pub struct WitnessStep {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct Blocked {
     pub op: String,
+    pub line: usize,
     pub reason: String,
 }
 
@@ -112,6 +115,7 @@ pub struct Witness {
     pub prefix: Vec<WitnessStep>,
     /// The operation that completed before it could be linearized.
     pub must_precede: String,
+    pub must_precede_line: usize,
     /// The operations that were candidates to be linearized next; none works.
     pub could_not_place: Vec<Blocked>,
     /// The model state after the prefix.
@@ -238,6 +242,7 @@ fn witness<M: Model>(
         .iter()
         .map(|(i, s)| WitnessStep {
             op: part[*i].1.describe(),
+            line: part[*i].1.line,
             state_after: clip(model.describe_state(s)),
         })
         .collect();
@@ -247,6 +252,7 @@ fn witness<M: Model>(
         .iter()
         .map(|&i| Blocked {
             op: part[i].1.describe(),
+            line: part[i].1.line,
             reason: match model.step(&stuck.state, &part[i].0) {
                 None => format!("not legal in state {state_text}"),
                 Some(next) if part[i].1.is_indeterminate() && next == stuck.state => {
@@ -261,6 +267,7 @@ fn witness<M: Model>(
         partition: label.as_ref().map(Value::to_string),
         prefix,
         must_precede: part[stuck.blocking].1.describe(),
+        must_precede_line: part[stuck.blocking].1.line,
         could_not_place,
         state: state_text,
     }
@@ -283,6 +290,23 @@ pub fn check_with(
 }
 
 impl Witness {
+    /// The witness's operations as (history line, role): the one that could not take
+    /// effect (`at-fault`), the candidates that could not go next (`blocked`), and the last
+    /// `max_prefix` steps of the prefix (`order N`, N counting from 1), as `render` shows them.
+    pub fn op_refs(&self, max_prefix: usize) -> Vec<(usize, String)> {
+        let skip = self.prefix.len().saturating_sub(max_prefix);
+        let mut out = vec![(self.must_precede_line, "at-fault".to_string())];
+        for b in &self.could_not_place {
+            if b.line != self.must_precede_line {
+                out.push((b.line, "blocked".to_string()));
+            }
+        }
+        for (i, step) in self.prefix.iter().enumerate().skip(skip) {
+            out.push((step.line, format!("order {}", i + 1)));
+        }
+        out
+    }
+
     /// A few lines for a terminal: the tail of the prefix and what could not be placed.
     pub fn render(&self, max_prefix: usize) -> String {
         let mut s = String::new();

@@ -50,7 +50,10 @@ pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCh
                 Ok(report) => match report.verdict {
                     Verdict::Linearizable => {}
                     Verdict::NotLinearizable { witness } => {
-                        violations.push(Violation::new("linearizability", witness.render(6), None));
+                        violations.push(
+                            Violation::new("linearizability", witness.render(6), None)
+                                .with_ops(witness.op_refs(6)),
+                        );
                     }
                     Verdict::Unknown { progress } => {
                         unknown = Some(format!(

@@ -229,16 +229,30 @@ pub fn check_run(obs: &mut Observer, system: &TwopcSystem, end: &RunEnd<'_>) -> 
             Ok(report) => {
                 stats.insert("list_append_txns".into(), json!(report.txns));
                 if let Some(a) = report.anomalies.first() {
-                    violations.push(Violation::new(
-                        "serializability",
-                        format!(
-                            "{} among {}: {}",
-                            a.kind,
-                            a.txns.join(", "),
-                            a.explanation.join(" ")
+                    violations.push(
+                        Violation::new(
+                            "serializability",
+                            format!(
+                                "{} among {}: {}",
+                                a.kind,
+                                a.txns.join(", "),
+                                a.explanation.join(" ")
+                            ),
+                            None,
+                        )
+                        .with_ops(
+                            a.txns.iter().filter_map(|t| label_line(t)).enumerate().map(
+                                |(i, line)| {
+                                    let role = if is_cycle(&a.kind) {
+                                        format!("cycle {}", i + 1)
+                                    } else {
+                                        "at-fault".to_string()
+                                    };
+                                    (line, role)
+                                },
+                            ),
                         ),
-                        None,
-                    ));
+                    );
                 }
             }
         }
@@ -347,4 +361,17 @@ fn coordinator_outages(end: &RunEnd<'_>) -> Vec<(u64, u64)> {
         out.push((from, end.end_ns));
     }
     out
+}
+
+/// Whether an anomaly kind is a dependency cycle (G0, G1c, G-single, G2, with suffixes).
+fn is_cycle(kind: &str) -> bool {
+    ["G0", "G1c", "G-single", "G2"]
+        .iter()
+        .any(|k| kind.starts_with(k))
+}
+
+/// The history line in a transaction label `T<id> (process P, line L)`.
+fn label_line(label: &str) -> Option<usize> {
+    let rest = &label[label.rfind("line ")? + 5..];
+    rest.trim_end_matches(')').trim().parse().ok()
 }

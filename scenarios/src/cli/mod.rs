@@ -86,7 +86,11 @@ struct RunArgs {
     /// Write the client history as native JSON lines to FILE (systems with clients).
     #[arg(long, value_name = "FILE")]
     history: Option<PathBuf>,
-    /// Replace the --trace or --history file if it exists.
+    /// Write a self-contained HTML report (space-time diagram, client history, violation)
+    /// to FILE; open it in any browser, no network needed.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Replace the --trace, --history or --html file if it exists.
     #[arg(long)]
     force: bool,
     /// Run twice and compare trace digests; name the first diverging event if they differ.
@@ -182,8 +186,11 @@ struct ReplayArgs {
     /// Also write the trace as JSON lines to FILE (refuses to replace an existing file).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
-    /// Replace the --trace file if it exists.
-    #[arg(long, requires = "trace")]
+    /// Also write a self-contained HTML report of the run to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Replace the --trace or --html file if it exists.
+    #[arg(long)]
     force: bool,
     /// Switch on a catalogued bug, SYSTEM:NAME (repeatable).
     #[arg(long = "bug", value_name = "SYSTEM:NAME")]
@@ -468,6 +475,16 @@ fn write_trace(result: &RunResult, path: &Path, force: bool) -> Result<(), BadIn
         .map_err(|e| BadInput(format!("cannot write {}: {e}", path.display())))
 }
 
+fn write_html(s: &Scenario, result: &RunResult, path: &Path, force: bool) -> Result<(), BadInput> {
+    let page = crate::html::render(s, result).map_err(BadInput)?;
+    let mut out = create_output(path, force)?;
+    out.write_all(page.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| BadInput(format!("cannot write {}: {e}", path.display())))?;
+    eprintln!("report written to {}", path.display());
+    Ok(())
+}
+
 fn print_report(r: &RunReport) {
     println!(
         "{} seed={}: {}  digest={}  events={}  sim_time={:.3}s",
@@ -530,6 +547,9 @@ fn run_cmd(a: RunArgs) -> CmdResult {
     }
     if let Some(path) = &a.trace {
         write_trace(&result, path, a.force)?;
+    }
+    if let Some(path) = &a.html {
+        write_html(&s, &result, path, a.force)?;
     }
     if let Some(path) = &a.history {
         let Some(text) = &result.history else {
@@ -694,6 +714,9 @@ fn replay_cmd(a: ReplayArgs) -> CmdResult {
     let result = run_scenario(&s, a.seed, &opts);
     if let Some(path) = &a.trace {
         write_trace(&result, path, a.force)?;
+    }
+    if let Some(path) = &a.html {
+        write_html(&s, &result, path, a.force)?;
     }
     print_report(&result.report);
     Ok(result.report.verdict.exit_code())

@@ -8,6 +8,7 @@ pub mod file;
 pub mod fuzz;
 pub mod gossip_builtin;
 pub mod html;
+pub mod labs;
 pub mod raft_builtin;
 pub mod report;
 pub mod runner;

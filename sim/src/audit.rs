@@ -25,6 +25,9 @@ pub struct Violation {
     /// witness, a serializability cycle), so a report can highlight them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ops: Vec<OpRef>,
+    /// When it shows, in simulated ns, for violations that no single trace event marks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_ns: Option<u64>,
 }
 
 /// An operation of the client history, by line, and the part it plays in a violation:
@@ -44,7 +47,14 @@ impl Violation {
             message: message.into(),
             event,
             ops: Vec::new(),
+            time_ns: None,
         }
+    }
+
+    /// The same violation, marked at simulated time `t` (ns).
+    pub fn at_time(mut self, t: u64) -> Self {
+        self.time_ns = Some(t);
+        self
     }
 
     /// The same violation, pointing at these client-history operations.

@@ -68,6 +68,10 @@ pub struct TwopcSystem {
     pub think: Nanos,
     /// Bugs this scenario always switches on (the CLI can add more).
     pub bugs: Bugs,
+    /// The `blocking` check: no yes voter may stay in doubt, holding its locks, longer
+    /// than this. Off when unset: blocking is what 2PC does, so most scenarios only report it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_blocked: Option<Nanos>,
 }
 
 impl Default for TwopcSystem {
@@ -84,6 +88,7 @@ impl Default for TwopcSystem {
             client_timeout: Nanos::from_millis(1000),
             think: Nanos::from_millis(30),
             bugs: Bugs::none(),
+            max_blocked: None,
         }
     }
 }
@@ -326,6 +331,30 @@ pub fn check_run(obs: &mut Observer, system: &TwopcSystem, end: &RunEnd<'_>) -> 
         "blocked_in_outage_total_ms".into(),
         json!(during_outage.iter().sum::<u64>() / MS),
     );
+    if let Some(bound) = system.max_blocked {
+        let longest = blocked
+            .iter()
+            .copied()
+            .max_by_key(|&(node, a, b)| (b.saturating_sub(a), std::cmp::Reverse((a, node))));
+        if let Some((node, from, to)) = longest.filter(|&(_, a, b)| b.saturating_sub(a) > bound.0) {
+            let down = outages.iter().any(|&(x, y)| from < y && x < to);
+            let message = format!(
+                "n{} stayed in doubt holding its locks for {} ms (from {} ms to {} ms{}), over the bound of {} ms{}",
+                node + 1,
+                (to - from) / MS,
+                from / MS,
+                to / MS,
+                if to >= end.end_ns { ", the end of the run" } else { "" },
+                bound.0 / MS,
+                if down {
+                    ": it voted yes, so only the coordinator, which was down, could tell it the outcome"
+                } else {
+                    ""
+                }
+            );
+            violations.push(Violation::new("blocking", message, None).at_time(from.max(1)));
+        }
+    }
     stats.insert("refused".into(), json!(obs.refused.len()));
     let mut by_node = BTreeMap::new();
     for &(node, a, b) in &blocked {

@@ -4,6 +4,7 @@
 //! 3 unknown (a checker ran out of time). Bad input gets one line on stderr.
 
 pub mod check;
+mod lab;
 mod logging;
 
 use std::fs::OpenOptions;
@@ -68,6 +69,9 @@ enum Command {
     /// Measure throughput.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Teaching labs: `dst lab list`, `dst lab show NAME`, `dst lab run NAME [--fixed]`.
+    #[command(subcommand)]
+    Lab(lab::LabCommand),
 }
 
 #[derive(Debug, Args)]
@@ -309,6 +313,7 @@ pub fn main() -> i32 {
         Command::Bench(BenchCommand::Raft(a)) => bench_raft_cmd(a),
         Command::Bench(BenchCommand::Scenario(a)) => bench_scenario_cmd(a),
         Command::Bench(BenchCommand::Check(a)) => Ok(check::bench(a)),
+        Command::Lab(c) => lab::run(c),
     };
     match result {
         Ok(code) => code,

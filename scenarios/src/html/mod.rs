@@ -346,7 +346,7 @@ pub fn model(s: &Scenario, result: &RunResult) -> Result<Value, String> {
                 "check": v.check,
                 "message": v.message,
                 "event": v.event,
-                "t": v.event.and_then(|i| event_times.get(i as usize)).copied(),
+                "t": v.event.and_then(|i| event_times.get(i as usize)).copied().or(v.time_ns),
                 "ops": v.ops,
             })
         })

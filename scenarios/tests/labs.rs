@@ -1,0 +1,96 @@
+//! Every teaching lab both ways: the broken form fails with the lab's check within the seeds
+//! its `lab.toml` promises, at the seed its guide names; the fixed form passes a sweep
+//! (`DST_SEEDS` scales it; the guides promise 200 seeds, which the nightly sweep covers).
+
+use std::process::Command;
+
+use scenarios::labs;
+use scenarios::testing::seeds_from_env;
+
+#[test]
+fn every_lab_fails_as_its_guide_says_and_its_fix_holds() {
+    let all = labs::list(&labs::default_dir()).expect("the labs folder reads");
+    assert!(all.len() >= 6, "only {} labs", all.len());
+    let seeds = seeds_from_env(0..20).end;
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for lab in &all {
+        let guide = std::fs::read_to_string(lab.dir.join("GUIDE.md"))
+            .unwrap_or_else(|e| panic!("{}: no guide: {e}", lab.id));
+        for (i, part) in lab.parts.iter().enumerate() {
+            let (_, found) = labs::find_failure(lab, i, part.find_within, &mut |_| {})
+                .unwrap_or_else(|e| panic!("{} part {i}: {e}", lab.id));
+            let found = found.unwrap_or_else(|| {
+                panic!(
+                    "{} part {i}: no failure within {} seeds",
+                    lab.id, part.find_within
+                )
+            });
+            assert!(
+                found.expected_check,
+                "{} part {i}: seed {} failed, but not the {} check: {:?}",
+                lab.id, found.seed, part.check, found.result.report.violations
+            );
+            assert!(
+                guide.contains(&format!("seed {}**", found.seed)),
+                "{}: the guide should name seed {} as the first failing one",
+                lab.id,
+                found.seed
+            );
+            let fixed = labs::sweep_fixed(lab, i, seeds, jobs, &|_| {}).unwrap();
+            assert!(
+                fixed.failures.is_empty(),
+                "{} part {i}: the fixed form fails: {:?}",
+                lab.id,
+                fixed.failures
+            );
+            assert_eq!(fixed.passed, seeds);
+        }
+    }
+}
+
+fn dst(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dst"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("dst runs")
+}
+
+#[test]
+fn lab_cli_lists_runs_and_draws() {
+    let dir = std::env::temp_dir().join(format!("dst-labs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dst(&["lab", "list"], &dir);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in [
+        "split-brain",
+        "clock-skew-leases",
+        "2pc-blocks",
+        "the-disk-lies",
+    ] {
+        assert!(text.contains(name), "{name} missing from {text}");
+    }
+    // The broken form, run twice: the second picture must not replace the first.
+    for expected in ["lab-2pc-blocks-seed-0.html", "lab-2pc-blocks-seed-0-2.html"] {
+        let out = dst(&["lab", "run", "2pc-blocks"], &dir);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(text.contains("VIOLATION blocking"), "{text}");
+        assert!(
+            text.contains("replay: cargo run --release -- replay"),
+            "{text}"
+        );
+        let page = std::fs::read_to_string(dir.join(expected)).expect("the picture");
+        assert!(page.contains("\"check\":\"blocking\""));
+    }
+    let out = dst(&["lab", "run", "no-such-lab"], &dir);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("unknown lab"), "{err}");
+    let out = dst(&["lab", "show", "4"], &dir);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("# Lab 4"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use scenarios::html::bench::{body_attr, dump_dom, find_chromium};
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dst-html-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -41,69 +43,27 @@ fn model(page: &str) -> serde_json::Value {
     serde_json::from_str(&page[start..end].replace("<\\/", "</")).expect("the data is JSON")
 }
 
-fn chromium() -> Option<String> {
-    let candidates = std::env::var("DST_CHROMIUM")
-        .into_iter()
-        .chain(["chromium", "chromium-browser", "google-chrome"].map(String::from));
-    for c in candidates {
-        let ok = Command::new(&c)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            return Some(c);
-        }
-    }
-    None
-}
-
 /// The page's DOM after its scripts ran, from headless Chromium; `None` when there is no
 /// browser and none is required.
 fn rendered_dom(dir: &Path, page: &Path) -> Option<String> {
-    let Some(browser) = chromium() else {
+    let Some(browser) = find_chromium() else {
         if std::env::var_os("DST_REQUIRE_BROWSER").is_some() {
-            panic!("DST_REQUIRE_BROWSER is set but no Chromium was found (apt-get install chromium)");
+            panic!(
+                "DST_REQUIRE_BROWSER is set but no Chromium was found (apt-get install chromium)"
+            );
         }
         eprintln!("skipping the browser check: no Chromium found (apt-get install chromium)");
         return None;
     };
-    // The flags keep a sandboxed, offline machine's Chromium from reaching for the network.
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1400,1000",
-        ])
-        .arg(format!("--user-data-dir={}", dir.join("profile").display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium runs");
-    assert!(out.status.success(), "chromium failed: {out:?}");
-    Some(String::from_utf8(out.stdout).expect("the DOM is UTF-8"))
+    Some(dump_dom(&browser, page, &dir.join("profile")).expect("chromium draws the page"))
 }
 
 fn count(hay: &str, needle: &str) -> usize {
     hay.matches(needle).count()
 }
 
-fn body_attr(dom: &str, name: &str) -> String {
-    let body = &dom[dom.find("<body").expect("a body")..];
-    let body = &body[..body.find('>').expect("end of body tag")];
-    let key = format!("{name}=\"");
-    let start = body
-        .find(&key)
-        .unwrap_or_else(|| panic!("no {name} on {body}"))
-        + key.len();
-    body[start..start + body[start..].find('"').unwrap()].to_string()
+fn attr(dom: &str, name: &str) -> String {
+    body_attr(dom, name).unwrap_or_else(|| panic!("no {name} on the body"))
 }
 
 #[test]
@@ -137,21 +97,36 @@ fn linearizability_report_draws_lanes_arrows_and_the_witness() {
         .find(|o| o["line"].as_u64() == Some(line))
         .expect("the witness names a history operation");
     assert_eq!(at_fault["f"], "get", "a stale read is a read");
-    assert!(page.contains("cargo run --release -- replay raft/vote-storm --seed 0 --bug raft:stale-read"));
+    assert!(page
+        .contains("cargo run --release -- replay raft/vote-storm --seed 0 --bug raft:stale-read"));
 
     let Some(dom) = rendered_dom(&dir, &dir.join("report.html")) else {
         return;
     };
-    assert_eq!(body_attr(&dom, "data-status"), "rendered");
+    assert_eq!(attr(&dom, "data-status"), "rendered");
     let nodes = m["nodes"].as_array().unwrap().len();
-    assert_eq!(count(&dom, r#"<line class="lane""#), nodes, "one lane per node");
+    assert_eq!(
+        count(&dom, r#"<line class="lane""#),
+        nodes,
+        "one lane per node"
+    );
     let arrows = count(&dom, r#"<line class="msg"#);
     assert!(arrows > 500, "only {arrows} message arrows drawn");
-    assert_eq!(body_attr(&dom, "data-arrows"), arrows.to_string());
+    assert_eq!(attr(&dom, "data-arrows"), arrows.to_string());
     assert!(count(&dom, "msg drop") > 0, "dropped messages are marked");
-    assert_eq!(count(&dom, "witness principal"), 1, "the operation at fault is outlined");
-    assert!(count(&dom, r#"class="op ok witness""#) >= 3, "the witness order is outlined");
-    assert!(count(&dom, r#"class="violation-marker""#) >= 2, "marker on both panels");
+    assert_eq!(
+        count(&dom, "witness principal"),
+        1,
+        "the operation at fault is outlined"
+    );
+    assert!(
+        count(&dom, r#"class="op ok witness""#) >= 3,
+        "the witness order is outlined"
+    );
+    assert!(
+        count(&dom, r#"class="violation-marker""#) >= 2,
+        "marker on both panels"
+    );
     assert!(dom.contains("No order of these operations explains what the clients saw"));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -177,19 +152,24 @@ fn serializability_report_outlines_the_cycle_and_shades_crashes() {
         .expect("the cycle is reported");
     let steps = cycle["ops"].as_array().unwrap();
     assert!(steps.len() >= 2, "a cycle has at least two transactions");
-    assert!(steps.iter().all(|s| s["role"].as_str().unwrap().starts_with("cycle")));
+    assert!(steps
+        .iter()
+        .all(|s| s["role"].as_str().unwrap().starts_with("cycle")));
     // Open it zoomed on the violation, as the "jump to violation" link does.
     let url = format!("{}#violation", dir.join("report.html").display());
     let Some(dom) = rendered_dom(&dir, Path::new(&url)) else {
         return;
     };
-    assert_eq!(body_attr(&dom, "data-status"), "rendered");
+    assert_eq!(attr(&dom, "data-status"), "rendered");
     assert_eq!(
         count(&dom, r#"class="op ok witness principal""#),
         steps.len(),
         "every committed transaction of the cycle is outlined"
     );
-    assert!(count(&dom, r#"class="down""#) > 0, "a crashed participant's lane is shaded");
+    assert!(
+        count(&dom, r#"class="down""#) > 0,
+        "a crashed participant's lane is shaded"
+    );
     assert!(count(&dom, r#"class="mark crash""#) > 0);
     let _ = std::fs::remove_dir_all(&dir);
 }

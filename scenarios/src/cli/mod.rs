@@ -213,6 +213,27 @@ enum BenchCommand {
     Scenario(BenchScenarioArgs),
     /// Checker speed on reference and generated histories.
     Check(check::BenchCheckArgs),
+    /// HTML report of a long run (100,000 events by default): build time, size, and the
+    /// time headless Chromium takes to open and draw it (when one is installed).
+    Html(BenchHtmlArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchHtmlArgs {
+    /// Scenario name or file.
+    #[arg(long, default_value = "raft/partition-halves")]
+    scenario: String,
+    /// Run length; 75s of raft/partition-halves makes about 100,000 trace events.
+    #[arg(long, value_parser = sim::parse_duration, default_value = "75s")]
+    duration: sim::Nanos,
+    #[arg(long, value_parser = parse_seed, default_value = "1")]
+    seed: u64,
+    /// Times to open the page in the browser.
+    #[arg(long, default_value_t = 3)]
+    loads: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -313,6 +334,7 @@ pub fn main() -> i32 {
         Command::Bench(BenchCommand::Raft(a)) => bench_raft_cmd(a),
         Command::Bench(BenchCommand::Scenario(a)) => bench_scenario_cmd(a),
         Command::Bench(BenchCommand::Check(a)) => Ok(check::bench(a)),
+        Command::Bench(BenchCommand::Html(a)) => bench_html_cmd(a),
         Command::Lab(c) => lab::run(c),
     };
     match result {
@@ -946,6 +968,39 @@ fn bench_scenario_cmd(a: BenchScenarioArgs) -> CmdResult {
             "{}: {} seeds in {:.2}s on one core: {:.1} seeds/s, {:.0}x real time ({} passed)",
             s.name, r.seeds, r.wall_sec, r.seeds_per_sec, r.sim_sec_per_wall_sec, r.passed
         );
+    }
+    Ok(0)
+}
+
+fn bench_html_cmd(a: BenchHtmlArgs) -> CmdResult {
+    let mut s = scenario(&a.scenario)?;
+    s.duration = s.duration.max(a.duration);
+    let r = crate::html::bench::bench_html(&s, a.seed, a.loads).map_err(BadInput)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&r).expect("reports serialize"));
+        return Ok(0);
+    }
+    println!(
+        "{} seed {}: {} events; run {:.2}s, report built in {:.3}s, {:.1} MB",
+        r.scenario,
+        a.seed,
+        r.events,
+        r.run_sec,
+        r.build_sec,
+        r.page_bytes as f64 / 1e6
+    );
+    match &r.browser {
+        None => println!("no Chromium found (apt-get install chromium): browser load not measured"),
+        Some(b) => {
+            for l in &r.loads {
+                println!(
+                    "  {b} --headless: opened and drawn in {:.2}s wall (process start included); page drew in {} ms; status {}",
+                    l.wall_sec,
+                    l.render_ms.map_or("?".to_string(), |m| m.to_string()),
+                    l.status
+                );
+            }
+        }
     }
     Ok(0)
 }

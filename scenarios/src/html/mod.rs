@@ -17,6 +17,8 @@ use serde_json::{json, Value};
 use sim::clock::NodeClock;
 use sim::trace::{ClockChange, DropReason, EventKind};
 
+pub mod bench;
+
 use crate::runner::RunResult;
 use crate::scenario::Scenario;
 

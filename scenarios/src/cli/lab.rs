@@ -78,7 +78,7 @@ pub fn run(cmd: LabCommand) -> CmdResult {
                 );
             }
             println!(
-                "\nguides: {}/*/GUIDE.md; `dst lab show NAME` prints one, `dst lab run NAME` starts it",
+                "\nguides: {}/*/GUIDE.md\nprint one: cargo run --release -- lab show NAME\nstart one: cargo run --release -- lab run NAME",
                 dir.display()
             );
             Ok(0)
@@ -162,7 +162,7 @@ fn run_broken(lab: &Lab, i: usize, a: &LabRunArgs) -> Result<bool, BadInput> {
         );
     }
     println!(
-        "  next: read the guide (`dst lab show {}`), then prove the fix: `dst lab run {} --fixed`",
+        "  next: read the guide (cargo run --release -- lab show {}), then prove the fix:\n        cargo run --release -- lab run {} --fixed",
         lab.name, lab.name
     );
     Ok(found.expected_check)

@@ -412,9 +412,13 @@ fn compact(v: &Value) -> String {
                 if matches!(k.as_str(), "fault" | "change" | "kind") && v.is_string() {
                     continue;
                 }
-                let text = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
+                let text = match (k.as_str(), v) {
+                    // Node indices read as the names the lanes show: node 0 is n1.
+                    ("node", Value::Number(n)) if n.is_u64() => {
+                        format!("n{}", n.as_u64().unwrap_or(0) + 1)
+                    }
+                    (_, Value::String(s)) => s.clone(),
+                    (_, other) => other.to_string(),
                 };
                 parts.push(format!("{k}={text}"));
             }
@@ -484,7 +488,7 @@ mod tests {
     #[test]
     fn compact_puts_the_kind_first() {
         let v = json!({"fault": "crash", "node": 2});
-        assert_eq!(compact(&v), "crash node=2");
+        assert_eq!(compact(&v), "crash node=n3");
         let v = json!({"change": "bump", "delta_ns": -5});
         assert_eq!(compact(&v), "bump delta_ns=-5");
     }

@@ -18,7 +18,8 @@ window.addEventListener("error", (e) => {
   const GUTTER = 150;
   const AXIS = 22;
   const ROW = 22;
-  const SIDE_COLORS = ["#457b9d", "#e9c46a", "#8338ec", "#fb8500", "#06d6a0", "#ef476f"];
+  // Distinct from the crashed grey and the paused orange.
+  const SIDE_COLORS = ["#7b2cbf", "#0096c7", "#c9184a", "#2d6a4f", "#3a0ca3", "#b5838d"];
 
   const data = JSON.parse(document.getElementById("dst-data").textContent);
   const meta = data.meta;
@@ -81,8 +82,7 @@ window.addEventListener("error", (e) => {
   // Messages are in send order; the longest flight bounds how far back a window must look.
   let maxFlight = 0;
   for (let i = 0; i < nMsgs; i++) maxFlight = Math.max(maxFlight, msgs.end[i] - msgs.sent[i]);
-  let clockMax = 0;
-  for (const c of data.clocks) if (c) for (const p of c) clockMax = Math.max(clockMax, Math.abs(p[1]));
+  // Each lane's clock curve is scaled to that node's own largest offset in the window.
 
   // History: rows per client process; operations named by their lines.
   const procs = [...new Set(ops.map((o) => o.p))].sort((a, b) => a - b);
@@ -108,8 +108,8 @@ window.addEventListener("error", (e) => {
         }
       }
       if ((t === null || t === undefined) && lo !== Infinity) t = hi;
-      // Zoom on the operation at fault when there is one, else on everything involved.
-      if (fault) { lo = fault[0]; hi = fault[1]; }
+      // Zoom from the first operation involved to just after the one at fault.
+      if (fault) { hi = fault[1]; lo = Math.min(lo, fault[0]); }
       focus.push({ t: t, from: lo, to: hi });
     }
   }
@@ -167,7 +167,8 @@ window.addEventListener("error", (e) => {
 
   function words(v) {
     if (v.check === "linearizability") {
-      return "No order of these operations explains what the clients saw. The checker found the longest order that does (its last steps are outlined in blue in the history below, numbered), and then got stuck: the operation outlined in red completed before it could take effect in any order, and the ones outlined in orange (marked ?) could not go next either. Look at what the red operation returned and at the state the blue ones left.";
+      const blocked = (v.ops || []).some((r) => r.role === "blocked");
+      return "No order of these operations explains what the clients saw. The checker found the longest order that does: its last steps are outlined in blue in the client history below, numbered #N in that order. Then it got stuck: the operation outlined in red (marked ✖) completed before it could take effect anywhere in that order — compare what it returned with the state the blue steps left" + (blocked ? "; the ones outlined in orange (marked ?) could not go next either." : ".") + " In the text, P is the client process (c1 is the first client node) and [line N] is the operation's line in the client history, which `dst run ... --history FILE` writes.";
     }
     if (v.check === "serializability") {
       return "The committed transactions cannot be put in any serial order: the outlined transactions form a dependency cycle. Each step of the cycle is explained below; the red one is where it starts.";
@@ -198,7 +199,7 @@ window.addEventListener("error", (e) => {
   };
   app.append(el("h2", {}, "Space-time diagram"), controls);
   const legend = el("div", { class: "legend" });
-  for (const [c, t] of [["l-del", "message delivered"], ["l-drop", "dropped (loss, cut link, dead node)"], ["l-dup", "duplicate copy"], ["l-part", "partition (coloured stripes: each side)"], ["l-down", "crashed"], ["l-pause", "paused"], ["l-clock", "clock offset"]]) legend.append(el("span", { class: c }, t));
+  for (const [c, t] of [["l-del", "message delivered"], ["l-drop", "dropped (loss, cut link, dead node)"], ["l-dup", "duplicate copy"], ["l-part", "partition (its label lists the sides; a coloured stripe per side)"], ["l-down", "crashed"], ["l-pause", "paused"], ["l-clock", "wall-clock offset from true time (lower half of each lane, scaled to the range written under its name; drift is a slope, a bump a step)"]]) legend.append(el("span", { class: c }, t));
   app.append(legend);
   const diagramPanel = el("div", { class: "panel", id: "diagram" });
   const st = sv("svg", { id: "spacetime" });
@@ -282,6 +283,7 @@ window.addEventListener("error", (e) => {
     arrows.innerHTML = '<marker id="arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L8,4 L0,8 z" fill="#4a6fa5"/></marker>' +
       '<marker id="arrow-dup" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="6" markerHeight="6" orient="auto-start-reverse"><path d="M0,0 L8,4 L0,8 z" fill="#e76f51"/></marker>' +
       '<marker id="cross" viewBox="0 0 8 8" refX="4" refY="4" markerWidth="7" markerHeight="7"><path d="M0,0 L8,8 M8,0 L0,8" stroke="#d62828" stroke-width="1.6"/></marker>';
+    arrows.append(clipRect("plot-st", W, H));
     st.append(arrows);
     ticks(st, W, H);
     // Partitions: a band over the servers' lanes and a stripe per side.
@@ -289,10 +291,12 @@ window.addEventListener("error", (e) => {
       if (p.to < view.t0 || p.from > view.t1) continue;
       const x0 = clip(xOf(p.from, W), W), x1 = clip(xOf(p.to, W), W);
       st.append(sv("rect", { class: "partition", x: x0, y: AXIS, width: Math.max(1, x1 - x0), height: servers * LANE }));
-      st.append(sv("text", { class: "partition-label", x: x0 + 3, y: AXIS + servers * LANE - 3 }, p.topology));
-      const nSides = new Set(p.sides).size;
-      if (nSides > 1) p.sides.forEach((s, i) => {
-        st.append(sv("rect", { class: "side", x: x0, y: laneY(i) - LANE / 2 + 1, width: Math.max(1, x1 - x0), height: 4, fill: SIDE_COLORS[s % SIDE_COLORS.length] }));
+      const groups = [];
+      p.sides.forEach((side, i) => { (groups[side] = groups[side] || []).push(nodes[i].name); });
+      const label = p.topology + ": " + groups.filter(Boolean).map((g) => g.join(" ")).join(" | ");
+      st.append(sv("text", { class: "partition-label", x: x0 + 3, y: AXIS + servers * LANE - 3 }, label));
+      if (groups.filter(Boolean).length > 1) p.sides.forEach((side, i) => {
+        st.append(sv("rect", { class: "side", x: x0, y: laneY(i) - LANE / 2 + 1, width: Math.max(1, x1 - x0), height: 4, fill: SIDE_COLORS[side % SIDE_COLORS.length] }));
       });
     }
     // Lanes, down and paused intervals, clock curves.
@@ -309,20 +313,30 @@ window.addEventListener("error", (e) => {
       }
       const c = data.clocks[i];
       let sub = n.role;
-      if (c && clockMax > 0) {
-        let pts = "", last = null, lo = Infinity, hi = -Infinity;
-        for (let k = 0; k < c.length; k++) {
-          const [t, o] = c[k];
-          lo = Math.min(lo, o); hi = Math.max(hi, o);
-          if (t < view.t0) { last = o; continue; }
+      if (c) {
+        // The samples inside the window, plus the value in force at its start.
+        const pts = [];
+        let before = null;
+        for (const [t, o] of c) {
+          if (t < view.t0) { before = o; continue; }
           if (t > view.t1) break;
-          if (last !== null && pts === "") pts += xOf(view.t0, W) + "," + (y - (last / clockMax) * (LANE * 0.4)) + " ";
-          pts += xOf(t, W) + "," + (y - (o / clockMax) * (LANE * 0.4)) + " ";
-          last = o;
+          pts.push([t, o]);
         }
-        if (last !== null) pts += xOf(view.t1, W) + "," + (y - (last / clockMax) * (LANE * 0.4));
-        if (pts) st.append(sv("polyline", { class: "clock", points: pts }));
-        sub = "clock " + (lo === hi ? fmtOff(lo) : fmtOff(lo) + " … " + fmtOff(hi));
+        if (before !== null) pts.unshift([view.t0, before]);
+        if (pts.length) pts.push([view.t1, pts[pts.length - 1][1]]);
+        let lo = Infinity, hi = -Infinity;
+        for (const [, o] of pts) { lo = Math.min(lo, o); hi = Math.max(hi, o); }
+        // Drawn in the lower half of the lane, from the window's lowest offset (bottom) to
+        // its highest (top); the range is written under the node's name.
+        if (pts.length) {
+          const span = hi - lo;
+          const yOf = (o) => span < 1000 ? y + LANE * 0.25 : y + LANE * 0.44 - ((o - lo) / span) * (LANE * 0.38);
+          const line = pts.map(([t, o]) => xOf(t, W) + "," + yOf(o)).join(" ");
+          const poly = sv("polyline", { class: "clock", points: line, "clip-path": "url(#plot-st)" });
+          poly.append(sv("title", {}, n.name + " wall clock − true time, from " + fmtOff(lo) + " to " + fmtOff(hi) + " in this window"));
+          st.append(poly);
+        }
+        if (pts.length) sub = "clock " + (lo === hi ? fmtOff(lo) : fmtOff(lo) + " … " + fmtOff(hi));
       }
       st.append(sv("text", { class: "lane-label", x: 8, y: y - 2 }, n.name));
       st.append(sv("text", { class: "lane-sub", x: 8, y: y + 11, id: "clock-" + i }, sub));
@@ -333,7 +347,7 @@ window.addEventListener("error", (e) => {
     const visible = [];
     for (let i = first; i < last; i++) if (msgs.end[i] >= view.t0) visible.push(i);
     const stride = Math.max(1, Math.ceil(visible.length / MAX_MSGS));
-    const g = sv("g", { id: "messages" });
+    const g = sv("g", { id: "messages", "clip-path": "url(#plot-st)" });
     let drawn = 0;
     for (let k = 0; k < visible.length; k += stride) {
       const i = visible[k];
@@ -379,6 +393,12 @@ window.addEventListener("error", (e) => {
     sampledNote.textContent = stride > 1 ? "Showing " + drawn.toLocaleString("en") + " of " + visible.length.toLocaleString("en") + " messages in this window (every " + stride + "th); zoom in to see them all." : "";
     return drawn;
   }
+  // Clips what crosses the window's edges to the plot area, off the lane labels.
+  function clipRect(id, W, H) {
+    const c = sv("clipPath", { id: id });
+    c.append(sv("rect", { x: GUTTER, y: 0, width: W - GUTTER - 4, height: H }));
+    return c;
+  }
   function fmtOff(o) { return (o >= 0 ? "+" : "−") + fmt(Math.abs(o)); }
 
   function drawHistory() {
@@ -389,7 +409,7 @@ window.addEventListener("error", (e) => {
     hist.replaceChildren();
     ticks(hist, W, H);
     procs.forEach((p, r) => {
-      hist.append(sv("text", { class: "lane-label", x: 8, y: AXIS + r * ROW + 17 }, "P" + p));
+      hist.append(sv("text", { class: "lane-label", x: 8, y: AXIS + r * ROW + 17 }, procName(p)));
     });
     const vis = [];
     const special = [];
@@ -400,7 +420,10 @@ window.addEventListener("error", (e) => {
       if (role.has(i)) special.push(i); else vis.push(i);
     }
     const stride = Math.max(1, Math.ceil(vis.length / MAX_OPS));
-    const g = sv("g", { id: "ops" });
+    const defs = sv("defs");
+    defs.append(clipRect("plot-hist", W, H));
+    hist.append(defs);
+    const g = sv("g", { id: "ops", "clip-path": "url(#plot-hist)" });
     let drawn = 0;
     const drawOp = (i) => {
       const o = ops[i];
@@ -423,6 +446,8 @@ window.addEventListener("error", (e) => {
     violationMarkers(hist, W, H);
     return drawn;
   }
+  // History processes are node indices: P5 is the node listed sixth (c1 after 5 servers).
+  function procName(p) { return nodes[p] ? nodes[p].name + " (P" + p + ")" : "P" + p; }
   function label(o) {
     let s = o.f + (o.key !== null && o.key !== undefined ? " " + short(o.key) : "");
     if (o.in !== null && o.in !== undefined) s += " " + short(o.in);
@@ -430,7 +455,7 @@ window.addEventListener("error", (e) => {
     return s;
   }
   function describe(o) {
-    return "P" + o.p + " " + label(o) + " [" + o.type + "] from " + fmt(o.t0) + (o.t1 === null ? " (never completed)" : " to " + fmt(o.t1)) + ", history line " + o.line;
+    return procName(o.p) + " " + label(o) + " [" + o.type + "] from " + fmt(o.t0) + (o.t1 === null ? " (never completed)" : " to " + fmt(o.t1)) + ", history line " + o.line;
   }
 
   // ---------- interaction ----------

@@ -392,14 +392,29 @@ fn run_options(bugs: &[String]) -> Result<RunOptions, BadInput> {
     Ok(opts)
 }
 
-/// The checks a scenario's runs make, for listings.
-fn checks_of(s: &Scenario) -> &'static str {
-    match s.system {
-        crate::scenario::SystemSpec::Relay(_) => "world audit, traffic-resumes",
-        crate::scenario::SystemSpec::Raft(_) => crate::raft_builtin::RAFT_CHECKS,
-        crate::scenario::SystemSpec::Gossip(_) => crate::gossip_builtin::GOSSIP_CHECKS,
-        crate::scenario::SystemSpec::Twopc(_) => crate::twopc_builtin::TWOPC_CHECKS,
-    }
+/// The checks a scenario's runs make, with their bounds, for listings.
+fn checks_of(s: &Scenario) -> String {
+    use crate::scenario::SystemSpec;
+    let mut v: Vec<String> = crate::scenario::check_names(s.system.name())
+        .iter()
+        .filter(|c| !s.checks.skip.iter().any(|k| k == *c))
+        .map(|c| match (&s.system, *c) {
+            (SystemSpec::Raft(r), "liveness") => match r.liveness {
+                Some(b) => format!("liveness within {b}"),
+                None => "liveness off".to_string(),
+            },
+            (SystemSpec::Gossip(g), "convergence") => {
+                format!("convergence within {} rounds", g.convergence_rounds)
+            }
+            (_, "blocked-time") => match s.checks.max_blocked {
+                Some(b) => format!("blocked-time within {b}"),
+                None => "blocked time (reported, no bound)".to_string(),
+            },
+            (_, c) => c.to_string(),
+        })
+        .collect();
+    v.push("world audit".into());
+    v.join(", ")
 }
 
 fn list(json: bool) -> CmdResult {
@@ -421,11 +436,13 @@ fn list(json: bool) -> CmdResult {
         for s in &all {
             println!("{:width$}  {}", s.name, s.description);
         }
-        println!(
-            "\nraft scenarios check: {}",
-            crate::raft_builtin::RAFT_CHECKS
-        );
-        println!("relay scenarios check: world audit, traffic-resumes\n");
+        println!();
+        for system in ["relay", "raft", "gossip", "twopc"] {
+            if let Some(s) = all.iter().find(|s| s.system.name() == system) {
+                println!("{system} scenarios check: {}", checks_of(s));
+            }
+        }
+        println!("(a scenario's [checks] table sets the bounds; `dst show NAME` prints it)\n");
         println!("bugs (--bug SYSTEM:NAME):");
         for (b, d) in crate::runner::all_bugs() {
             println!("  {b:32} {d}");

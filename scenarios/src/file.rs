@@ -129,16 +129,15 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, String> {
     // Move the bounds from [checks] into the system settings; a bound given in both
     // places (old files have them at the top level) is ambiguous.
     let inner = probe.checks.as_ref().map(|c| c.get_ref());
-    let twice =
-        |key: &str, top: &Option<Spanned<Value>>, checks: Option<&Option<Spanned<Value>>>| match (
-            top, checks,
-        ) {
-            (Some(t), Some(Some(_))) => Err(at(
-                t.span().start,
-                &format!("{key} is set here and in [checks]; keep the one in [checks]"),
-            )),
-            _ => Ok(()),
-        };
+    let twice = |key: &str,
+                 top: &Option<Spanned<Value>>,
+                 checks: Option<&Option<Spanned<Value>>>| match (top, checks) {
+        (Some(t), Some(Some(_))) => Err(at(
+            t.span().start,
+            &format!("{key} is set here and in [checks]; keep the one in [checks]"),
+        )),
+        _ => Ok(()),
+    };
     twice("liveness", &probe.liveness, inner.map(|c| &c.liveness))?;
     twice(
         "convergence_rounds",

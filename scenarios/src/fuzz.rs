@@ -120,7 +120,7 @@ pub fn fuzz(
             let signature = format!("{}:{}:{}", family.system.name(), check, bug_flags.join("+"));
             if seen.insert(signature.clone()) {
                 // Shrinking draws the family's schedule at this seed and shrinks that.
-                let shrunk = shrink(family, seed, opts, shrink_runs)
+                let shrunk = shrink(family, seed, opts, shrink_runs, Some(&check))
                     .map_err(|e| format!("shrinking seed {seed}: {e}"))?;
                 fs::create_dir_all(&found_dir)
                     .map_err(|e| format!("{}: {e}", found_dir.display()))?;

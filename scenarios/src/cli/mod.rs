@@ -167,6 +167,9 @@ struct ShrinkArgs {
     /// Give up after this many runs.
     #[arg(long, default_value_t = 1000)]
     max_runs: u64,
+    /// The violation kind to keep (a check name; default: the first the run violates).
+    #[arg(long, value_name = "CHECK")]
+    check: Option<String>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -814,7 +817,8 @@ fn shrink_cmd(a: ShrinkArgs) -> CmdResult {
             out.display()
         )));
     }
-    let shrunk = crate::shrink::shrink(&s, a.seed, &opts, a.max_runs).map_err(BadInput)?;
+    let shrunk = crate::shrink::shrink(&s, a.seed, &opts, a.max_runs, a.check.as_deref())
+        .map_err(BadInput)?;
     let mut file = create_output(&out, a.force)?;
     file.write_all(crate::file::to_toml(&shrunk.scenario).as_bytes())
         .and_then(|_| file.flush())
@@ -833,6 +837,7 @@ fn shrink_cmd(a: ShrinkArgs) -> CmdResult {
             "  fault events  {:>6} -> {}",
             b.fault_events, f.fault_events
         );
+        println!("  operations    {:>6} -> {}", b.operations, f.operations);
         println!(
             "  simulated     {:>5.2}s -> {:.2}s",
             b.sim_time_ns as f64 / 1e9,

@@ -142,6 +142,9 @@ struct FuzzArgs {
     /// Run budget for shrinking each new failure.
     #[arg(long, default_value_t = 200)]
     shrink_runs: u64,
+    /// Run only shard I of N of the seeds (seed + k*N + I), for CI matrices.
+    #[arg(long, value_parser = parse_shard, value_name = "I/N")]
+    shard: Option<Shard>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -900,6 +903,7 @@ fn fuzz_cmd(a: FuzzArgs) -> CmdResult {
         start_seed: a.seed,
         corpus: &a.out,
         shrink_runs: a.shrink_runs,
+        shard: a.shard.unwrap_or(Shard::WHOLE),
     };
     let report = crate::fuzz::fuzz(&plan, &mut keep_going, &mut on_run).map_err(BadInput)?;
     bar.finish_and_clear();

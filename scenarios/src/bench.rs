@@ -243,10 +243,7 @@ pub fn raft_reference() -> crate::scenario::Scenario {
     let mut s = crate::builtin::find("raft/partition-halves").expect("built in");
     s.name = "raft/partition-halves".into();
     s.duration = Nanos::from_secs(10);
-    let at = |ms, fault| Scheduled {
-        at: Nanos::from_millis(ms),
-        fault,
-    };
+    let at = |ms, fault| Scheduled::new(Nanos::from_millis(ms), fault);
     s.faults = vec![
         at(2000, Fault::Partition(sim::Topology::Halves)),
         at(3500, Fault::Heal),

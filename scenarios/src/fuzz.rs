@@ -1,6 +1,6 @@
 //! `dst fuzz`: swarm seeds until a budget runs out; every new failure (new by its
 //! signature: system, violated check, bugs) is shrunk, saved as a scenario file, and added
-//! to a corpus file.
+//! to a corpus file. `--shard I/N` gives each of N jobs its own seeds.
 //!
 //! Files are only ever replaced whole: written to a temporary file beside the target,
 //! synced, then renamed over it (and the directory synced), so a fuzz job killed at any
@@ -15,6 +15,7 @@ use crate::builtin;
 use crate::report::Verdict;
 use crate::runner::{run_scenario, RunOptions};
 use crate::shrink::shrink;
+use crate::sweep::Shard;
 
 /// Writes `bytes` to `path` atomically: temp file, fsync, rename, fsync the directory.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -34,6 +35,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     fs::rename(&tmp, path)?;
     File::open(dir)?.sync_all()
+}
+
+/// The seed of run `run` of a fuzz job: shards interleave, so N shards of k runs each
+/// cover exactly the seeds of one unsharded job of N*k runs.
+pub fn seed_of(start: u64, run: u64, shard: Shard) -> u64 {
+    start.wrapping_add(run.wrapping_mul(shard.count).wrapping_add(shard.index))
 }
 
 /// One failure the fuzzer kept.
@@ -80,6 +87,9 @@ pub struct FuzzPlan<'a> {
     pub corpus: &'a Path,
     /// Run budget for shrinking each new failure.
     pub shrink_runs: u64,
+    /// This job's slice of the seed space: run k uses seed start + k*count + index, so N
+    /// shards never run the same seed.
+    pub shard: Shard,
 }
 
 /// The fuzz loop. `keep_going` lets the caller stop it (a time budget); `on_run` reports
@@ -96,6 +106,7 @@ pub fn fuzz(
         start_seed,
         corpus,
         shrink_runs,
+        shard,
     } = *plan;
     let families: Vec<_> = systems
         .iter()
@@ -110,7 +121,7 @@ pub fn fuzz(
     let (mut runs, mut failures) = (0u64, 0u64);
     let mut findings = Vec::new();
     while keep_going(runs) {
-        let seed = start_seed + runs;
+        let seed = seed_of(start_seed, runs, shard);
         let family = &families[(runs % families.len() as u64) as usize];
         let r = run_scenario(family, seed, opts).report;
         runs += 1;
@@ -120,7 +131,7 @@ pub fn fuzz(
             let signature = format!("{}:{}:{}", family.system.name(), check, bug_flags.join("+"));
             if seen.insert(signature.clone()) {
                 // Shrinking draws the family's schedule at this seed and shrinks that.
-                let shrunk = shrink(family, seed, opts, shrink_runs)
+                let shrunk = shrink(family, seed, opts, shrink_runs, Some(&check))
                     .map_err(|e| format!("shrinking seed {seed}: {e}"))?;
                 fs::create_dir_all(&found_dir)
                     .map_err(|e| format!("{}: {e}", found_dir.display()))?;
@@ -164,4 +175,20 @@ pub fn fuzz(
         new_findings: findings,
         runs_per_sec: runs as f64 / started.elapsed().as_secs_f64().max(1e-9),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fuzz_shards_cover_the_seeds_of_one_job_exactly() {
+        let whole: Vec<u64> = (0..12).map(|r| seed_of(5, r, Shard::WHOLE)).collect();
+        let mut sharded: Vec<u64> = (0..3)
+            .flat_map(|i| (0..4).map(move |r| seed_of(5, r, Shard { index: i, count: 3 })))
+            .collect();
+        sharded.sort_unstable();
+        assert_eq!(sharded, whole);
+        assert_eq!(whole, (5..17).collect::<Vec<u64>>());
+    }
 }

@@ -6,13 +6,17 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use nodes::raft::{Bug, Bugs, RaftObserver};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use rand::seq::SliceRandom;
 use rand::Rng;
 use sim::audit::{audit_world, Violation};
 use sim::trace::{first_divergence, Divergence};
 use sim::{InitialClock, NodeSpec, SimConfig, SimHandle, Status, Topology, Trace, WorldFaults};
 
 use crate::report::{replay_command, RunReport, Verdict};
-use crate::scenario::{Fault, Scenario, SystemSpec};
+use crate::scenario::{Fault, Scenario, Scheduled, SystemSpec};
 
 /// Knobs of a single run beyond scenario and seed.
 #[derive(Debug, Clone, Default)]
@@ -133,125 +137,255 @@ impl Running {
     }
 }
 
-/// Plays the fault schedule; returns violations for faults that did not apply.
+/// What a fault did, so that its `for` can undo it.
+enum Done {
+    Nothing,
+    Crashed(Vec<usize>),
+    Paused(Vec<usize>),
+    Partitioned,
+}
+
+/// Undoes what a fault with a `for` did: restarts the nodes it crashed that are still down,
+/// resumes those it paused that are still paused, or heals the network.
+fn undo(sim: &SimHandle, done: &Done) {
+    match done {
+        Done::Nothing => {}
+        Done::Crashed(nodes) => {
+            for &n in nodes {
+                if sim.status(n) == Status::Crashed {
+                    sim.restart(n).ok();
+                }
+            }
+        }
+        Done::Paused(nodes) => {
+            for &n in nodes {
+                if sim.status(n) == Status::Paused {
+                    sim.resume(n).ok();
+                }
+            }
+        }
+        Done::Partitioned => sim.heal(),
+    }
+}
+
+/// Crashes each of `nodes`; what was crashed.
+fn crash_all(sim: &SimHandle, nodes: Vec<usize>) -> Result<Done, String> {
+    for &n in &nodes {
+        sim.crash(n).map_err(|e| e.to_string())?;
+    }
+    Ok(Done::Crashed(nodes))
+}
+
+/// Pauses each of `nodes`; what was paused.
+fn pause_all(sim: &SimHandle, nodes: Vec<usize>) -> Result<Done, String> {
+    for &n in &nodes {
+        sim.pause(n).map_err(|e| e.to_string())?;
+    }
+    Ok(Done::Paused(nodes))
+}
+
+/// `count` servers drawn from those up (fewer if fewer are up), in node order.
+fn some_up(sim: &SimHandle, servers: usize, count: usize, rng: &mut impl Rng) -> Vec<usize> {
+    let up: Vec<usize> = (0..servers)
+        .filter(|&n| sim.status(n) == Status::Up)
+        .collect();
+    let mut pick: Vec<usize> = up
+        .choose_multiple(rng, count.min(up.len()))
+        .copied()
+        .collect();
+    pick.sort_unstable();
+    pick
+}
+
+/// Applies one fault.
+fn apply(
+    sim: &SimHandle,
+    s: &Scenario,
+    running: &Running,
+    fault: &Fault,
+    rng: &mut impl Rng,
+) -> Result<Done, String> {
+    let n = s.nodes;
+    let (minority, majority) = ((n - 1) / 2, n / 2 + 1);
+    match fault {
+        Fault::Partition(t) => sim
+            .partition_with(t, rng)
+            .map(|_| Done::Partitioned)
+            .map_err(|e| e.to_string()),
+        Fault::Heal => {
+            sim.heal();
+            Ok(Done::Nothing)
+        }
+        Fault::Crash { node } => crash_all(sim, vec![*node]),
+        Fault::Restart { node } => sim
+            .restart(*node)
+            .map(|_| Done::Nothing)
+            .map_err(|e| e.to_string()),
+        // Role-based faults move nodes around, so a pause may find its node crashed (or
+        // a resume find it already running): there is nothing to do then.
+        Fault::Pause { node } if sim.status(*node) == Status::Crashed => Ok(Done::Nothing),
+        Fault::Resume { node } if sim.status(*node) != Status::Paused => Ok(Done::Nothing),
+        Fault::Pause { node } => pause_all(sim, vec![*node]),
+        Fault::Resume { node } => sim
+            .resume(*node)
+            .map(|_| Done::Nothing)
+            .map_err(|e| e.to_string()),
+        Fault::ClockBump { node, delta_ns } => {
+            sim.bump_clock(*node, *delta_ns);
+            Ok(Done::Nothing)
+        }
+        Fault::ClockDrift { node, ppm } => {
+            sim.set_drift(*node, *ppm);
+            Ok(Done::Nothing)
+        }
+        Fault::ClockStrobe {
+            node,
+            delta_ns,
+            period,
+            duration,
+        } => {
+            sim.strobe_clock(*node, *delta_ns, period.0, duration.0);
+            Ok(Done::Nothing)
+        }
+        Fault::CrashAfterDiskOps { node, ops } => {
+            sim.crash_after_disk_ops(*node, *ops);
+            Ok(Done::Crashed(vec![*node]))
+        }
+        Fault::CrashAfterRandomDiskOps { node, max_ops } => {
+            let ops = rng.gen_range(1..=*max_ops);
+            sim.crash_after_disk_ops(*node, ops);
+            Ok(Done::Crashed(vec![*node]))
+        }
+        // No leader right now: nothing to crash.
+        Fault::CrashLeader => crash_all(sim, running.leader(sim).into_iter().collect()),
+        Fault::CrashFollower => {
+            let leader = running.leader(sim);
+            let up: Vec<usize> = (0..n)
+                .filter(|&x| Some(x) != leader && sim.status(x) == Status::Up)
+                .collect();
+            if up.is_empty() {
+                Ok(Done::Nothing)
+            } else {
+                crash_all(sim, vec![up[rng.gen_range(0..up.len())]])
+            }
+        }
+        Fault::IsolateLeader => {
+            let node = running.leader(sim).unwrap_or(0);
+            sim.partition_with(&Topology::Isolate { node: Some(node) }, rng)
+                .map(|_| Done::Partitioned)
+                .map_err(|e| e.to_string())
+        }
+        Fault::DriftLeader { ppm } => {
+            if let Some(l) = running.leader(sim) {
+                sim.set_drift(l, *ppm);
+            }
+            Ok(Done::Nothing)
+        }
+        Fault::CrashAll => {
+            let mut crashed = Vec::new();
+            for x in 0..n {
+                if sim.status(x) != Status::Crashed && sim.crash(x).is_ok() {
+                    crashed.push(x);
+                }
+            }
+            Ok(Done::Crashed(crashed))
+        }
+        Fault::CrashRandom => {
+            let up: Vec<usize> = (0..n).filter(|&x| sim.status(x) == Status::Up).collect();
+            if up.is_empty() {
+                Ok(Done::Nothing)
+            } else {
+                crash_all(sim, vec![up[rng.gen_range(0..up.len())]])
+            }
+        }
+        Fault::RestartCrashed => {
+            for x in 0..n {
+                if sim.status(x) == Status::Crashed {
+                    sim.restart(x).ok();
+                }
+            }
+            Ok(Done::Nothing)
+        }
+        Fault::CrashMinority => crash_all(sim, some_up(sim, n, minority, rng)),
+        Fault::CrashMajority => crash_all(sim, some_up(sim, n, majority, rng)),
+        Fault::PauseLeader => pause_all(sim, running.leader(sim).into_iter().collect()),
+        Fault::PauseMinority => pause_all(sim, some_up(sim, n, minority, rng)),
+        Fault::PauseMajority => pause_all(sim, some_up(sim, n, majority, rng)),
+        Fault::ResumePaused => {
+            for x in 0..n {
+                if sim.status(x) == Status::Paused {
+                    sim.resume(x).ok();
+                }
+            }
+            Ok(Done::Nothing)
+        }
+    }
+}
+
+/// The name of the random stream event `index` of `faults` draws from: its time and kind
+/// (and how many identical events came before it at that time), so removing one event
+/// while shrinking leaves every other event's random choices as they were. A `for` is not
+/// part of the name: shortening it changes no draw.
+pub fn fault_stream(faults: &[Scheduled], index: usize) -> String {
+    let key = |s: &Scheduled| {
+        let kind = serde_json::to_string(&s.fault).unwrap_or_default();
+        format!("faults@{}:{kind}", s.at.0)
+    };
+    let mine = key(&faults[index]);
+    let nth = faults[..=index].iter().filter(|s| key(s) == mine).count();
+    format!("{mine}#{nth}")
+}
+
+type Ends = BinaryHeap<Reverse<(u64, usize)>>;
+
+/// Takes the ends due by `until`, in order, with what each is to undo.
+fn due_ends(until: u64, ends: &mut Ends, done: &mut [Option<Done>]) -> Vec<(u64, Option<Done>)> {
+    let mut due = Vec::new();
+    while let Some(&Reverse((t, i))) = ends.peek() {
+        if t > until {
+            break;
+        }
+        ends.pop();
+        due.push((t, done[i].take()));
+    }
+    due
+}
+
+/// Plays the fault schedule, ending each fault that has a `for` when it runs out (before
+/// any fault scheduled at that same instant); returns violations for faults that did not
+/// apply.
 async fn nemesis(sim: &SimHandle, s: &Scenario, running: &Running) -> Vec<Violation> {
     let mut problems = Vec::new();
-    let mut seen: std::collections::BTreeMap<String, u32> = Default::default();
-    for step in &s.faults {
+    // Pending ends, earliest first; ties in schedule order.
+    let mut ends = Ends::new();
+    let mut done: Vec<Option<Done>> = (0..s.faults.len()).map(|_| None).collect();
+    for (index, step) in s.faults.iter().enumerate() {
+        for (t, what) in due_ends(step.at.0, &mut ends, &mut done) {
+            sim.sleep_until(t).await;
+            if let Some(what) = what {
+                undo(sim, &what);
+            }
+        }
         sim.sleep_until(step.at.0).await;
-        // Each event draws from its own stream, named by its time and kind (and how many
-        // identical events came before it), so removing one event while shrinking leaves
-        // every other event's random choices as they were.
-        let kind = serde_json::to_string(&step.fault).unwrap_or_default();
-        let key = format!("faults@{}:{kind}", step.at.0);
-        let nth = seen.entry(key.clone()).or_insert(0);
-        *nth += 1;
-        let mut rng = sim::rng::stream(sim.seed(), &format!("{key}#{nth}"));
-        let result = match &step.fault {
-            Fault::Partition(t) => sim
-                .partition_with(t, &mut rng)
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            Fault::Heal => {
-                sim.heal();
-                Ok(())
-            }
-            Fault::Crash { node } => sim.crash(*node).map_err(|e| e.to_string()),
-            Fault::Restart { node } => sim.restart(*node).map_err(|e| e.to_string()),
-            // Role-based faults move nodes around, so a pause may find its node crashed (or
-            // a resume find it already running): there is nothing to do then.
-            Fault::Pause { node } if sim.status(*node) == Status::Crashed => Ok(()),
-            Fault::Resume { node } if sim.status(*node) != Status::Paused => Ok(()),
-            Fault::Pause { node } => sim.pause(*node).map_err(|e| e.to_string()),
-            Fault::Resume { node } => sim.resume(*node).map_err(|e| e.to_string()),
-            Fault::ClockBump { node, delta_ns } => {
-                sim.bump_clock(*node, *delta_ns);
-                Ok(())
-            }
-            Fault::ClockDrift { node, ppm } => {
-                sim.set_drift(*node, *ppm);
-                Ok(())
-            }
-            Fault::ClockStrobe {
-                node,
-                delta_ns,
-                period,
-                duration,
-            } => {
-                sim.strobe_clock(*node, *delta_ns, period.0, duration.0);
-                Ok(())
-            }
-            Fault::CrashAfterDiskOps { node, ops } => {
-                sim.crash_after_disk_ops(*node, *ops);
-                Ok(())
-            }
-            Fault::CrashAfterRandomDiskOps { node, max_ops } => {
-                let ops = rng.gen_range(1..=*max_ops);
-                sim.crash_after_disk_ops(*node, ops);
-                Ok(())
-            }
-            Fault::CrashLeader => match running.leader(sim) {
-                Some(l) => sim.crash(l).map_err(|e| e.to_string()),
-                None => Ok(()), // no leader right now: nothing to crash
-            },
-            Fault::CrashFollower => {
-                let leader = running.leader(sim);
-                let up: Vec<usize> = (0..s.nodes)
-                    .filter(|&n| Some(n) != leader && sim.status(n) == Status::Up)
-                    .collect();
-                if up.is_empty() {
-                    Ok(())
-                } else {
-                    let pick = up[rng.gen_range(0..up.len())];
-                    sim.crash(pick).map_err(|e| e.to_string())
+        let mut rng = sim::rng::stream(sim.seed(), &fault_stream(&s.faults, index));
+        match apply(sim, s, running, &step.fault, &mut rng) {
+            Ok(what) => {
+                if let Some(end) = step.ends() {
+                    done[index] = Some(what);
+                    ends.push(Reverse((end.0, index)));
                 }
             }
-            Fault::IsolateLeader => {
-                let node = running.leader(sim).unwrap_or(0);
-                sim.partition_with(&Topology::Isolate { node: Some(node) }, &mut rng)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
-            Fault::DriftLeader { ppm } => {
-                if let Some(l) = running.leader(sim) {
-                    sim.set_drift(l, *ppm);
-                }
-                Ok(())
-            }
-            Fault::CrashAll => {
-                for n in 0..s.nodes {
-                    if sim.status(n) != Status::Crashed {
-                        sim.crash(n).map_err(|e| e.to_string()).ok();
-                    }
-                }
-                Ok(())
-            }
-            Fault::CrashRandom => {
-                let up: Vec<usize> = (0..s.nodes)
-                    .filter(|&n| sim.status(n) == Status::Up)
-                    .collect();
-                if up.is_empty() {
-                    Ok(())
-                } else {
-                    let pick = up[rng.gen_range(0..up.len())];
-                    sim.crash(pick).map_err(|e| e.to_string())
-                }
-            }
-            Fault::RestartCrashed => {
-                for n in 0..s.nodes {
-                    if sim.status(n) == Status::Crashed {
-                        sim.restart(n).map_err(|e| e.to_string()).ok();
-                    }
-                }
-                Ok(())
-            }
-        };
-        if let Err(e) = result {
-            problems.push(Violation::new(
+            Err(e) => problems.push(Violation::new(
                 "scenario",
                 format!("fault at {} could not be applied: {e}", step.at),
                 None,
-            ));
+            )),
+        }
+    }
+    for (t, what) in due_ends(u64::MAX, &mut ends, &mut done) {
+        sim.sleep_until(t).await;
+        if let Some(what) = what {
+            undo(sim, &what);
         }
     }
     sim.sleep_until(s.duration.0).await;
@@ -378,7 +512,7 @@ fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
         }
         (SystemSpec::Twopc(sys), Running::Twopc(obs)) => {
             let mut obs = obs.lock().unwrap_or_else(|e| e.into_inner());
-            let check = nodes::twopc::check_run(&mut obs, sys, &end);
+            let check = nodes::twopc::check_run(&mut obs, sys, &end, s.checks.max_blocked);
             violations.extend(check.violations);
             unknown = check.unknown;
             history = check.history;
@@ -386,6 +520,7 @@ fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
         }
         _ => unreachable!("each system starts its own kind of run"),
     }
+    violations.retain(|v| !s.checks.skip.contains(&v.check));
     let verdict = if !violations.is_empty() {
         Verdict::Violation
     } else if unknown.is_some() {

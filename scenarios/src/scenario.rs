@@ -1,8 +1,9 @@
 //! A scenario as data: which system, how many nodes, the network and clocks, and a timed
 //! schedule of faults. A run is this plus a seed.
 //!
-//! Node references are indices into the node order (n1 is 0). The TOML form of scenarios
-//! comes with the scenarios-as-data work; built-ins are constructed in `builtin`.
+//! Node references are indices into the node order (n1 is 0). The TOML form is in `file`
+//! (and documented in `scenarios/FORMAT.md`); the built-ins are such files, in
+//! `scenarios/builtin/`.
 
 use serde::{Deserialize, Serialize};
 use sim::disk::DiskConfig;
@@ -115,6 +116,18 @@ pub enum Fault {
         node: usize,
         max_ops: u64,
     },
+    /// Crash a random minority of the servers: (n-1)/2 of them, drawn among those up.
+    CrashMinority,
+    /// Crash a random majority of the servers: n/2+1 of them, drawn among those up.
+    CrashMajority,
+    /// Pause whichever server is leader now (a GC pause of the leader).
+    PauseLeader,
+    /// Pause a random minority of the servers ((n-1)/2, drawn among those up).
+    PauseMinority,
+    /// Pause a random majority of the servers (n/2+1, drawn among those up).
+    PauseMajority,
+    /// Resume every paused server.
+    ResumePaused,
 }
 
 impl Fault {
@@ -137,25 +150,130 @@ impl Fault {
             | Fault::RestartCrashed
             | Fault::CrashAll
             | Fault::CrashRandom
-            | Fault::DriftLeader { .. } => vec![],
+            | Fault::DriftLeader { .. }
+            | Fault::CrashMinority
+            | Fault::CrashMajority
+            | Fault::PauseLeader
+            | Fault::PauseMinority
+            | Fault::PauseMajority
+            | Fault::ResumePaused => vec![],
         }
+    }
+
+    /// Whether the fault starts something that a `for` duration can end: crashes end in
+    /// restarts of what they crashed, pauses in resumes, partitions in a heal.
+    pub fn can_last(&self) -> bool {
+        matches!(
+            self,
+            Fault::Partition(_)
+                | Fault::Crash { .. }
+                | Fault::Pause { .. }
+                | Fault::CrashLeader
+                | Fault::CrashFollower
+                | Fault::IsolateLeader
+                | Fault::CrashAll
+                | Fault::CrashRandom
+                | Fault::CrashMinority
+                | Fault::CrashMajority
+                | Fault::PauseLeader
+                | Fault::PauseMinority
+                | Fault::PauseMajority
+        )
     }
 }
 
-/// A fault at a point in simulated time.
+/// A fault at a point in simulated time, optionally lasting a while: `lasting` (`for` in
+/// files) ends it by itself, restarting what it crashed, resuming what it paused or
+/// healing the network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scheduled {
     pub at: Nanos,
     #[serde(flatten)]
     pub fault: Fault,
+    #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
+    pub lasting: Option<Nanos>,
 }
 
-/// A fault at `ms` milliseconds of simulated time (the built-in scenarios' shorthand).
-pub fn at(ms: u64, fault: Fault) -> Scheduled {
-    Scheduled {
-        at: Nanos::from_millis(ms),
-        fault,
+impl Scheduled {
+    pub fn new(at: Nanos, fault: Fault) -> Scheduled {
+        Scheduled {
+            at,
+            fault,
+            lasting: None,
+        }
     }
+
+    /// When the fault's effect ends by itself (its `for`), if it does.
+    pub fn ends(&self) -> Option<Nanos> {
+        self.lasting.map(|d| Nanos(self.at.0 + d.0))
+    }
+}
+
+/// A fault at `ms` milliseconds of simulated time (a shorthand for tests).
+pub fn at(ms: u64, fault: Fault) -> Scheduled {
+    Scheduled::new(Nanos::from_millis(ms), fault)
+}
+
+/// The checks a scenario runs, by name as reports print them, and their bounds.
+///
+/// Every check of the system runs unless named in `skip`. The bounds of Raft's liveness
+/// and gossip's convergence live in the system settings in memory (the nodes read them
+/// there); the file form moves them here, so a file's `[checks]` table holds every bound
+/// (`file` does the moving). `max_blocked` goes to the 2PC checks as an argument.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Checks {
+    /// Checks whose violations are ignored.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<String>,
+    /// Raft: after the last fault, a client write must commit within this (file form).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<Nanos>,
+    /// Gossip: anti-entropy rounds within which live servers must converge after the
+    /// last fault (file form).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub convergence_rounds: Option<u64>,
+    /// Two-phase commit: no participant may stay in doubt, holding its locks, longer
+    /// than this (check `blocked-time`). Off unless set: blocking is what 2PC does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_blocked: Option<Nanos>,
+}
+
+/// The checks each system runs, by the names violations carry; the world audit runs for
+/// every system on top of these.
+pub fn check_names(system: &str) -> &'static [&'static str] {
+    match system {
+        "relay" => &["traffic-resumes"],
+        "raft" => &[
+            "election-safety",
+            "leader-completeness",
+            "state-machine-safety",
+            "commit-monotonic",
+            "log-matching",
+            "linearizability",
+            "liveness",
+        ],
+        "gossip" => &[
+            "convergence",
+            "membership",
+            "lost-write",
+            "resurrection",
+            "conflict-audit",
+        ],
+        "twopc" => &["atomicity", "bank-total", "serializability", "blocked-time"],
+        _ => &[],
+    }
+}
+
+/// Where in a scenario a validation error is, so a file can point at the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    Whole,
+    Nodes,
+    Net,
+    Clock(usize),
+    Fault(usize),
+    Checks,
 }
 
 /// A complete scenario.
@@ -176,67 +294,99 @@ pub struct Scenario {
     pub clocks: Vec<ClockSpec>,
     #[serde(default)]
     pub faults: Vec<Scheduled>,
+    #[serde(default)]
+    pub checks: Checks,
 }
 
 impl Scenario {
     /// Checks that the scenario is self-consistent: node indices in range, faults sorted
-    /// and inside the run, topologies that fit the cluster.
+    /// and inside the run, topologies that fit the cluster, known checks.
     pub fn validate(&self) -> Result<(), String> {
+        self.validate_at()
+            .map_err(|(_, e)| format!("scenario {}: {e}", self.name))
+    }
+
+    /// [`Scenario::validate`], saying where the problem is.
+    pub fn validate_at(&self) -> Result<(), (Place, String)> {
         let n = self.nodes;
         if n < 2 {
-            return Err(format!(
-                "scenario {}: needs at least 2 nodes, has {n}",
-                self.name
-            ));
+            return Err((Place::Nodes, format!("needs at least 2 nodes, has {n}")));
         }
         self.net
             .validate(n)
-            .map_err(|e| format!("scenario {}: {e}", self.name))?;
-        for c in &self.clocks {
+            .map_err(|e| (Place::Net, e.to_string()))?;
+        for (i, c) in self.clocks.iter().enumerate() {
             if c.node >= n {
-                return Err(format!(
-                    "scenario {}: clock for node {} outside 0..{n}",
-                    self.name, c.node
-                ));
+                let msg = format!("clock for node {} outside 0..{n}", c.node);
+                return Err((Place::Clock(i), msg));
             }
             if c.drift_ppm <= -1_000_000 {
-                return Err(format!(
-                    "scenario {}: drift {} ppm would stop the clock",
-                    self.name, c.drift_ppm
-                ));
+                let msg = format!("drift {} ppm would stop the clock", c.drift_ppm);
+                return Err((Place::Clock(i), msg));
             }
         }
         let mut last = Nanos::ZERO;
-        for s in &self.faults {
+        for (i, s) in self.faults.iter().enumerate() {
+            let here = |msg: String| (Place::Fault(i), msg);
             if s.at < last {
-                return Err(format!(
-                    "scenario {}: faults are not in time order at {}",
-                    self.name, s.at
-                ));
+                return Err(here(format!("faults are not in time order at {}", s.at)));
             }
-            if s.at > self.duration {
-                return Err(format!(
-                    "scenario {}: fault at {} is after the end {}",
-                    self.name, s.at, self.duration
-                ));
+            let end = s.ends().unwrap_or(s.at);
+            if end > self.duration {
+                return Err(here(format!(
+                    "fault at {} ends at {}, after the end of the run {}",
+                    s.at, end, self.duration
+                )));
             }
             last = s.at;
             if let Some(bad) = s.fault.nodes().into_iter().find(|&x| x >= n) {
-                return Err(format!(
-                    "scenario {}: fault at {} names node {bad} outside 0..{n}",
-                    self.name, s.at
-                ));
+                return Err(here(format!(
+                    "fault at {} names node {bad} outside 0..{n}",
+                    s.at
+                )));
             }
             if let Fault::Partition(t) = &s.fault {
-                t.validate(n)
-                    .map_err(|e| format!("scenario {}: {e}", self.name))?;
+                t.validate(n).map_err(|e| here(e.to_string()))?;
             }
+            if s.lasting.is_some() && !s.fault.can_last() {
+                return Err(here(format!(
+                    "fault at {}: `for` applies to crashes, pauses and partitions only",
+                    s.at
+                )));
+            }
+        }
+        let system = self.system.name();
+        let known = check_names(system);
+        if let Some(bad) = self
+            .checks
+            .skip
+            .iter()
+            .find(|c| !known.contains(&c.as_str()))
+        {
+            return Err((
+                Place::Checks,
+                format!(
+                    "unknown check '{bad}' in skip; {system} runs: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+        if self.checks.max_blocked.is_some() && system != "twopc" {
+            return Err((
+                Place::Checks,
+                "max_blocked applies to twopc scenarios only".to_string(),
+            ));
         }
         Ok(())
     }
 
-    /// When the last fault happens (zero if there are none).
+    /// When the last fault happens or, for a fault with a `for`, ends (zero if there are
+    /// none): the quiet period after it is when liveness and convergence are judged.
     pub fn last_fault(&self) -> Nanos {
-        self.faults.last().map_or(Nanos::ZERO, |s| s.at)
+        self.faults
+            .iter()
+            .map(|s| s.ends().unwrap_or(s.at))
+            .max()
+            .unwrap_or(Nanos::ZERO)
     }
 }

@@ -56,14 +56,11 @@ pub fn materialize(template: &Scenario, seed: u64) -> (Scenario, String) {
         for _ in 0..count {
             let start = at(&mut rng);
             let len = rng.gen_range(100..900);
-            faults.push(Scheduled {
-                at: start,
-                fault: Fault::Partition(t.clone()),
-            });
-            faults.push(Scheduled {
-                at: Nanos(start.0 + len * 1_000_000),
-                fault: Fault::Heal,
-            });
+            faults.push(Scheduled::new(start, Fault::Partition(t.clone())));
+            faults.push(Scheduled::new(
+                Nanos(start.0 + len * 1_000_000),
+                Fault::Heal,
+            ));
         }
         mix.push(format!("{count} {} partitions", t.name()));
     }
@@ -77,12 +74,12 @@ pub fn materialize(template: &Scenario, seed: u64) -> (Scenario, String) {
             } else {
                 Fault::CrashFollower
             };
-            faults.push(Scheduled { at: start, fault });
+            faults.push(Scheduled::new(start, fault));
             let down = rng.gen_range(20..700);
-            faults.push(Scheduled {
-                at: Nanos(start.0 + down * 1_000_000),
-                fault: Fault::RestartCrashed,
-            });
+            faults.push(Scheduled::new(
+                Nanos(start.0 + down * 1_000_000),
+                Fault::RestartCrashed,
+            ));
         }
         mix.push(format!("{count} crashes ({leader_share}% of leaders)"));
     }
@@ -90,36 +87,30 @@ pub fn materialize(template: &Scenario, seed: u64) -> (Scenario, String) {
         let node = rng.gen_range(0..n);
         let start = at(&mut rng);
         let len = rng.gen_range(100..1500);
-        faults.push(Scheduled {
-            at: start,
-            fault: Fault::Pause { node },
-        });
-        faults.push(Scheduled {
-            at: Nanos(start.0 + len * 1_000_000),
-            fault: Fault::Resume { node },
-        });
+        faults.push(Scheduled::new(start, Fault::Pause { node }));
+        faults.push(Scheduled::new(
+            Nanos(start.0 + len * 1_000_000),
+            Fault::Resume { node },
+        ));
         mix.push(format!("a {len} ms pause of n{}", node + 1));
     }
     if rng.gen_bool(0.3) {
         let node = rng.gen_range(0..n);
         let delta = rng.gen_range(-3_000i64..3_000) * 1_000_000;
-        faults.push(Scheduled {
-            at: at(&mut rng),
-            fault: Fault::ClockBump {
+        faults.push(Scheduled::new(
+            at(&mut rng),
+            Fault::ClockBump {
                 node,
                 delta_ns: delta,
             },
-        });
+        ));
         let strobe = Fault::ClockStrobe {
             node,
             delta_ns: delta / 4,
             period: ms(15),
             duration: ms(600),
         };
-        faults.push(Scheduled {
-            at: at(&mut rng),
-            fault: strobe,
-        });
+        faults.push(Scheduled::new(at(&mut rng), strobe));
         mix.push(format!(
             "n{}'s clock bumped {} ms and strobed",
             node + 1,

@@ -100,7 +100,7 @@ fn sweep_json_reports_runs_failures_and_rate() {
 fn list_names_every_builtin() {
     let out = dst(&["list"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    for s in scenarios::builtin::all() {
+    for s in scenarios::builtin::everything() {
         assert!(
             text.lines().any(|l| l.starts_with(&s.name)),
             "{} missing",

@@ -13,7 +13,7 @@ use scenarios::testing::sweep;
 
 #[test]
 fn correct_gossip_passes_every_builtin_scenario() {
-    for s in scenarios::gossip_builtin::all() {
+    for s in scenarios::builtin::of_system("gossip") {
         // 65 servers are slow in a debug build; the release sweep covers them.
         let seeds = if s.nodes > 20 { 0..1 } else { 0..3 };
         sweep(&s.name).seeds(seeds).assert_pass();

@@ -77,13 +77,13 @@ fn lab_cli_lists_runs_and_draws() {
         let out = dst(&["lab", "run", "2pc-blocks"], &dir);
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{text}");
-        assert!(text.contains("VIOLATION blocking"), "{text}");
+        assert!(text.contains("VIOLATION blocked-time"), "{text}");
         assert!(
             text.contains("replay: cargo run --release -- replay"),
             "{text}"
         );
         let page = std::fs::read_to_string(dir.join(expected)).expect("the picture");
-        assert!(page.contains("\"check\":\"blocking\""));
+        assert!(page.contains("\"check\":\"blocked-time\""));
     }
     let out = dst(&["lab", "run", "no-such-lab"], &dir);
     assert_eq!(out.status.code(), Some(2));

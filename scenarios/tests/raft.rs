@@ -9,7 +9,7 @@ use scenarios::corpus;
 use scenarios::testing::sweep;
 
 fn raft_scenarios() -> Vec<String> {
-    scenarios::raft_builtin::all()
+    scenarios::builtin::of_system("raft")
         .into_iter()
         .map(|s| s.name)
         .collect()

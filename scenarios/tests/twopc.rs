@@ -15,7 +15,7 @@ fn corpus_cases() -> Vec<corpus::Case> {
 
 #[test]
 fn correct_twopc_passes_every_builtin_scenario() {
-    let names: Vec<String> = scenarios::twopc_builtin::all()
+    let names: Vec<String> = scenarios::builtin::of_system("twopc")
         .into_iter()
         .map(|s| s.name)
         .collect();

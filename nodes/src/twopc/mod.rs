@@ -68,10 +68,6 @@ pub struct TwopcSystem {
     pub think: Nanos,
     /// Bugs this scenario always switches on (the CLI can add more).
     pub bugs: Bugs,
-    /// The `blocking` check: no yes voter may stay in doubt, holding its locks, longer
-    /// than this. Off when unset: blocking is what 2PC does, so most scenarios only report it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_blocked: Option<Nanos>,
 }
 
 impl Default for TwopcSystem {
@@ -88,7 +84,6 @@ impl Default for TwopcSystem {
             client_timeout: Nanos::from_millis(1000),
             think: Nanos::from_millis(30),
             bugs: Bugs::none(),
-            max_blocked: None,
         }
     }
 }
@@ -148,7 +143,16 @@ const MS: u64 = 1_000_000;
 /// that forgot a committed transaction), the bank total over the final durable state
 /// (in-doubt writes of committed transactions counted as applied), serializability of the
 /// committed list-append history, and the blocked-time figures.
-pub fn check_run(obs: &mut Observer, system: &TwopcSystem, end: &RunEnd<'_>) -> SystemCheck {
+///
+/// `max_blocked` is the `blocked-time` check's bound: no yes voter may stay in doubt,
+/// holding its locks, longer than this. Off when `None`: blocking is what 2PC does, so
+/// most scenarios only report it.
+pub fn check_run(
+    obs: &mut Observer,
+    system: &TwopcSystem,
+    end: &RunEnd<'_>,
+    max_blocked: Option<Nanos>,
+) -> SystemCheck {
     let servers = end.servers;
     // A yes voter must apply a committed transaction or still hold it in doubt.
     let forgot: Vec<(u64, usize)> = obs
@@ -331,12 +335,14 @@ pub fn check_run(obs: &mut Observer, system: &TwopcSystem, end: &RunEnd<'_>) -> 
         "blocked_in_outage_total_ms".into(),
         json!(during_outage.iter().sum::<u64>() / MS),
     );
-    if let Some(bound) = system.max_blocked {
+    if let Some(bound) = max_blocked {
         let longest = blocked
             .iter()
             .copied()
             .max_by_key(|&(node, a, b)| (b.saturating_sub(a), std::cmp::Reverse((a, node))));
-        if let Some((node, from, to)) = longest.filter(|&(_, a, b)| b.saturating_sub(a) > bound.0) {
+        if let Some((node, from, to)) =
+            longest.filter(|&(_, a, b)| b.saturating_sub(a) / MS * MS > bound.0)
+        {
             let down = outages.iter().any(|&(x, y)| from < y && x < to);
             let message = format!(
                 "n{} stayed in doubt holding its locks for {} ms (from {} ms to {} ms{}), over the bound of {} ms{}",
@@ -352,7 +358,7 @@ pub fn check_run(obs: &mut Observer, system: &TwopcSystem, end: &RunEnd<'_>) -> 
                     ""
                 }
             );
-            violations.push(Violation::new("blocking", message, None).at_time(from.max(1)));
+            violations.push(Violation::new("blocked-time", message, None).at_time(from.max(1)));
         }
     }
     stats.insert("refused".into(), json!(obs.refused.len()));

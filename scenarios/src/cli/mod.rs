@@ -150,6 +150,9 @@ struct FuzzArgs {
     /// Run budget for shrinking each new failure.
     #[arg(long, default_value_t = 200)]
     shrink_runs: u64,
+    /// Run only shard I of N of the seeds (seed + k*N + I), for CI matrices.
+    #[arg(long, value_parser = parse_shard, value_name = "I/N")]
+    shard: Option<Shard>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -175,6 +178,9 @@ struct ShrinkArgs {
     /// Give up after this many runs.
     #[arg(long, default_value_t = 1000)]
     max_runs: u64,
+    /// The violation kind to keep (a check name; default: the first the run violates).
+    #[arg(long, value_name = "CHECK")]
+    check: Option<String>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -426,14 +432,29 @@ fn run_options(bugs: &[String]) -> Result<RunOptions, BadInput> {
     Ok(opts)
 }
 
-/// The checks a scenario's runs make, for listings.
-fn checks_of(s: &Scenario) -> &'static str {
-    match s.system {
-        crate::scenario::SystemSpec::Relay(_) => "world audit, traffic-resumes",
-        crate::scenario::SystemSpec::Raft(_) => crate::raft_builtin::RAFT_CHECKS,
-        crate::scenario::SystemSpec::Gossip(_) => crate::gossip_builtin::GOSSIP_CHECKS,
-        crate::scenario::SystemSpec::Twopc(_) => crate::twopc_builtin::TWOPC_CHECKS,
-    }
+/// The checks a scenario's runs make, with their bounds, for listings.
+fn checks_of(s: &Scenario) -> String {
+    use crate::scenario::SystemSpec;
+    let mut v: Vec<String> = crate::scenario::check_names(s.system.name())
+        .iter()
+        .filter(|c| !s.checks.skip.iter().any(|k| k == *c))
+        .map(|c| match (&s.system, *c) {
+            (SystemSpec::Raft(r), "liveness") => match r.liveness {
+                Some(b) => format!("liveness within {b}"),
+                None => "liveness off".to_string(),
+            },
+            (SystemSpec::Gossip(g), "convergence") => {
+                format!("convergence within {} rounds", g.convergence_rounds)
+            }
+            (_, "blocked-time") => match s.checks.max_blocked {
+                Some(b) => format!("blocked-time within {b}"),
+                None => "blocked time (reported, no bound)".to_string(),
+            },
+            (_, c) => c.to_string(),
+        })
+        .collect();
+    v.push("world audit".into());
+    v.join(", ")
 }
 
 fn list(json: bool) -> CmdResult {
@@ -455,11 +476,13 @@ fn list(json: bool) -> CmdResult {
         for s in &all {
             println!("{:width$}  {}", s.name, s.description);
         }
-        println!(
-            "\nraft scenarios check: {}",
-            crate::raft_builtin::RAFT_CHECKS
-        );
-        println!("relay scenarios check: world audit, traffic-resumes\n");
+        println!();
+        for system in ["relay", "raft", "gossip", "twopc"] {
+            if let Some(s) = all.iter().find(|s| s.system.name() == system) {
+                println!("{system} scenarios check: {}", checks_of(s));
+            }
+        }
+        println!("(a scenario's [checks] table sets the bounds; `dst show NAME` prints it)\n");
         println!("bugs (--bug SYSTEM:NAME):");
         for (b, d) in crate::runner::all_bugs() {
             println!("  {b:32} {d}");
@@ -847,7 +870,8 @@ fn shrink_cmd(a: ShrinkArgs) -> CmdResult {
             out.display()
         )));
     }
-    let shrunk = crate::shrink::shrink(&s, a.seed, &opts, a.max_runs).map_err(BadInput)?;
+    let shrunk = crate::shrink::shrink(&s, a.seed, &opts, a.max_runs, a.check.as_deref())
+        .map_err(BadInput)?;
     let mut file = create_output(&out, a.force)?;
     file.write_all(crate::file::to_toml(&shrunk.scenario).as_bytes())
         .and_then(|_| file.flush())
@@ -866,6 +890,7 @@ fn shrink_cmd(a: ShrinkArgs) -> CmdResult {
             "  fault events  {:>6} -> {}",
             b.fault_events, f.fault_events
         );
+        println!("  operations    {:>6} -> {}", b.operations, f.operations);
         println!(
             "  simulated     {:>5.2}s -> {:.2}s",
             b.sim_time_ns as f64 / 1e9,
@@ -928,6 +953,7 @@ fn fuzz_cmd(a: FuzzArgs) -> CmdResult {
         start_seed: a.seed,
         corpus: &a.out,
         shrink_runs: a.shrink_runs,
+        shard: a.shard.unwrap_or(Shard::WHOLE),
     };
     let report = crate::fuzz::fuzz(&plan, &mut keep_going, &mut on_run).map_err(BadInput)?;
     bar.finish_and_clear();

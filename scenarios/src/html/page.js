@@ -173,7 +173,7 @@ window.addEventListener("error", (e) => {
     if (v.check === "serializability") {
       return "The committed transactions cannot be put in any serial order: the outlined transactions form a dependency cycle. Each step of the cycle is explained below; the red one is where it starts.";
     }
-    if (v.check === "blocking") {
+    if (v.check === "blocked-time") {
       return "Two-phase commit blocks: a participant that voted yes may neither commit nor abort on its own, because the coordinator may already have decided either way. It keeps its locks until it learns the outcome, and only the coordinator knows it. The grey band on n1's lane is the coordinator being down; the red line marks when the participant started waiting.";
     }
     if (v.ops && v.ops.length) return "The outlined operations in the history show it.";

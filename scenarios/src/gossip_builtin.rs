@@ -1,9 +1,12 @@
-//! The built-in gossip scenarios: partitions, crashes with restarts, pauses, clock skew,
-//! lossy links, a mix, and fault-free clusters of 5, 17 and 65 servers that measure how
-//! many anti-entropy rounds convergence takes. Clients write until the last fault; the
-//! rest of the run is the quiet phase in which live servers must converge.
+//! The built-in gossip scenarios: partitions, crashes with restarts from the servers'
+//! snapshots, power loss, crashes at each step of a snapshot, torn writes behind lying
+//! fsyncs, silent corruption, pauses, clock skew, lossy links, a mix, and fault-free
+//! clusters of 5, 17 and 65 servers that measure how many anti-entropy rounds convergence
+//! takes. Clients write until the last fault (unless a scenario says otherwise); the rest
+//! of the run is the quiet phase in which live servers must converge.
 
 use nodes::gossip::GossipSystem;
+use sim::disk::DiskFaults;
 use sim::net::Latency;
 use sim::{LinkConfig, Nanos, NetConfig, Topology};
 
@@ -11,7 +14,7 @@ use crate::scenario::{at, ClockSpec, Fault, Scenario, Scheduled, SystemSpec};
 
 /// The checks every gossip scenario runs, for listings.
 pub const GOSSIP_CHECKS: &str =
-    "convergence, membership, lost-write, resurrection, conflict-audit, world audit";
+    "convergence, membership, lost-write, resurrection, conflict-audit, integrity, world audit";
 
 fn gossip(name: &str, description: &str, nodes: usize, faults: Vec<Scheduled>) -> Scenario {
     let last = faults.last().map_or(0, |f| f.at.0 / 1_000_000);
@@ -50,6 +53,16 @@ fn partition(t: Topology) -> Vec<Scheduled> {
     ]
 }
 
+/// Random servers crash and restart one at a time, `rounds` times, 700 ms apart.
+fn crash_one_at_a_time(rounds: u64) -> Vec<Scheduled> {
+    let mut v = Vec::new();
+    for r in 0..rounds {
+        v.push(at(800 + r * 700, Fault::CrashRandom));
+        v.push(at(1100 + r * 700, Fault::RestartCrashed));
+    }
+    v
+}
+
 /// Every built-in gossip scenario.
 pub fn all() -> Vec<Scenario> {
     let mut v = vec![
@@ -79,7 +92,7 @@ pub fn all() -> Vec<Scenario> {
         ),
         gossip(
             "crash-restart",
-            "servers crash and restart empty, rejoining and rebuilding from their peers",
+            "servers crash and restart from their snapshots, catching up from their peers",
             5,
             vec![
                 at(800, Fault::CrashRandom),
@@ -89,6 +102,45 @@ pub fn all() -> Vec<Scenario> {
                 at(2800, Fault::RestartCrashed),
                 at(3200, Fault::CrashRandom),
             ],
+        ),
+        gossip(
+            "power-loss",
+            "every server loses power at once, twice: nothing unsynced survives, and every \
+             acknowledged write must come back from the servers' snapshots",
+            5,
+            vec![
+                at(1200, Fault::CrashAll),
+                at(1500, Fault::RestartCrashed),
+                at(2400, Fault::CrashAll),
+                at(2700, Fault::RestartCrashed),
+            ],
+        ),
+        gossip(
+            "crash-disk-ops",
+            "n1 and then n3 crash right after one of their first 60 disk operations: a crash \
+             at each step of writing a snapshot (create, write, fsync, rename, directory fsync)",
+            5,
+            vec![
+                at(0, Fault::CrashAfterRandomDiskOps { node: 0, max_ops: 60 }),
+                at(1200, Fault::RestartCrashed),
+                at(1300, Fault::CrashAfterRandomDiskOps { node: 2, max_ops: 60 }),
+                at(2600, Fault::RestartCrashed),
+            ],
+        ),
+        gossip(
+            "disk-torn",
+            "fsyncs lie and unsynced writes are torn or lost as servers crash one at a time: \
+             restarted servers find torn or empty snapshots, discard them by checksum and \
+             rebuild from their peers",
+            5,
+            crash_one_at_a_time(4),
+        ),
+        gossip(
+            "disk-corruption",
+            "reads flip bits and hit bad sectors (never on a majority of the servers for the \
+             same sector) as servers crash and restart, the last two after the writes stop",
+            5,
+            crash_one_at_a_time(4),
         ),
         gossip(
             "pause",
@@ -198,6 +250,27 @@ pub fn all() -> Vec<Scenario> {
                 };
             }
             "gossip/mixed" => s.net.default.loss = 0.02,
+            "gossip/power-loss" => s.disk.faults.crash_keep = 0.0,
+            "gossip/disk-torn" => {
+                s.disk.faults = DiskFaults {
+                    torn_write: 0.6,
+                    lying_fsync: 0.3,
+                    ..DiskFaults::none()
+                };
+            }
+            "gossip/disk-corruption" => {
+                s.disk.faults = DiskFaults {
+                    corruption: 0.5,
+                    latent_error: 0.1,
+                    ..DiskFaults::none()
+                };
+                s.disk.protect_majority = true;
+                // The last two restarts load their snapshots in the quiet phase, where no
+                // later write would paper over what a damaged one brought back.
+                if let SystemSpec::Gossip(g) = &mut s.system {
+                    g.client.until = Nanos::from_millis(2000);
+                }
+            }
             "gossip/scale-5" | "gossip/scale-17" | "gossip/scale-65" => {
                 // Acknowledge on one replica: the rounds measured are anti-entropy alone.
                 if let SystemSpec::Gossip(g) = &mut s.system {

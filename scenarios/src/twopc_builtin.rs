@@ -4,9 +4,11 @@
 //! participant crashes, pauses, clock skew, lossy links and disk faults. Node n1 is the
 //! coordinator, n2..n4 the participants. Every scenario runs the same checks.
 //!
-//! Not here: silent corruption of durable data. A flipped bit in the last record of a log
-//! looks like a torn tail, and a lone coordinator or participant has no replica to repair
-//! from; see the report on what the disk model would need.
+//! Silent corruption is here (`disk-corruption`): a lone coordinator or participant has no
+//! replica to repair from, so a correct node detects it (checksums, and sync markers that
+//! tell a damaged synced record from a torn unsynced tail) and refuses to run. Lying fsync
+//! is not: with one copy of each log, a decision the disk said was durable and then lost
+//! is gone without a trace, and no single node can fail safe on that.
 
 use nodes::twopc::TwopcSystem;
 use sim::disk::{DiskConfig, DiskFaults};
@@ -215,6 +217,20 @@ pub fn all() -> Vec<Scenario> {
             },
         ),
         twopc(
+            "disk-corruption",
+            "reads flip bits in durable log sectors and unsynced writes tear as random servers \
+             crash and restart: torn tails are cut, damaged synced records make the node \
+             refuse to run (blocked, never deciding differently)",
+            {
+                let mut v = Vec::new();
+                for r in 0..5u64 {
+                    v.push(at(700 + r * 600, Fault::CrashRandom));
+                    v.push(at(1000 + r * 600, Fault::RestartCrashed));
+                }
+                v
+            },
+        ),
+        twopc(
             "power-loss",
             "every server loses power at once (nothing unsynced survives), three times",
             vec![
@@ -281,6 +297,13 @@ pub fn all() -> Vec<Scenario> {
                 };
             }
             "twopc/power-loss" => s.disk.faults.crash_keep = 0.0,
+            "twopc/disk-corruption" => {
+                s.disk.faults = DiskFaults {
+                    torn_write: 0.5,
+                    corruption: 0.5,
+                    ..DiskFaults::none()
+                };
+            }
             "twopc/disk-errors" => s.disk.faults.latent_error = 0.02,
             "twopc/mixed" => s.net.default.loss = 0.03,
             _ => {}

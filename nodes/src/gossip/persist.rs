@@ -262,12 +262,12 @@ mod tests {
     }
 
     #[test]
-    fn without_the_checksum_a_flipped_value_decodes_as_data() {
+    fn without_the_checksum_a_flipped_write_id_decodes_as_data() {
         let s = sample();
         let bytes = encode(&s);
-        // Flip a bit in the first version's value (header, incarnation, key count, key,
-        // version count, id and tag come first).
-        let at = HEADER + 8 + 4 + 4 + 2 + 4 + 8 + 1;
+        // Flip a bit in the first version's write id (after the header, incarnation, key
+        // count, key length, key and version count).
+        let at = HEADER + 8 + 4 + 4 + 2 + 4;
         let mut b = bytes.clone();
         b[at] ^= 1;
         assert!(decode(&b, true).is_err());

@@ -65,7 +65,8 @@ fn crash_one_at_a_time(rounds: u64) -> Vec<Scheduled> {
 
 /// Every built-in gossip scenario.
 pub fn all() -> Vec<Scenario> {
-    let mut v = vec![
+    let mut v =
+        vec![
         gossip(
             "partition-halves",
             "5 servers cut into halves twice; each side writes and suspects the other",

@@ -113,7 +113,7 @@ pub fn all() -> Vec<Scenario> {
         twopc(
             "crash-coordinator-disk-ops",
             "the coordinator crashes right after one of its first 40 disk operations (every \
-             commit decision is an append and an fsync), twice",
+             commit decision is an append, an fsync, a sync-marker append and an fsync), twice",
             vec![
                 at(0, Fault::CrashAfterRandomDiskOps { node: 0, max_ops: 40 }),
                 at(1500, Fault::RestartCrashed),

@@ -86,7 +86,10 @@ fn stat_over_seeds(name: &str, stat: &str, seeds: u64) -> u64 {
 #[test]
 fn after_a_power_loss_every_server_restores_its_snapshot() {
     // Five servers, two power losses: ten restarts, each finding a snapshot.
-    assert_eq!(stat_over_seeds("gossip/power-loss", "snapshots_restored", 2), 20);
+    assert_eq!(
+        stat_over_seeds("gossip/power-loss", "snapshots_restored", 2),
+        20
+    );
 }
 
 #[test]

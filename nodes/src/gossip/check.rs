@@ -165,10 +165,9 @@ pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) ->
                 let wrong = match obs.writes.get(&id) {
                     None => Some("no client wrote it".to_string()),
                     Some(rec) if rec.key != *k => Some(format!("it was written to {}", rec.key)),
-                    Some(rec) if rec.value != value => Some(format!(
-                        "its value was {:?}, here {:?}",
-                        rec.value, value
-                    )),
+                    Some(rec) if rec.value != value => {
+                        Some(format!("its value was {:?}, here {:?}", rec.value, value))
+                    }
                     Some(rec) if vv_digest(&rec.vv) != digest => {
                         Some("its version vector differs from the one assigned".to_string())
                     }
@@ -289,14 +288,8 @@ pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) ->
         json!(obs.live_declared_dead.len()),
     );
     stats.insert("refutations".into(), json!(obs.refutations));
-    stats.insert(
-        "snapshots_restored".into(),
-        json!(obs.snapshots_restored),
-    );
-    stats.insert(
-        "snapshots_discarded".into(),
-        json!(obs.snapshots_discarded),
-    );
+    stats.insert("snapshots_restored".into(), json!(obs.snapshots_restored));
+    stats.insert("snapshots_discarded".into(), json!(obs.snapshots_discarded));
     let mut history = String::new();
     for line in &obs.history {
         history.push_str(&line.to_string());

@@ -41,12 +41,16 @@ pub async fn run_server(
             Some(s)
         }
         Ok(Loaded::Discarded(why)) => {
-            ctx.note(format!("discarded damaged snapshot ({why}); rebuilding from peers"));
+            ctx.note(format!(
+                "discarded damaged snapshot ({why}); rebuilding from peers"
+            ));
             obs.lock().unwrap().snapshots_discarded += 1;
             None
         }
         Err(e) => {
-            ctx.note(format!("cannot read the snapshot ({e}); rebuilding from peers"));
+            ctx.note(format!(
+                "cannot read the snapshot ({e}); rebuilding from peers"
+            ));
             obs.lock().unwrap().snapshots_discarded += 1;
             None
         }
@@ -147,7 +151,9 @@ pub async fn run_server(
                     saved_incarnation = snap.incarnation;
                 }
                 Err(e) => {
-                    ctx.note(format!("snapshot failed ({e}); dropping this step's messages"));
+                    ctx.note(format!(
+                        "snapshot failed ({e}); dropping this step's messages"
+                    ));
                     continue;
                 }
             }

@@ -2,7 +2,8 @@
 //! probes through k peers, suspicion with incarnation numbers that a live node refutes,
 //! updates piggybacked on pings and acks) and a key-value replica kept in step by
 //! push-pull anti-entropy with a random peer each round. Client writes are taken here,
-//! sent to `copies - 1` peers, and acknowledged once they hold them.
+//! sent to `copies - 1` peers, and acknowledged once they hold them (each host persists
+//! its replica before it sends anything, so "hold" means "on disk").
 //!
 //! Time comes in as the node's monotonic clock (timers) and wall clock (only the lww bug
 //! looks at it); every random choice draws from the rng it is given. Not modelled:

@@ -212,7 +212,9 @@ impl Store {
 
     /// Whether any version of `key` is the write `id`.
     pub fn holds(&self, key: &str, id: WriteId) -> bool {
-        self.keys.get(key).is_some_and(|vs| vs.iter().any(|v| v.id == id))
+        self.keys
+            .get(key)
+            .is_some_and(|vs| vs.iter().any(|v| v.id == id))
     }
 
     /// What the checks compare: per key, each version held (id, value, vector digest).
@@ -222,7 +224,9 @@ impl Store {
             .map(|(k, vs)| {
                 (
                     k.clone(),
-                    vs.iter().map(|v| (v.id, v.value, vv_digest(&v.vv))).collect(),
+                    vs.iter()
+                        .map(|v| (v.id, v.value, vv_digest(&v.vv)))
+                        .collect(),
                 )
             })
             .collect()

@@ -67,7 +67,8 @@ pub async fn run_coordinator(
     bugs: Bugs,
     obs: Arc<Mutex<Observer>>,
 ) {
-    let Some((mut log, records)) = recover::<CRecord>(&ctx, &obs, "coordinator.log", &bugs).await else {
+    let Some((mut log, records)) = recover::<CRecord>(&ctx, &obs, "coordinator.log", &bugs).await
+    else {
         return;
     };
     {
@@ -116,7 +117,8 @@ pub async fn run_participant(
     obs: Arc<Mutex<Observer>>,
 ) {
     let me = ctx.id();
-    let Some((mut log, records)) = recover::<PRecord>(&ctx, &obs, "participant.log", &bugs).await else {
+    let Some((mut log, records)) = recover::<PRecord>(&ctx, &obs, "participant.log", &bugs).await
+    else {
         return;
     };
     {

@@ -19,7 +19,7 @@ fn rounds_to_spread(n: usize, seed: u64) -> u64 {
     let mut ms: Vec<GossipMachine> = (0..n)
         .map(|i| {
             let rng = ChaCha8Rng::seed_from_u64(seed * 1000 + i as u64);
-            GossipMachine::new(i, n, 0, config, Bugs::none(), rng, 0)
+            GossipMachine::new(i, n, 0, None, config, Bugs::none(), rng, 0)
         })
         .collect();
     let op = ClientOp::Put {

@@ -70,3 +70,30 @@ fn convergence_rounds_are_reported_and_grow_slowly_with_the_cluster() {
     assert!(r5 >= 1 && r5 <= r65, "rounds {r5} {r17} {r65}");
     assert!(r65 <= 12, "65 servers took {r65} rounds");
 }
+
+/// Sums a stat over the first `seeds` seeds of a built-in scenario (which must pass).
+fn stat_over_seeds(name: &str, stat: &str, seeds: u64) -> u64 {
+    let s = builtin::find(name).unwrap();
+    (0..seeds)
+        .map(|seed| {
+            let r = run_scenario(&s, seed, &RunOptions::default()).report;
+            assert_eq!(r.violations, vec![], "{name} seed {seed}");
+            r.system_stats[stat].as_u64().unwrap()
+        })
+        .sum()
+}
+
+#[test]
+fn after_a_power_loss_every_server_restores_its_snapshot() {
+    // Five servers, two power losses: ten restarts, each finding a snapshot.
+    assert_eq!(
+        stat_over_seeds("gossip/power-loss", "snapshots_restored", 2),
+        20
+    );
+}
+
+#[test]
+fn damaged_snapshots_are_discarded_and_the_run_still_passes() {
+    assert!(stat_over_seeds("gossip/disk-torn", "snapshots_discarded", 3) > 0);
+    assert!(stat_over_seeds("gossip/disk-corruption", "snapshots_discarded", 3) > 0);
+}

@@ -155,22 +155,32 @@ fn serializability_report_outlines_the_cycle_and_shades_crashes() {
     assert!(steps
         .iter()
         .all(|s| s["role"].as_str().unwrap().starts_with("cycle")));
-    // Open it zoomed on the violation, as the "jump to violation" link does.
-    let url = format!("{}#violation", dir.join("report.html").display());
-    let Some(dom) = rendered_dom(&dir, Path::new(&url)) else {
+    // The whole run: crashes are marked and shaded, and the cycle is outlined.
+    let page_path = dir.join("report.html");
+    let Some(dom) = rendered_dom(&dir, &page_path) else {
         return;
     };
     assert_eq!(attr(&dom, "data-status"), "rendered");
+    assert!(count(&dom, r#"class="down""#) > 0, "a crashed participant's lane is shaded");
+    assert!(count(&dom, r#"class="mark crash""#) > 0);
     assert_eq!(
         count(&dom, r#"class="op ok witness principal""#),
         steps.len(),
         "every committed transaction of the cycle is outlined"
     );
-    assert!(
-        count(&dom, r#"class="down""#) > 0,
-        "a crashed participant's lane is shaded"
+    // Opened zoomed on the violation, as the "jump to violation" link does: the window
+    // narrows and the cycle is still outlined.
+    let url = format!("{}#violation", page_path.display());
+    let zoomed = rendered_dom(&dir, Path::new(&url)).expect("the browser is there");
+    assert_eq!(attr(&zoomed, "data-status"), "rendered");
+    assert_eq!(
+        count(&zoomed, r#"class="op ok witness principal""#),
+        steps.len()
     );
-    assert!(count(&dom, r#"class="mark crash""#) > 0);
+    assert!(
+        count(&zoomed, r#"<line class="msg"#) < count(&dom, r#"<line class="msg"#),
+        "the zoomed window draws fewer messages than the whole run"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -60,3 +60,17 @@ fn every_catalogued_bug_has_a_corpus_case_that_names_its_check() {
         );
     }
 }
+
+#[test]
+fn a_corrupt_log_makes_the_node_refuse_to_run_and_the_run_still_passes() {
+    use scenarios::runner::{run_scenario, RunOptions};
+    let s = scenarios::builtin::find("twopc/disk-corruption").unwrap();
+    let refused: u64 = (0..3)
+        .map(|seed| {
+            let r = run_scenario(&s, seed, &RunOptions::default()).report;
+            assert_eq!(r.violations, vec![], "seed {seed}");
+            r.system_stats["refused"].as_u64().unwrap()
+        })
+        .sum();
+    assert!(refused > 0, "no node ever found its log damaged");
+}

@@ -10,6 +10,10 @@ crate::bug_catalog! {
         "a live node that learns it is suspected does not raise its incarnation, so it is declared dead for good",
     MergeDropsSibling = "merge-drops-sibling":
         "anti-entropy merge keeps one of two concurrent versions (the higher write id) instead of both siblings",
+    AckBeforeFsync = "ack-before-fsync":
+        "replicas and coordinators acknowledge a write once its snapshot is in the page cache and fsync once a second in the background (a periodic commit-log sync): a power loss takes the last second of acknowledged writes",
+    NoSnapshotChecksum = "no-snapshot-checksum":
+        "a restarted server trusts any snapshot that decodes, without checking its checksum, so a flipped bit becomes data it serves and spreads",
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //!   in the simulator's happens-before does (the conflict audit's lost-update);
 //! - resurrection: no version an acknowledged delete removed is live at the end;
 //! - conflict-audit: the version vectors the system assigned never order two writes the
-//!   trace says were concurrent, nor against the trace's order.
+//!   trace says were concurrent, nor against the trace's order;
+//! - integrity: every version a live server holds is exactly what its coordinator wrote
+//!   (key, value, version vector): nothing a damaged disk made up is served.
 //!
 //! Convergence is judged on the final replicas; a run too short to settle shows up as a
 //! convergence violation, which is the intent.
@@ -21,7 +23,7 @@ use sim::{EventKind, Status};
 
 use super::msg::MemberState;
 use super::observer::Observer;
-use super::store::{actor_name, WriteId};
+use super::store::{actor_name, vv_digest, WriteId};
 use super::GossipSystem;
 use crate::system::{RunEnd, SystemCheck};
 
@@ -60,11 +62,25 @@ pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) ->
                     .find(|k| a.get(*k) != b.get(*k))
                     .cloned()
                     .unwrap_or_default();
+                // Version vectors are shown (as digests) only when nothing else differs.
+                let same_ids = |s: &super::observer::Summary| {
+                    s.get(&key)
+                        .map(|vs| vs.iter().map(|(id, x, _)| (*id, *x)).collect::<Vec<_>>())
+                };
+                let vvs = same_ids(a) == same_ids(b);
                 let show = |s: &super::observer::Summary| {
                     s.get(&key).map_or("nothing".to_string(), |vs| {
                         vs.iter()
-                            .map(|(id, tomb)| {
-                                format!("{id}{}", if *tomb { "(deleted)" } else { "" })
+                            .map(|(id, value, d)| {
+                                let x = match value {
+                                    Some(x) => format!("{id}={x}"),
+                                    None => format!("{id}(deleted)"),
+                                };
+                                if vvs {
+                                    format!("{x} vv#{:04x}", d & 0xffff)
+                                } else {
+                                    x
+                                }
                             })
                             .collect::<Vec<_>>()
                             .join(", ")
@@ -138,7 +154,33 @@ pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) ->
             survivors
                 .entry(k.clone())
                 .or_default()
-                .extend(vs.iter().map(|(id, _)| *id));
+                .extend(vs.iter().map(|(id, _, _)| *id));
+        }
+    }
+
+    // Integrity: each held version matches the write its coordinator recorded.
+    for &n in &live {
+        for (k, vs) in &obs.stores[n].0 {
+            for &(id, value, digest) in vs {
+                let wrong = match obs.writes.get(&id) {
+                    None => Some("no client wrote it".to_string()),
+                    Some(rec) if rec.key != *k => Some(format!("it was written to {}", rec.key)),
+                    Some(rec) if rec.value != value => {
+                        Some(format!("its value was {:?}, here {:?}", rec.value, value))
+                    }
+                    Some(rec) if vv_digest(&rec.vv) != digest => {
+                        Some("its version vector differs from the one assigned".to_string())
+                    }
+                    Some(_) => None,
+                };
+                if let Some(why) = wrong {
+                    push(
+                        &mut v,
+                        "integrity",
+                        format!("n{} holds {id} on {k} at the end, but {why}", n + 1),
+                    );
+                }
+            }
         }
     }
 
@@ -246,6 +288,8 @@ pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) ->
         json!(obs.live_declared_dead.len()),
     );
     stats.insert("refutations".into(), json!(obs.refutations));
+    stats.insert("snapshots_restored".into(), json!(obs.snapshots_restored));
+    stats.insert("snapshots_discarded".into(), json!(obs.snapshots_discarded));
     let mut history = String::new();
     for line in &obs.history {
         history.push_str(&line.to_string());

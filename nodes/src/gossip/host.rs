@@ -1,15 +1,23 @@
-//! The thin async host that runs a [`GossipMachine`] on the simulator: feed timer ticks and
-//! messages in, report what happened to the observer and the trace, send what it emits.
-//! A restarted server starts empty (nothing is kept on disk) and rebuilds from its peers.
+//! The thin async host that runs a [`GossipMachine`] on the simulator: load the snapshot,
+//! then loop: feed timer ticks and messages in, persist the replica and incarnation if they
+//! changed, report what happened to the observer and the trace, and only then send what
+//! the machine emitted. So a replica's ack and a coordinator's reply to a client both mean
+//! "on this server's disk". A server whose snapshot is damaged starts empty and rebuilds
+//! from its peers; a persist that fails drops the step's messages (nothing is acknowledged
+//! on state that is not durable) and is retried with the next step.
 
 use std::sync::{Arc, Mutex};
 
 use sim::{Nanos, NodeCtx, Status};
 
-use super::bugs::Bugs;
+use super::bugs::{Bug, Bugs};
 use super::machine::{GossipConfig, GossipMachine, Observation};
 use super::msg::GossipMsg;
 use super::observer::Observer;
+use super::persist::{self, Loaded};
+
+/// How often the ack-before-fsync bug's background sync runs.
+const LAZY_SYNC_NS: u64 = 1_000_000_000;
 
 pub async fn run_server(
     ctx: NodeCtx,
@@ -20,15 +28,50 @@ pub async fn run_server(
 ) {
     let me = ctx.id();
     obs.lock().unwrap().restarted(me, ctx.world().now_ns());
+    let disk = ctx.disk();
+    let restored = match persist::load(&disk, !bugs.has(Bug::NoSnapshotChecksum)).await {
+        Ok(Loaded::Nothing) => None,
+        Ok(Loaded::Restored(s)) => {
+            ctx.note(format!(
+                "restored snapshot: {} keys, incarnation {}",
+                s.store.keys.len(),
+                s.incarnation
+            ));
+            obs.lock().unwrap().snapshots_restored += 1;
+            Some(s)
+        }
+        Ok(Loaded::Discarded(why)) => {
+            ctx.note(format!(
+                "discarded damaged snapshot ({why}); rebuilding from peers"
+            ));
+            obs.lock().unwrap().snapshots_discarded += 1;
+            None
+        }
+        Err(e) => {
+            ctx.note(format!(
+                "cannot read the snapshot ({e}); rebuilding from peers"
+            ));
+            obs.lock().unwrap().snapshots_discarded += 1;
+            None
+        }
+    };
     let mut m = GossipMachine::new(
         me,
         servers,
         ctx.incarnation(),
+        restored,
         config,
-        bugs,
+        bugs.clone(),
         ctx.rng(),
         ctx.monotonic(),
     );
+    obs.lock()
+        .unwrap()
+        .store(me, m.store().summary(), ctx.world().now_ns());
+    let lazy = bugs.has(Bug::AckBeforeFsync);
+    let mut saved_incarnation = m.incarnation();
+    let mut dirty = false;
+    let mut next_lazy_sync = ctx.monotonic() + LAZY_SYNC_NS;
     loop {
         let now = ctx.monotonic();
         let deadline = m.next_deadline();
@@ -41,6 +84,7 @@ pub async fn run_server(
             }
         }
         let ready = m.take_ready();
+        dirty |= ready.store_changed || m.incarnation() != saved_incarnation;
         {
             let now_true = ctx.world().now_ns();
             let mut o = obs.lock().unwrap();
@@ -50,7 +94,7 @@ pub async fn run_server(
                         id,
                         key,
                         vv,
-                        delete,
+                        value,
                         superseded,
                     } => {
                         // The note stamps the write with its vector clock in the trace.
@@ -59,7 +103,8 @@ pub async fn run_server(
                             key,
                             node: me,
                             vv,
-                            delete,
+                            value,
+                            delete: value.is_none(),
                             superseded,
                         };
                         o.writes.insert(id, rec);
@@ -95,6 +140,28 @@ pub async fn run_server(
                     .map(|(&n, mem)| (n, (mem.state, mem.incarnation)))
                     .collect();
                 o.view(me, m.incarnation(), view, now_true);
+            }
+        }
+        // Persist before sending: the messages may acknowledge what is being saved.
+        if dirty {
+            let snap = m.snapshot();
+            match persist::save(&disk, &snap, !lazy).await {
+                Ok(()) => {
+                    dirty = false;
+                    saved_incarnation = snap.incarnation;
+                }
+                Err(e) => {
+                    ctx.note(format!(
+                        "snapshot failed ({e}); dropping this step's messages"
+                    ));
+                    continue;
+                }
+            }
+        }
+        if lazy && ctx.monotonic() >= next_lazy_sync {
+            next_lazy_sync = ctx.monotonic() + LAZY_SYNC_NS;
+            if let Err(e) = persist::sync(&disk).await {
+                ctx.note(format!("background sync failed ({e})"));
             }
         }
         for (to, msg) in ready.messages {

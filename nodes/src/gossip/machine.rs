@@ -2,7 +2,8 @@
 //! probes through k peers, suspicion with incarnation numbers that a live node refutes,
 //! updates piggybacked on pings and acks) and a key-value replica kept in step by
 //! push-pull anti-entropy with a random peer each round. Client writes are taken here,
-//! sent to `copies - 1` peers, and acknowledged once they hold them.
+//! sent to `copies - 1` peers, and acknowledged once they hold them (each host persists
+//! its replica before it sends anything, so "hold" means "on disk").
 //!
 //! Time comes in as the node's monotonic clock (timers) and wall clock (only the lww bug
 //! looks at it); every random choice draws from the rng it is given. Not modelled:
@@ -19,6 +20,7 @@ use sim::Nanos;
 
 use super::bugs::{Bug, Bugs};
 use super::msg::{ClientOp, ClientResult, GossipMsg, MemberState, Update};
+use super::persist::Snapshot;
 use super::store::{actor, Actor, Store, Version, Vv, WriteId};
 
 /// Protocol settings.
@@ -66,7 +68,8 @@ pub enum Observation {
         id: WriteId,
         key: String,
         vv: Vv,
-        delete: bool,
+        /// `None`: a delete.
+        value: Option<i64>,
         superseded: Vec<WriteId>,
     },
     Suspected {
@@ -142,16 +145,21 @@ pub struct GossipMachine {
 }
 
 impl GossipMachine {
-    /// A server in life `life` (a restart starts empty: gossip state is rebuilt from peers).
+    /// A server in life `life`, resuming from `restored` (what its disk kept) or empty.
+    /// Either way it writes as a new actor: a snapshot may be older than the dots its
+    /// last life handed out, and a dot must never be reused.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         me: usize,
         servers: usize,
         life: u64,
+        restored: Option<Snapshot>,
         config: GossipConfig,
         bugs: Bugs,
         mut rng: ChaCha8Rng,
         now: u64,
     ) -> Self {
+        let Snapshot { incarnation, store } = restored.unwrap_or_default();
         assert!(me < servers);
         let members = (0..servers)
             .filter(|&m| m != me)
@@ -174,11 +182,11 @@ impl GossipMachine {
             config,
             bugs,
             rng,
-            incarnation: 0,
+            incarnation,
             members,
             broadcast: BTreeMap::new(),
             retransmit: 3 * log_n.max(1),
-            store: Store::default(),
+            store,
             next_seq: 1,
             probe: None,
             probe_order: Vec::new(),
@@ -199,6 +207,14 @@ impl GossipMachine {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// What the host writes to disk.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            incarnation: self.incarnation,
+            store: self.store.clone(),
+        }
     }
 
     pub fn incarnation(&self) -> u64 {
@@ -589,7 +605,7 @@ impl GossipMachine {
             ClientOp::Put { key, id, value } => (key, id, Some(value)),
             ClientOp::Delete { key, id } => (key, id, None),
         };
-        if !self.taken.insert(id) {
+        if !self.taken.insert(id) || self.store.holds(&key, id) {
             return; // a duplicate; the first copy's reply answers the client
         }
         let (version, superseded) = self
@@ -600,7 +616,7 @@ impl GossipMachine {
             id,
             key: key.clone(),
             vv: version.vv.clone(),
-            delete: value.is_none(),
+            value,
             superseded,
         });
         // Hand the replicas what we now hold for the key (with the lww bug the new
@@ -656,7 +672,7 @@ mod tests {
         (0..n)
             .map(|i| {
                 let rng = ChaCha8Rng::seed_from_u64(i as u64);
-                GossipMachine::new(i, n, 0, GossipConfig::default(), bugs.clone(), rng, 0)
+                GossipMachine::new(i, n, 0, None, GossipConfig::default(), bugs.clone(), rng, 0)
             })
             .collect()
     }

@@ -8,8 +8,11 @@
 //!   simulator; `client`: client processes; `observer` and `check`: the oracle and the
 //!   end-of-run checks; `bugs`: the bug catalog.
 //!
-//! Not implemented: persistence (a restarted server rebuilds from peers), tombstone
-//! garbage collection, read repair, CRDT values, Lifeguard's refinements of SWIM.
+//! - `persist`: the replica and incarnation as a checksummed snapshot on the simulated
+//!   disk, replaced atomically and fsynced before anything that depends on it is sent.
+//!
+//! Not implemented: an incremental write-ahead log (the whole replica is rewritten),
+//! tombstone garbage collection, read repair, CRDT values, Lifeguard's refinements of SWIM.
 
 pub mod bugs;
 pub mod check;
@@ -18,6 +21,7 @@ pub mod host;
 pub mod machine;
 pub mod msg;
 pub mod observer;
+pub mod persist;
 pub mod store;
 
 use std::sync::{Arc, Mutex};

@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::msg::MemberState;
 use super::store::{Vv, WriteId};
 
-/// A replica as the checks compare it: per key, (write, is a tombstone).
-pub type Summary = BTreeMap<String, Vec<(WriteId, bool)>>;
+/// A replica as the checks compare it: per key, (write, its value or `None` for a
+/// tombstone, a digest of its version vector).
+pub type Summary = BTreeMap<String, Vec<(WriteId, Option<i64>, u64)>>;
 
 /// A server's view of the others: state, incarnation, and since when (true ns).
 pub type View = BTreeMap<usize, (MemberState, u64, u64)>;
@@ -21,6 +22,8 @@ pub struct WriteRec {
     pub key: String,
     pub node: usize,
     pub vv: Vv,
+    /// `None`: a delete.
+    pub value: Option<i64>,
     pub delete: bool,
     /// The versions this write replaced at its coordinator.
     pub superseded: Vec<WriteId>,
@@ -53,6 +56,10 @@ pub struct Observer {
     pub refutations: u64,
     /// When the last client operation completed (true ns).
     pub workload_end: u64,
+    /// Restarts that found a snapshot and loaded it.
+    pub snapshots_restored: u64,
+    /// Restarts that found a damaged snapshot and threw it away.
+    pub snapshots_discarded: u64,
 }
 
 impl Observer {
@@ -64,7 +71,7 @@ impl Observer {
         }
     }
 
-    /// A server started a new life with an empty replica.
+    /// A server started a new life (its replica is reported once loaded from disk).
     pub fn restarted(&mut self, node: usize, now: u64) {
         self.stores[node] = (Summary::new(), now);
         self.views[node] = (0, BTreeMap::new());

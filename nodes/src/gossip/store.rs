@@ -48,6 +48,16 @@ pub fn vv_cmp(a: &Vv, b: &Vv) -> Option<Ordering> {
     }
 }
 
+/// A stable digest of a version vector (the checks compare vectors by it).
+pub fn vv_digest(vv: &Vv) -> u64 {
+    let mut h = sim::digest::StableHasher::new();
+    for (&a, &c) in vv {
+        h.write_u64(a);
+        h.write_u64(c);
+    }
+    h.finish()
+}
+
 /// A client write's identity: the client's node and its sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct WriteId(pub u64);
@@ -200,14 +210,23 @@ impl Store {
             .map_or(Vec::new(), |vs| vs.iter().filter_map(|v| v.value).collect())
     }
 
-    /// What the checks compare: per key, the ids of the versions held.
-    pub fn summary(&self) -> BTreeMap<String, Vec<(WriteId, bool)>> {
+    /// Whether any version of `key` is the write `id`.
+    pub fn holds(&self, key: &str, id: WriteId) -> bool {
+        self.keys
+            .get(key)
+            .is_some_and(|vs| vs.iter().any(|v| v.id == id))
+    }
+
+    /// What the checks compare: per key, each version held (id, value, vector digest).
+    pub fn summary(&self) -> BTreeMap<String, Vec<(WriteId, Option<i64>, u64)>> {
         self.keys
             .iter()
             .map(|(k, vs)| {
                 (
                     k.clone(),
-                    vs.iter().map(|v| (v.id, v.value.is_none())).collect(),
+                    vs.iter()
+                        .map(|v| (v.id, v.value, vv_digest(&v.vv)))
+                        .collect(),
                 )
             })
             .collect()

@@ -1,13 +1,14 @@
 //! The thin async hosts that run a [`Coordinator`] or a [`Participant`] on the simulator:
-//! recover from the log, then loop: feed ticks and messages in, persist (and fsync) each
-//! batch of records, report to the observer, then send. A node whose disk fails or holds
+//! recover from the log, then loop: feed ticks and messages in, persist each batch of
+//! records (fsynced, then vouched for by a fsynced sync marker), report to the observer,
+//! then send. A node whose disk fails or holds
 //! damage it cannot repair stays down rather than forget what it promised.
 
 use std::sync::{Arc, Mutex};
 
 use sim::{Nanos, NodeCtx};
 
-use super::bugs::Bugs;
+use super::bugs::{Bug, Bugs};
 use super::coordinator::{CRecord, Coordinator, CoordinatorConfig};
 use super::msg::TwopcMsg;
 use super::observer::{Observer, ServerState};
@@ -17,12 +18,14 @@ use super::storage::{self, Log, Recovered};
 /// How often the machines' timers are looked at.
 const TICK: u64 = 10_000_000;
 
-async fn recover<R: serde::de::DeserializeOwned>(
+async fn recover<R: storage::Record>(
     ctx: &NodeCtx,
     obs: &Arc<Mutex<Observer>>,
     name: &str,
+    bugs: &Bugs,
 ) -> Option<(Log, Vec<R>)> {
-    let (log, recovered) = match Log::open::<R>(ctx.disk(), name).await {
+    let verify = !bugs.has(Bug::NoRecordChecksum);
+    let (log, recovered) = match Log::open::<R>(ctx.disk(), name, verify).await {
         Ok(x) => x,
         Err(e) => {
             stay_down(ctx, obs, format!("I/O error during recovery: {e}")).await;
@@ -37,7 +40,7 @@ async fn recover<R: serde::de::DeserializeOwned>(
         Recovered::Ok { records, torn_tail } => {
             if torn_tail {
                 ctx.note(format!(
-                    "recovery cut a torn tail after record {}",
+                    "recovery cut a tail no sync marker vouched for, after record {}",
                     records.len()
                 ));
             }
@@ -64,7 +67,8 @@ pub async fn run_coordinator(
     bugs: Bugs,
     obs: Arc<Mutex<Observer>>,
 ) {
-    let Some((mut log, records)) = recover::<CRecord>(&ctx, &obs, "coordinator.log").await else {
+    let Some((mut log, records)) = recover::<CRecord>(&ctx, &obs, "coordinator.log", &bugs).await
+    else {
         return;
     };
     {
@@ -113,7 +117,8 @@ pub async fn run_participant(
     obs: Arc<Mutex<Observer>>,
 ) {
     let me = ctx.id();
-    let Some((mut log, records)) = recover::<PRecord>(&ctx, &obs, "participant.log").await else {
+    let Some((mut log, records)) = recover::<PRecord>(&ctx, &obs, "participant.log", &bugs).await
+    else {
         return;
     };
     {

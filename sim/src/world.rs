@@ -63,6 +63,13 @@ pub(crate) struct WorldState {
     driver_waker: Option<Waker>,
     driver_armed: Option<u64>,
     faults: WorldFaults,
+    /// madsim's clock, held directly: reading the time through `Instant::now()` costs a
+    /// thread-local lookup and two reference-count round trips per read, and a Raft run
+    /// reads it tens of thousands of times. Released at shutdown (it also holds madsim's
+    /// timers, whose wakers hold tasks that hold this world).
+    time: Option<madsim::time::TimeHandle>,
+    /// madsim's elapsed time when the run started.
+    origin_elapsed: std::time::Duration,
 }
 
 /// The shared world of a run.
@@ -105,6 +112,8 @@ impl World {
                 timers: Vec::new(),
             })
             .collect();
+        let time = madsim::time::TimeHandle::current();
+        let origin_elapsed = time.elapsed();
         Arc::new(World {
             state: Mutex::new(WorldState {
                 nodes,
@@ -117,6 +126,8 @@ impl World {
                 driver_waker: None,
                 driver_armed: None,
                 faults,
+                time: Some(time),
+                origin_elapsed,
             }),
             origin: madsim::time::Instant::now(),
             seed,
@@ -148,6 +159,12 @@ impl World {
 
     /// True simulated time since the run started, in nanoseconds.
     pub fn now_ns(&self) -> u64 {
+        let st = self.lock();
+        if st.time.is_some() {
+            return st.now();
+        }
+        drop(st);
+        // After shutdown: ask madsim the slow way.
         madsim::time::Instant::now()
             .saturating_duration_since(self.origin)
             .as_nanos() as u64
@@ -200,9 +217,9 @@ impl World {
         payload: Arc<dyn std::any::Any + Send + Sync>,
     ) -> u64 {
         assert!(to < self.len(), "send to node {to} outside the cluster");
-        let now = self.now_ns();
         let mut st = self.lock();
         let st = &mut *st;
+        let now = st.now();
         let id = st.net.next_message_id();
         let vc = st.record_node(now, from, EventKind::Send { msg: id, to, what });
         st.net.stats.sent += 1;
@@ -270,37 +287,38 @@ impl World {
     }
 
     pub(crate) fn record_timer(&self, node: usize, local_ns: u64) {
-        let now = self.now_ns();
-        self.lock()
-            .record_node(now, node, EventKind::Timer { local_ns });
+        let mut st = self.lock();
+        let now = st.now();
+        st.record_node(now, node, EventKind::Timer { local_ns });
     }
 
     pub fn note(&self, node: usize, text: String) {
-        let now = self.now_ns();
-        self.lock().record_node(now, node, EventKind::Note { text });
+        let mut st = self.lock();
+        let now = st.now();
+        st.record_node(now, node, EventKind::Note { text });
     }
 
     /// The node's wall clock now.
     pub fn wall_clock(&self, node: usize) -> i64 {
-        let now = self.now_ns();
-        self.lock().nodes[node].clock.wall(now)
+        let st = self.lock();
+        st.nodes[node].clock.wall(st.now())
     }
 
     /// The node's monotonic clock now.
     pub fn monotonic_clock(&self, node: usize) -> u64 {
-        let now = self.now_ns();
-        self.lock().nodes[node].clock.monotonic(now).max(0) as u64
+        let st = self.lock();
+        st.nodes[node].clock.monotonic(st.now()).max(0) as u64
     }
 
     /// Makes sure the task behind `cx` is woken at true time `deadline`; returns whether
     /// the deadline has already passed.
     pub(crate) fn arm_timer(&self, node: usize, deadline: u64, cx: &Context<'_>) -> bool {
-        let now = self.now_ns();
-        if deadline <= now {
-            return true;
-        }
         {
             let mut st = self.lock();
+            let now = st.now();
+            if deadline <= now {
+                return true;
+            }
             let timers = &mut st.nodes[node].timers;
             timers.retain(|(d, _)| *d > now);
             if timers
@@ -320,9 +338,10 @@ impl World {
             .is_ready()
     }
 
-    /// True time a timer of `local_ns` on the node's clock takes.
-    pub(crate) fn timer_true_duration(&self, node: usize, local_ns: u64) -> u64 {
-        self.lock().nodes[node].clock.true_duration(local_ns)
+    /// The true time at which a timer of `local_ns` on the node's clock, armed now, fires.
+    pub(crate) fn timer_deadline(&self, node: usize, local_ns: u64) -> u64 {
+        let st = self.lock();
+        st.now() + st.nodes[node].clock.true_duration(local_ns)
     }
 
     // ---- delivery --------------------------------------------------------------------
@@ -332,10 +351,10 @@ impl World {
         cx: &mut Context<'_>,
         sleep: &mut Option<Pin<Box<madsim::time::Sleep>>>,
     ) -> Poll<()> {
-        let now = self.now_ns();
         let next = {
             let mut st = self.lock();
             let st = &mut *st;
+            let now = st.now();
             if st.driver_armed.is_some_and(|armed| armed <= now) {
                 // That timer has fired; whatever comes next needs a new one.
                 st.driver_armed = None;
@@ -578,6 +597,7 @@ impl World {
             slot.held.clear();
         }
         st.driver_waker = None;
+        st.time = None;
         st.net = Network::new(&crate::net::NetConfig::default());
         st.hooks.clear();
         st.disks.disks.clear();
@@ -599,6 +619,14 @@ fn drop_event(msg: u64, from: usize, to: usize, reason: DropReason) -> EventKind
 }
 
 impl WorldState {
+    /// True simulated time since the run started, in nanoseconds (0 after shutdown;
+    /// [`World::now_ns`] covers that case).
+    pub(crate) fn now(&self) -> u64 {
+        self.time.as_ref().map_or(0, |t| {
+            t.elapsed().saturating_sub(self.origin_elapsed).as_nanos() as u64
+        })
+    }
+
     /// Records an event on `node`: ticks its own clock entry and returns the snapshot.
     pub(crate) fn record_node(&mut self, now: u64, node: usize, kind: EventKind) -> Arc<[u64]> {
         let vc = &mut self.nodes[node].vc;

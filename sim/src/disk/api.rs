@@ -46,10 +46,10 @@ impl World {
         incarnation: u64,
         body: impl FnOnce(&mut NodeDisk, &mut PlacementGate<'_>, &mut Vec<DiskFault>) -> Step<R>,
     ) -> Option<(Result<R, DiskError>, bool)> {
-        let now = self.now_ns();
         let n = self.len();
         let mut guard = self.lock();
         let st = &mut *guard;
+        let now = st.now();
         if st.nodes[node].incarnation != incarnation || st.nodes[node].status == Status::Crashed {
             return None;
         }

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sim::{Nanos, NodeCtx};
 
-use super::msg::{KvOp, RaftMsg, Refusal};
+use super::msg::{Key, KvOp, RaftMsg, Refusal};
 use super::observer::RaftObserver;
 
 /// Client behaviour.
@@ -43,8 +43,8 @@ impl Default for ClientConfig {
 /// duplicated effect cannot hide behind an equal value.
 fn next_op(rng: &mut ChaCha8Rng, client: usize, seq: u64, read_percent: u32) -> KvOp {
     let unique = (client as i64) * 1_000_000 + seq as i64;
-    let reg = format!("r{}", rng.gen_range(0..3));
-    let list = format!("l{}", rng.gen_range(0..4));
+    let reg: Key = format!("r{}", rng.gen_range(0..3)).into();
+    let list: Key = format!("l{}", rng.gen_range(0..4)).into();
     if rng.gen_range(0..100) < read_percent {
         // Registers are read more than lists: they are where stale reads show.
         return if rng.gen_range(0..100) < 70 {

@@ -15,7 +15,7 @@ use sim::Nanos;
 
 use super::bugs::{Bug, Bugs};
 use super::kv::Kv;
-use super::msg::{Command, Entry, KvOp, RaftMsg, Refusal};
+use super::msg::{Command, Entry, Key, KvOp, RaftMsg, Refusal};
 
 /// Protocol settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,7 +117,7 @@ impl Ready {
 pub(super) struct PendingRead {
     pub client: usize,
     pub seq: u64,
-    pub key: String,
+    pub key: Key,
     pub read_index: u64,
     /// The broadcast round a majority must acknowledge.
     pub probe: u64,
@@ -433,7 +433,7 @@ impl RaftMachine {
         }
     }
 
-    fn on_read(&mut self, now: u64, client: usize, seq: u64, key: String) {
+    fn on_read(&mut self, now: u64, client: usize, seq: u64, key: Key) {
         if self.bugs.has(Bug::StaleRead) {
             let result = self.kv.read(&key);
             self.send(
@@ -482,7 +482,7 @@ impl RaftMachine {
         &mut self,
         client: usize,
         seq: u64,
-        key: String,
+        key: Key,
         read_index: u64,
         probe: u64,
     ) {

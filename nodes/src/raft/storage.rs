@@ -18,7 +18,7 @@ use sim::disk::{Disk, File};
 
 use super::bugs::{Bug, Bugs};
 use super::machine::{HardState, Ready};
-use super::msg::{Command, Entry, KvOp};
+use super::msg::{Command, Entry, Key, KvOp};
 
 const META: &str = "raft.meta";
 const LOG: &str = "raft.log";
@@ -93,12 +93,12 @@ impl Cursor<'_> {
         self.0 = rest;
         Some(u64::from_le_bytes(b.try_into().ok()?))
     }
-    fn string(&mut self) -> Option<String> {
+    fn string(&mut self) -> Option<Key> {
         let (len, rest) = self.0.split_at_checked(4)?;
         let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
         let (s, rest) = rest.split_at_checked(len)?;
         self.0 = rest;
-        String::from_utf8(s.to_vec()).ok()
+        std::str::from_utf8(s).ok().map(Key::from)
     }
 }
 

@@ -20,6 +20,71 @@ use serde_json::{json, Map, Value};
 use crate::digest::DigestHasher;
 use crate::disk::event::{digest_hash, DiskFault, DiskOp};
 
+/// Vector clocks of up to this many nodes live inline in their event (no allocation).
+const INLINE_NODES: usize = 8;
+
+/// A snapshot of a vector clock: one counter per node, in node order. Reads as a `[u64]`.
+///
+/// Every node event records one, so a run makes tens of thousands: clusters of up to
+/// [`INLINE_NODES`] keep the counters inline, larger ones share one allocation per event.
+#[derive(Clone)]
+pub struct VectorClock(VcRepr);
+
+#[derive(Clone)]
+enum VcRepr {
+    Inline { len: u8, v: [u64; INLINE_NODES] },
+    Shared(Arc<[u64]>),
+}
+
+impl VectorClock {
+    /// The clock of a network event: no entries.
+    pub fn empty() -> Self {
+        VectorClock(VcRepr::Inline {
+            len: 0,
+            v: [0; INLINE_NODES],
+        })
+    }
+}
+
+impl From<&[u64]> for VectorClock {
+    fn from(c: &[u64]) -> Self {
+        if c.len() <= INLINE_NODES {
+            let mut v = [0; INLINE_NODES];
+            v[..c.len()].copy_from_slice(c);
+            VectorClock(VcRepr::Inline {
+                len: c.len() as u8,
+                v,
+            })
+        } else {
+            VectorClock(VcRepr::Shared(Arc::from(c)))
+        }
+    }
+}
+
+impl std::ops::Deref for VectorClock {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        match &self.0 {
+            VcRepr::Inline { len, v } => &v[..*len as usize],
+            VcRepr::Shared(v) => v,
+        }
+    }
+}
+
+impl PartialEq for VectorClock {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for VectorClock {}
+
+impl fmt::Debug for VectorClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
 /// Why the network dropped a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -219,7 +284,7 @@ pub struct TraceEvent {
     pub node: Option<usize>,
     pub kind: EventKind,
     /// The node's vector clock after the event (empty for network events).
-    pub vc: Arc<[u64]>,
+    pub vc: VectorClock,
 }
 
 impl TraceEvent {
@@ -371,7 +436,7 @@ impl Trace {
         }
     }
 
-    pub fn push(&mut self, time_ns: u64, node: Option<usize>, kind: EventKind, vc: Arc<[u64]>) {
+    pub fn push(&mut self, time_ns: u64, node: Option<usize>, kind: EventKind, vc: VectorClock) {
         let ev = TraceEvent {
             index: self.count,
             time_ns,
@@ -445,8 +510,22 @@ pub fn first_divergence(a: &[TraceEvent], b: &[TraceEvent]) -> Option<Divergence
 mod tests {
     use super::*;
 
-    fn vc(v: &[u64]) -> Arc<[u64]> {
-        Arc::from(v)
+    fn vc(v: &[u64]) -> VectorClock {
+        VectorClock::from(v)
+    }
+
+    #[test]
+    fn vector_clocks_read_the_same_inline_or_shared() {
+        let small: Vec<u64> = (1..=3).collect();
+        let large: Vec<u64> = (1..=INLINE_NODES as u64 + 5).collect();
+        assert_eq!(&*vc(&small), &small[..]);
+        assert_eq!(&*vc(&large), &large[..]);
+        assert!(matches!(vc(&small).0, VcRepr::Inline { .. }));
+        assert!(matches!(vc(&large).0, VcRepr::Shared(_)));
+        assert_eq!(vc(&large).clone(), vc(&large));
+        assert_ne!(vc(&small), vc(&small[..2]));
+        assert!(VectorClock::empty().is_empty());
+        assert_eq!(format!("{:?}", vc(&small)), "[1, 2, 3]");
     }
 
     #[test]

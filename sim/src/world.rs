@@ -25,7 +25,7 @@ use crate::disk::DiskSet;
 use crate::net::{Envelope, NetStats, Network, Topology, TopologyError};
 use crate::process::{LifecycleError, ProcessHook, Status};
 use crate::rng::stream;
-use crate::trace::{ClockChange, DropReason, EventKind, Trace};
+use crate::trace::{ClockChange, DropReason, EventKind, Trace, VectorClock};
 
 /// Switches that deliberately break the world's own guarantees. They exist so tests can
 /// prove that the trace checks catch a world that misbehaves; no scenario should set them.
@@ -628,16 +628,16 @@ impl WorldState {
     }
 
     /// Records an event on `node`: ticks its own clock entry and returns the snapshot.
-    pub(crate) fn record_node(&mut self, now: u64, node: usize, kind: EventKind) -> Arc<[u64]> {
+    pub(crate) fn record_node(&mut self, now: u64, node: usize, kind: EventKind) -> VectorClock {
         let vc = &mut self.nodes[node].vc;
         vc[node] += 1;
-        let snapshot: Arc<[u64]> = Arc::from(&vc[..]);
+        let snapshot = VectorClock::from(&vc[..]);
         self.trace.push(now, Some(node), kind, snapshot.clone());
         snapshot
     }
 
     pub(crate) fn record_net(&mut self, now: u64, kind: EventKind) {
-        self.trace.push(now, None, kind, Arc::from(&[][..]));
+        self.trace.push(now, None, kind, VectorClock::empty());
     }
 
     fn schedule(&mut self, at: u64, env: Envelope) {

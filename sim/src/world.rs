@@ -174,6 +174,19 @@ impl World {
         self.origin + std::time::Duration::from_nanos(t_ns)
     }
 
+    /// A madsim sleep ending at true time `t_ns` exactly (madsim's `sleep` alone rounds
+    /// up to 1 ms). Not boxed: a `Sleep` is `Unpin`, and runs create thousands.
+    pub(crate) fn sleep_at(&self, t_ns: u64) -> madsim::time::Sleep {
+        let at = self.instant_at(t_ns);
+        // Creating a sleep only reads madsim's clock; it never calls back into the world.
+        let mut s = match &self.lock().time {
+            Some(time) => time.sleep(std::time::Duration::ZERO),
+            None => madsim::time::sleep(std::time::Duration::ZERO),
+        };
+        Pin::new(&mut s).reset(at);
+        s
+    }
+
     pub fn status(&self, node: usize) -> Status {
         self.lock().nodes[node].status
     }
@@ -329,11 +342,9 @@ impl World {
             }
             timers.push((deadline, cx.waker().clone()));
         }
-        let mut s = Box::pin(madsim::time::sleep(std::time::Duration::ZERO));
-        // `reset` gives the exact deadline; `sleep` alone would round up to 1 ms.
-        s.as_mut().reset(self.instant_at(deadline));
+        let mut s = self.sleep_at(deadline);
         // Polling registers the timer with madsim; it fires even after `s` is dropped.
-        s.as_mut()
+        Pin::new(&mut s)
             .poll(&mut Context::from_waker(cx.waker()))
             .is_ready()
     }
@@ -349,7 +360,7 @@ impl World {
     fn poll_driver(
         &self,
         cx: &mut Context<'_>,
-        sleep: &mut Option<Pin<Box<madsim::time::Sleep>>>,
+        sleep: &mut Option<madsim::time::Sleep>,
     ) -> Poll<()> {
         let next = {
             let mut st = self.lock();
@@ -372,10 +383,8 @@ impl World {
             st.driver_armed = next;
             next.expect("checked above")
         };
-        let mut s = Box::pin(madsim::time::sleep(std::time::Duration::ZERO));
-        // `reset` sets the exact deadline; `sleep` alone would round up to 1 ms.
-        s.as_mut().reset(self.instant_at(next));
-        if s.as_mut().poll(cx).is_ready() {
+        let mut s = self.sleep_at(next);
+        if Pin::new(&mut s).poll(cx).is_ready() {
             // The deadline is already here: go round again.
             self.lock().driver_armed = None;
             cx.waker().wake_by_ref();
@@ -698,7 +707,7 @@ impl WorldState {
 /// The task that moves messages from the wire to inboxes at their arrival times.
 pub(crate) struct DeliveryDriver {
     pub world: Arc<World>,
-    pub sleep: Option<Pin<Box<madsim::time::Sleep>>>,
+    pub sleep: Option<madsim::time::Sleep>,
 }
 
 impl Future for DeliveryDriver {

@@ -342,7 +342,5 @@ impl File {
 }
 
 fn sleep_exact(world: &World, ns: u64) -> impl Future<Output = ()> {
-    let mut s = Box::pin(madsim::time::sleep(std::time::Duration::ZERO));
-    s.as_mut().reset(world.instant_at(world.now_ns() + ns));
-    s
+    world.sleep_at(world.now_ns() + ns)
 }

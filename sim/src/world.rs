@@ -614,7 +614,9 @@ impl World {
 
     /// Moves the trace out at the end of a run.
     pub(crate) fn take_trace(&self) -> Trace {
-        std::mem::replace(&mut self.lock().trace, Trace::new(false))
+        let trace = std::mem::replace(&mut self.lock().trace, Trace::new(false));
+        trace.finish();
+        trace
     }
 }
 

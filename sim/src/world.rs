@@ -9,7 +9,8 @@
 //! message in flight outlives its sender.
 //!
 //! Everything runs on one thread; the lock only exists because madsim's init functions
-//! must be `Send + Sync`. It is never held across an `.await` or a call into madsim.
+//! must be `Send + Sync`. It is never held across an `.await` or a call into madsim that can
+//! run our code again (reading madsim's clock, held in the state, is fine).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -70,6 +71,8 @@ pub(crate) struct WorldState {
     time: Option<madsim::time::TimeHandle>,
     /// madsim's elapsed time when the run started.
     origin_elapsed: std::time::Duration,
+    /// The same moment as an `Instant`, for reading the time after shutdown.
+    origin: madsim::time::Instant,
 }
 
 /// The shared world of a run.
@@ -114,6 +117,7 @@ impl World {
             .collect();
         let time = madsim::time::TimeHandle::current();
         let origin_elapsed = time.elapsed();
+        let origin = madsim::time::Instant::now();
         Arc::new(World {
             state: Mutex::new(WorldState {
                 nodes,
@@ -128,8 +132,9 @@ impl World {
                 faults,
                 time: Some(time),
                 origin_elapsed,
+                origin,
             }),
-            origin: madsim::time::Instant::now(),
+            origin,
             seed,
             partition_scope: partition_nodes.unwrap_or(n).min(n),
             names,
@@ -159,15 +164,7 @@ impl World {
 
     /// True simulated time since the run started, in nanoseconds.
     pub fn now_ns(&self) -> u64 {
-        let st = self.lock();
-        if st.time.is_some() {
-            return st.now();
-        }
-        drop(st);
-        // After shutdown: ask madsim the slow way.
-        madsim::time::Instant::now()
-            .saturating_duration_since(self.origin)
-            .as_nanos() as u64
+        self.lock().now()
     }
 
     pub(crate) fn instant_at(&self, t_ns: u64) -> madsim::time::Instant {
@@ -630,12 +627,14 @@ fn drop_event(msg: u64, from: usize, to: usize, reason: DropReason) -> EventKind
 }
 
 impl WorldState {
-    /// True simulated time since the run started, in nanoseconds (0 after shutdown;
-    /// [`World::now_ns`] covers that case).
+    /// True simulated time since the run started, in nanoseconds.
     pub(crate) fn now(&self) -> u64 {
-        self.time.as_ref().map_or(0, |t| {
-            t.elapsed().saturating_sub(self.origin_elapsed).as_nanos() as u64
-        })
+        let since_origin = match &self.time {
+            Some(t) => t.elapsed().saturating_sub(self.origin_elapsed),
+            // After shutdown: ask madsim the slow way.
+            None => madsim::time::Instant::now().saturating_duration_since(self.origin),
+        };
+        since_origin.as_nanos() as u64
     }
 
     /// Records an event on `node`: ticks its own clock entry and returns the snapshot.

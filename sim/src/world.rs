@@ -231,7 +231,7 @@ impl World {
         let st = &mut *st;
         let now = st.now();
         let id = st.net.next_message_id();
-        let vc = st.record_node(now, from, EventKind::Send { msg: id, to, what });
+        st.record_node(now, from, EventKind::Send { msg: id, to, what });
         st.net.stats.sent += 1;
         if st.net.is_cut(from, to) {
             st.net.stats.dropped_cut += 1;
@@ -250,7 +250,8 @@ impl World {
             to,
             what,
             payload,
-            vc,
+            // The clock the send event just recorded.
+            vc: VectorClock::from(&st.nodes[from].vc[..]),
         };
         let at = now + link.latency.sample(&mut st.net_rng);
         if link.duplicate > 0.0 && st.net_rng.gen_bool(link.duplicate) {
@@ -634,16 +635,16 @@ impl WorldState {
             // After shutdown: ask madsim the slow way.
             None => madsim::time::Instant::now().saturating_duration_since(self.origin),
         };
-        since_origin.as_nanos() as u64
+        // u64 arithmetic: `as_nanos` goes through u128, and this runs on every clock read.
+        since_origin.as_secs() * 1_000_000_000 + u64::from(since_origin.subsec_nanos())
     }
 
-    /// Records an event on `node`: ticks its own clock entry and returns the snapshot.
-    pub(crate) fn record_node(&mut self, now: u64, node: usize, kind: EventKind) -> VectorClock {
+    /// Records an event on `node`, ticking its own clock entry first.
+    pub(crate) fn record_node(&mut self, now: u64, node: usize, kind: EventKind) {
         let vc = &mut self.nodes[node].vc;
         vc[node] += 1;
         let snapshot = VectorClock::from(&vc[..]);
-        self.trace.push(now, Some(node), kind, snapshot.clone());
-        snapshot
+        self.trace.push(now, Some(node), kind, snapshot);
     }
 
     pub(crate) fn record_net(&mut self, now: u64, kind: EventKind) {

@@ -82,8 +82,29 @@ pub struct RunResult {
     pub report: RunReport,
     pub trace: Option<Trace>,
     pub names: Vec<String>,
-    /// The client history as native JSON lines, for systems with clients.
-    pub history: Option<String>,
+    /// The client history, for systems with clients.
+    pub history: Option<ClientHistory>,
+}
+
+/// A run's client history. Raft keeps its events and renders them as native JSON lines
+/// only when asked: rendering costs about a tenth of a whole run, and most runs (sweeps,
+/// benches) never show their history.
+#[derive(Debug, Clone)]
+pub enum ClientHistory {
+    /// Already rendered as JSON lines.
+    Lines(String),
+    /// Raft's key-value history, not rendered yet.
+    Kv(Vec<checkers::history::Event>),
+}
+
+impl ClientHistory {
+    /// The history as native JSON lines, which `dst check` reads.
+    pub fn json_lines(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            ClientHistory::Lines(text) => text.as_str().into(),
+            ClientHistory::Kv(events) => nodes::raft::observer::history_json_lines(events).into(),
+        }
+    }
 }
 
 fn sim_config(s: &Scenario, seed: u64, opts: &RunOptions) -> SimConfig {
@@ -497,17 +518,17 @@ fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
         (SystemSpec::Raft(sys), Running::Raft(obs)) => {
             let mut obs = obs.lock().unwrap_or_else(|e| e.into_inner());
             let liveness = sys.liveness.map(|b| (s.last_fault().0, b.0));
-            history = Some(nodes::raft::observer::history_json_lines(&obs.history));
             let check = nodes::raft::check::check_run(&mut obs, liveness);
             violations.extend(check.violations);
             unknown = check.unknown;
+            history = Some(ClientHistory::Kv(std::mem::take(&mut obs.history)));
         }
         (SystemSpec::Gossip(sys), Running::Gossip(obs)) => {
             let mut obs = obs.lock().unwrap_or_else(|e| e.into_inner());
             let check = nodes::gossip::check_run(&mut obs, sys, &end);
             violations.extend(check.violations);
             unknown = check.unknown;
-            history = check.history;
+            history = check.history.map(ClientHistory::Lines);
             stats = check.stats;
         }
         (SystemSpec::Twopc(sys), Running::Twopc(obs)) => {
@@ -515,7 +536,7 @@ fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
             let check = nodes::twopc::check_run(&mut obs, sys, &end, s.checks.max_blocked);
             violations.extend(check.violations);
             unknown = check.unknown;
-            history = check.history;
+            history = check.history.map(ClientHistory::Lines);
             stats = check.stats;
         }
         _ => unreachable!("each system starts its own kind of run"),

@@ -156,7 +156,6 @@ pub fn audit_world(events: &[TraceEvent], names: &[String]) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn ev(index: u64, node: Option<usize>, kind: EventKind, vc: &[u64]) -> TraceEvent {
         TraceEvent {
@@ -164,7 +163,7 @@ mod tests {
             time_ns: index,
             node,
             kind,
-            vc: Arc::from(vc),
+            vc: vc.into(),
         }
     }
 

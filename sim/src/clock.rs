@@ -64,6 +64,10 @@ impl NodeClock {
     pub fn monotonic(&self, t: u64) -> i128 {
         debug_assert!(t >= self.anchor_true, "clock read before its anchor");
         let dt = i128::from(t - self.anchor_true);
+        if self.drift_ppm == 0 {
+            // The common case, without the 128-bit division.
+            return self.anchor_mono + dt;
+        }
         self.anchor_mono + dt * (PPM + i128::from(self.drift_ppm)) / PPM
     }
 
@@ -92,6 +96,9 @@ impl NodeClock {
     /// True time a timer of `local_ns` on this clock takes: rounded up, so a timer never
     /// fires before the node's own clock says it should.
     pub fn true_duration(&self, local_ns: u64) -> u64 {
+        if self.drift_ppm == 0 {
+            return local_ns;
+        }
         let rate = PPM + i128::from(self.drift_ppm);
         let v = (i128::from(local_ns) * PPM + rate - 1) / rate;
         v.min(i128::from(u64::MAX)) as u64

@@ -35,6 +35,6 @@ pub use node::{Incoming, Message, NodeCtx};
 pub use process::Status;
 #[cfg(madsim)]
 pub use run::{run, NodeSpec, RunOutput, SimConfig, SimHandle};
-pub use trace::{EventKind, Trace, TraceEvent};
+pub use trace::{EventKind, Trace, TraceEvent, VectorClock};
 #[cfg(madsim)]
 pub use world::{InitialClock, World, WorldFaults};

@@ -132,7 +132,7 @@ impl NodeCtx {
 
     /// The true time at which `d` on this node's clock will have passed.
     fn deadline_after(&self, d: Nanos) -> u64 {
-        self.world.now_ns() + self.world.timer_true_duration(self.id, d.0)
+        self.world.timer_deadline(self.id, d.0)
     }
 
     /// This node's wall clock, in nanoseconds since the simulation epoch. Offsets, drift,

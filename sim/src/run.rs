@@ -97,9 +97,7 @@ impl SimHandle {
         if t_ns <= self.world.now_ns() {
             return;
         }
-        let mut s = Box::pin(madsim::time::sleep(std::time::Duration::ZERO));
-        s.as_mut().reset(self.world.instant_at(t_ns));
-        s.await;
+        self.world.sleep_at(t_ns).await;
     }
 
     /// Sleeps for `d` of true simulated time.

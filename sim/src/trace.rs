@@ -10,6 +10,7 @@
 //! The digest covers every field of every event through a fixed byte encoding, not the
 //! JSON text, so the JSON format can gain fields without changing digests of old runs.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -19,6 +20,71 @@ use serde_json::{json, Map, Value};
 
 use crate::digest::DigestHasher;
 use crate::disk::event::{digest_hash, DiskFault, DiskOp};
+
+/// Vector clocks of up to this many nodes live inline in their event (no allocation).
+const INLINE_NODES: usize = 8;
+
+/// A snapshot of a vector clock: one counter per node, in node order. Reads as a `[u64]`.
+///
+/// Every node event records one, so a run makes tens of thousands: clusters of up to
+/// [`INLINE_NODES`] keep the counters inline, larger ones share one allocation per event.
+#[derive(Clone)]
+pub struct VectorClock(VcRepr);
+
+#[derive(Clone)]
+enum VcRepr {
+    Inline { len: u8, v: [u64; INLINE_NODES] },
+    Shared(Arc<[u64]>),
+}
+
+impl VectorClock {
+    /// The clock of a network event: no entries.
+    pub fn empty() -> Self {
+        VectorClock(VcRepr::Inline {
+            len: 0,
+            v: [0; INLINE_NODES],
+        })
+    }
+}
+
+impl From<&[u64]> for VectorClock {
+    fn from(c: &[u64]) -> Self {
+        if c.len() <= INLINE_NODES {
+            let mut v = [0; INLINE_NODES];
+            v[..c.len()].copy_from_slice(c);
+            VectorClock(VcRepr::Inline {
+                len: c.len() as u8,
+                v,
+            })
+        } else {
+            VectorClock(VcRepr::Shared(Arc::from(c)))
+        }
+    }
+}
+
+impl std::ops::Deref for VectorClock {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        match &self.0 {
+            VcRepr::Inline { len, v } => &v[..*len as usize],
+            VcRepr::Shared(v) => v,
+        }
+    }
+}
+
+impl PartialEq for VectorClock {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for VectorClock {}
+
+impl fmt::Debug for VectorClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
 
 /// Why the network dropped a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -219,7 +285,7 @@ pub struct TraceEvent {
     pub node: Option<usize>,
     pub kind: EventKind,
     /// The node's vector clock after the event (empty for network events).
-    pub vc: Arc<[u64]>,
+    pub vc: VectorClock,
 }
 
 impl TraceEvent {
@@ -343,6 +409,17 @@ impl fmt::Display for TraceEvent {
     }
 }
 
+thread_local! {
+    /// Room for the events of the next trace on this thread: what the last finished one
+    /// held, plus an eighth. Runs on one thread are mostly of one scenario (a sweep, a
+    /// bench), and without this the event vector regrows a dozen times per run, each
+    /// time copying every event so far. Only a capacity: it changes no result.
+    static CAPACITY_HINT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The capacity hint never asks for more than this many events up front.
+const MAX_CAPACITY_HINT: usize = 1 << 18;
+
 /// The recorded events of a run and their running digest.
 #[derive(Debug, Clone)]
 pub struct Trace {
@@ -362,8 +439,13 @@ impl Trace {
 
     /// A trace whose log lines name nodes by `names`.
     pub fn with_names(keep_events: bool, names: Vec<String>) -> Self {
+        let capacity = if keep_events {
+            CAPACITY_HINT.with(Cell::get)
+        } else {
+            0
+        };
         Trace {
-            events: Vec::new(),
+            events: Vec::with_capacity(capacity),
             count: 0,
             hasher: DigestHasher::new(),
             keep_events,
@@ -371,7 +453,7 @@ impl Trace {
         }
     }
 
-    pub fn push(&mut self, time_ns: u64, node: Option<usize>, kind: EventKind, vc: Arc<[u64]>) {
+    pub fn push(&mut self, time_ns: u64, node: Option<usize>, kind: EventKind, vc: VectorClock) {
         let ev = TraceEvent {
             index: self.count,
             time_ns,
@@ -386,6 +468,14 @@ impl Trace {
         }
         if self.keep_events {
             self.events.push(ev);
+        }
+    }
+
+    /// The run is over: the next trace on this thread reserves room for as many events.
+    pub(crate) fn finish(&self) {
+        if self.keep_events {
+            let n = self.events.len();
+            CAPACITY_HINT.with(|c| c.set((n + n / 8).min(MAX_CAPACITY_HINT)));
         }
     }
 
@@ -445,8 +535,22 @@ pub fn first_divergence(a: &[TraceEvent], b: &[TraceEvent]) -> Option<Divergence
 mod tests {
     use super::*;
 
-    fn vc(v: &[u64]) -> Arc<[u64]> {
-        Arc::from(v)
+    fn vc(v: &[u64]) -> VectorClock {
+        VectorClock::from(v)
+    }
+
+    #[test]
+    fn vector_clocks_read_the_same_inline_or_shared() {
+        let small: Vec<u64> = (1..=3).collect();
+        let large: Vec<u64> = (1..=INLINE_NODES as u64 + 5).collect();
+        assert_eq!(&*vc(&small), &small[..]);
+        assert_eq!(&*vc(&large), &large[..]);
+        assert!(matches!(vc(&small).0, VcRepr::Inline { .. }));
+        assert!(matches!(vc(&large).0, VcRepr::Shared(_)));
+        assert_eq!(vc(&large).clone(), vc(&large));
+        assert_ne!(vc(&small), vc(&small[..2]));
+        assert!(VectorClock::empty().is_empty());
+        assert_eq!(format!("{:?}", vc(&small)), "[1, 2, 3]");
     }
 
     #[test]

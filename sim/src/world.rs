@@ -9,7 +9,8 @@
 //! message in flight outlives its sender.
 //!
 //! Everything runs on one thread; the lock only exists because madsim's init functions
-//! must be `Send + Sync`. It is never held across an `.await` or a call into madsim.
+//! must be `Send + Sync`. It is never held across an `.await` or a call into madsim that can
+//! run our code again (reading madsim's clock, held in the state, is fine).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -25,7 +26,7 @@ use crate::disk::DiskSet;
 use crate::net::{Envelope, NetStats, Network, Topology, TopologyError};
 use crate::process::{LifecycleError, ProcessHook, Status};
 use crate::rng::stream;
-use crate::trace::{ClockChange, DropReason, EventKind, Trace};
+use crate::trace::{ClockChange, DropReason, EventKind, Trace, VectorClock};
 
 /// Switches that deliberately break the world's own guarantees. They exist so tests can
 /// prove that the trace checks catch a world that misbehaves; no scenario should set them.
@@ -63,6 +64,15 @@ pub(crate) struct WorldState {
     driver_waker: Option<Waker>,
     driver_armed: Option<u64>,
     faults: WorldFaults,
+    /// madsim's clock, held directly: reading the time through `Instant::now()` costs a
+    /// thread-local lookup and two reference-count round trips per read, and a Raft run
+    /// reads it tens of thousands of times. Released at shutdown (it also holds madsim's
+    /// timers, whose wakers hold tasks that hold this world).
+    time: Option<madsim::time::TimeHandle>,
+    /// madsim's elapsed time when the run started.
+    origin_elapsed: std::time::Duration,
+    /// The same moment as an `Instant`, for reading the time after shutdown.
+    origin: madsim::time::Instant,
 }
 
 /// The shared world of a run.
@@ -105,6 +115,9 @@ impl World {
                 timers: Vec::new(),
             })
             .collect();
+        let time = madsim::time::TimeHandle::current();
+        let origin_elapsed = time.elapsed();
+        let origin = madsim::time::Instant::now();
         Arc::new(World {
             state: Mutex::new(WorldState {
                 nodes,
@@ -117,8 +130,11 @@ impl World {
                 driver_waker: None,
                 driver_armed: None,
                 faults,
+                time: Some(time),
+                origin_elapsed,
+                origin,
             }),
-            origin: madsim::time::Instant::now(),
+            origin,
             seed,
             partition_scope: partition_nodes.unwrap_or(n).min(n),
             names,
@@ -148,13 +164,24 @@ impl World {
 
     /// True simulated time since the run started, in nanoseconds.
     pub fn now_ns(&self) -> u64 {
-        madsim::time::Instant::now()
-            .saturating_duration_since(self.origin)
-            .as_nanos() as u64
+        self.lock().now()
     }
 
     pub(crate) fn instant_at(&self, t_ns: u64) -> madsim::time::Instant {
         self.origin + std::time::Duration::from_nanos(t_ns)
+    }
+
+    /// A madsim sleep ending at true time `t_ns` exactly (madsim's `sleep` alone rounds
+    /// up to 1 ms). Not boxed: a `Sleep` is `Unpin`, and runs create thousands.
+    pub(crate) fn sleep_at(&self, t_ns: u64) -> madsim::time::Sleep {
+        let at = self.instant_at(t_ns);
+        // Creating a sleep only reads madsim's clock; it never calls back into the world.
+        let mut s = match &self.lock().time {
+            Some(time) => time.sleep(std::time::Duration::ZERO),
+            None => madsim::time::sleep(std::time::Duration::ZERO),
+        };
+        Pin::new(&mut s).reset(at);
+        s
     }
 
     pub fn status(&self, node: usize) -> Status {
@@ -200,11 +227,11 @@ impl World {
         payload: Arc<dyn std::any::Any + Send + Sync>,
     ) -> u64 {
         assert!(to < self.len(), "send to node {to} outside the cluster");
-        let now = self.now_ns();
         let mut st = self.lock();
         let st = &mut *st;
+        let now = st.now();
         let id = st.net.next_message_id();
-        let vc = st.record_node(now, from, EventKind::Send { msg: id, to, what });
+        st.record_node(now, from, EventKind::Send { msg: id, to, what });
         st.net.stats.sent += 1;
         if st.net.is_cut(from, to) {
             st.net.stats.dropped_cut += 1;
@@ -223,7 +250,8 @@ impl World {
             to,
             what,
             payload,
-            vc,
+            // The clock the send event just recorded.
+            vc: VectorClock::from(&st.nodes[from].vc[..]),
         };
         let at = now + link.latency.sample(&mut st.net_rng);
         if link.duplicate > 0.0 && st.net_rng.gen_bool(link.duplicate) {
@@ -270,37 +298,38 @@ impl World {
     }
 
     pub(crate) fn record_timer(&self, node: usize, local_ns: u64) {
-        let now = self.now_ns();
-        self.lock()
-            .record_node(now, node, EventKind::Timer { local_ns });
+        let mut st = self.lock();
+        let now = st.now();
+        st.record_node(now, node, EventKind::Timer { local_ns });
     }
 
     pub fn note(&self, node: usize, text: String) {
-        let now = self.now_ns();
-        self.lock().record_node(now, node, EventKind::Note { text });
+        let mut st = self.lock();
+        let now = st.now();
+        st.record_node(now, node, EventKind::Note { text });
     }
 
     /// The node's wall clock now.
     pub fn wall_clock(&self, node: usize) -> i64 {
-        let now = self.now_ns();
-        self.lock().nodes[node].clock.wall(now)
+        let st = self.lock();
+        st.nodes[node].clock.wall(st.now())
     }
 
     /// The node's monotonic clock now.
     pub fn monotonic_clock(&self, node: usize) -> u64 {
-        let now = self.now_ns();
-        self.lock().nodes[node].clock.monotonic(now).max(0) as u64
+        let st = self.lock();
+        st.nodes[node].clock.monotonic(st.now()).max(0) as u64
     }
 
     /// Makes sure the task behind `cx` is woken at true time `deadline`; returns whether
     /// the deadline has already passed.
     pub(crate) fn arm_timer(&self, node: usize, deadline: u64, cx: &Context<'_>) -> bool {
-        let now = self.now_ns();
-        if deadline <= now {
-            return true;
-        }
         {
             let mut st = self.lock();
+            let now = st.now();
+            if deadline <= now {
+                return true;
+            }
             let timers = &mut st.nodes[node].timers;
             timers.retain(|(d, _)| *d > now);
             if timers
@@ -311,18 +340,17 @@ impl World {
             }
             timers.push((deadline, cx.waker().clone()));
         }
-        let mut s = Box::pin(madsim::time::sleep(std::time::Duration::ZERO));
-        // `reset` gives the exact deadline; `sleep` alone would round up to 1 ms.
-        s.as_mut().reset(self.instant_at(deadline));
+        let mut s = self.sleep_at(deadline);
         // Polling registers the timer with madsim; it fires even after `s` is dropped.
-        s.as_mut()
+        Pin::new(&mut s)
             .poll(&mut Context::from_waker(cx.waker()))
             .is_ready()
     }
 
-    /// True time a timer of `local_ns` on the node's clock takes.
-    pub(crate) fn timer_true_duration(&self, node: usize, local_ns: u64) -> u64 {
-        self.lock().nodes[node].clock.true_duration(local_ns)
+    /// The true time at which a timer of `local_ns` on the node's clock, armed now, fires.
+    pub(crate) fn timer_deadline(&self, node: usize, local_ns: u64) -> u64 {
+        let st = self.lock();
+        st.now() + st.nodes[node].clock.true_duration(local_ns)
     }
 
     // ---- delivery --------------------------------------------------------------------
@@ -330,12 +358,12 @@ impl World {
     fn poll_driver(
         &self,
         cx: &mut Context<'_>,
-        sleep: &mut Option<Pin<Box<madsim::time::Sleep>>>,
+        sleep: &mut Option<madsim::time::Sleep>,
     ) -> Poll<()> {
-        let now = self.now_ns();
         let next = {
             let mut st = self.lock();
             let st = &mut *st;
+            let now = st.now();
             if st.driver_armed.is_some_and(|armed| armed <= now) {
                 // That timer has fired; whatever comes next needs a new one.
                 st.driver_armed = None;
@@ -353,10 +381,8 @@ impl World {
             st.driver_armed = next;
             next.expect("checked above")
         };
-        let mut s = Box::pin(madsim::time::sleep(std::time::Duration::ZERO));
-        // `reset` sets the exact deadline; `sleep` alone would round up to 1 ms.
-        s.as_mut().reset(self.instant_at(next));
-        if s.as_mut().poll(cx).is_ready() {
+        let mut s = self.sleep_at(next);
+        if Pin::new(&mut s).poll(cx).is_ready() {
             // The deadline is already here: go round again.
             self.lock().driver_armed = None;
             cx.waker().wake_by_ref();
@@ -578,6 +604,7 @@ impl World {
             slot.held.clear();
         }
         st.driver_waker = None;
+        st.time = None;
         st.net = Network::new(&crate::net::NetConfig::default());
         st.hooks.clear();
         st.disks.disks.clear();
@@ -585,7 +612,9 @@ impl World {
 
     /// Moves the trace out at the end of a run.
     pub(crate) fn take_trace(&self) -> Trace {
-        std::mem::replace(&mut self.lock().trace, Trace::new(false))
+        let trace = std::mem::replace(&mut self.lock().trace, Trace::new(false));
+        trace.finish();
+        trace
     }
 }
 
@@ -599,17 +628,27 @@ fn drop_event(msg: u64, from: usize, to: usize, reason: DropReason) -> EventKind
 }
 
 impl WorldState {
-    /// Records an event on `node`: ticks its own clock entry and returns the snapshot.
-    pub(crate) fn record_node(&mut self, now: u64, node: usize, kind: EventKind) -> Arc<[u64]> {
+    /// True simulated time since the run started, in nanoseconds.
+    pub(crate) fn now(&self) -> u64 {
+        let since_origin = match &self.time {
+            Some(t) => t.elapsed().saturating_sub(self.origin_elapsed),
+            // After shutdown: ask madsim the slow way.
+            None => madsim::time::Instant::now().saturating_duration_since(self.origin),
+        };
+        // u64 arithmetic: `as_nanos` goes through u128, and this runs on every clock read.
+        since_origin.as_secs() * 1_000_000_000 + u64::from(since_origin.subsec_nanos())
+    }
+
+    /// Records an event on `node`, ticking its own clock entry first.
+    pub(crate) fn record_node(&mut self, now: u64, node: usize, kind: EventKind) {
         let vc = &mut self.nodes[node].vc;
         vc[node] += 1;
-        let snapshot: Arc<[u64]> = Arc::from(&vc[..]);
-        self.trace.push(now, Some(node), kind, snapshot.clone());
-        snapshot
+        let snapshot = VectorClock::from(&vc[..]);
+        self.trace.push(now, Some(node), kind, snapshot);
     }
 
     pub(crate) fn record_net(&mut self, now: u64, kind: EventKind) {
-        self.trace.push(now, None, kind, Arc::from(&[][..]));
+        self.trace.push(now, None, kind, VectorClock::empty());
     }
 
     fn schedule(&mut self, at: u64, env: Envelope) {
@@ -670,7 +709,7 @@ impl WorldState {
 /// The task that moves messages from the wire to inboxes at their arrival times.
 pub(crate) struct DeliveryDriver {
     pub world: Arc<World>,
-    pub sleep: Option<Pin<Box<madsim::time::Sleep>>>,
+    pub sleep: Option<madsim::time::Sleep>,
 }
 
 impl Future for DeliveryDriver {

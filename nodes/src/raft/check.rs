@@ -24,9 +24,10 @@ pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCh
     obs.check_log_matching();
     let mut violations = std::mem::take(&mut obs.violations);
     let mut unknown = None;
+    // Borrow the events for the check instead of copying them; they go back below.
     let history = History {
         source: "raft client history".to_string(),
-        events: obs.history.clone(),
+        events: std::mem::take(&mut obs.history),
     };
     let mut history_ops = 0;
     match pair(&history) {
@@ -64,6 +65,7 @@ pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCh
             }
         }
     }
+    obs.history = history.events;
     if let Some((quiet_from, bound)) = liveness {
         let deadline = quiet_from + bound;
         let elected = obs

@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use sim::{Nanos, NodeCtx};
 
-use super::msg::{KvOp, RaftMsg, Refusal};
+use super::msg::{Key, KvOp, RaftMsg, Refusal};
 use super::observer::RaftObserver;
 
 /// Client behaviour.
@@ -43,19 +43,24 @@ impl Default for ClientConfig {
 /// duplicated effect cannot hide behind an equal value.
 fn next_op(rng: &mut ChaCha8Rng, client: usize, seq: u64, read_percent: u32) -> KvOp {
     let unique = (client as i64) * 1_000_000 + seq as i64;
-    let reg = format!("r{}", rng.gen_range(0..3));
-    let list = format!("l{}", rng.gen_range(0..4));
+    const REGISTERS: [&str; 3] = ["r0", "r1", "r2"];
+    const LISTS: [&str; 4] = ["l0", "l1", "l2", "l3"];
+    // Both draws happen for every operation (as i32: the type decides how a draw
+    // consumes the stream); only the key the operation uses is built.
+    let (r, l) = (rng.gen_range(0..3i32), rng.gen_range(0..4i32));
+    let reg = || Key::from(REGISTERS[r as usize]);
+    let list = || Key::from(LISTS[l as usize]);
     if rng.gen_range(0..100) < read_percent {
         // Registers are read more than lists: they are where stale reads show.
         return if rng.gen_range(0..100) < 70 {
-            KvOp::Get { key: reg }
+            KvOp::Get { key: reg() }
         } else {
-            KvOp::Get { key: list }
+            KvOp::Get { key: list() }
         };
     }
     match rng.gen_range(0..100) {
         0..=39 => KvOp::Put {
-            key: reg,
+            key: reg(),
             value: unique,
         },
         40..=64 => {
@@ -65,13 +70,13 @@ fn next_op(rng: &mut ChaCha8Rng, client: usize, seq: u64, read_percent: u32) -> 
                 Some((client as i64) * 1_000_000 + rng.gen_range(1..=seq as i64))
             };
             KvOp::Cas {
-                key: reg,
+                key: reg(),
                 expect,
                 new: unique,
             }
         }
         _ => KvOp::Append {
-            key: list,
+            key: list(),
             value: unique,
         },
     }

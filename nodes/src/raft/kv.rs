@@ -6,11 +6,11 @@
 
 use std::collections::BTreeMap;
 
-use super::msg::{Command, KvOp, KvResult, KvValue};
+use super::msg::{Command, Key, KvOp, KvResult, KvValue};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Kv {
-    data: BTreeMap<String, KvValue>,
+    data: BTreeMap<Key, KvValue>,
     sessions: BTreeMap<u64, (u64, KvResult)>,
     dedup: bool,
 }

@@ -15,7 +15,7 @@ use sim::Nanos;
 
 use super::bugs::{Bug, Bugs};
 use super::kv::Kv;
-use super::msg::{Command, Entry, KvOp, RaftMsg, Refusal};
+use super::msg::{Command, Entry, Key, KvOp, RaftMsg, Refusal};
 
 /// Protocol settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,10 +117,30 @@ impl Ready {
 pub(super) struct PendingRead {
     pub client: usize,
     pub seq: u64,
-    pub key: String,
+    pub key: Key,
     pub read_index: u64,
     /// The broadcast round a majority must acknowledge.
     pub probe: u64,
+}
+
+/// The `k`-th largest (counting from 1) of `value(0..n)`: what a majority of `n` servers
+/// has reached when `k` is the majority. Sorts on the stack for clusters of up to 16,
+/// since it runs on every append reply.
+pub(super) fn kth_largest(n: usize, k: usize, value: impl Fn(usize) -> u64) -> u64 {
+    const ON_STACK: usize = 16;
+    let mut stack = [0u64; ON_STACK];
+    let mut heap = Vec::new();
+    let values: &mut [u64] = if n <= ON_STACK {
+        &mut stack[..n]
+    } else {
+        heap.resize(n, 0);
+        &mut heap
+    };
+    for (i, v) in values.iter_mut().enumerate() {
+        *v = value(i);
+    }
+    values.sort_unstable_by(|a, b| b.cmp(a));
+    values[k - 1]
 }
 
 /// One Raft node.
@@ -433,7 +453,7 @@ impl RaftMachine {
         }
     }
 
-    fn on_read(&mut self, now: u64, client: usize, seq: u64, key: String) {
+    fn on_read(&mut self, now: u64, client: usize, seq: u64, key: Key) {
         if self.bugs.has(Bug::StaleRead) {
             let result = self.kv.read(&key);
             self.send(
@@ -482,7 +502,7 @@ impl RaftMachine {
         &mut self,
         client: usize,
         seq: u64,
-        key: String,
+        key: Key,
         read_index: u64,
         probe: u64,
     ) {
@@ -498,15 +518,21 @@ impl RaftMachine {
 
     /// Answers reads whose leadership round is confirmed and whose index is applied.
     pub(super) fn serve_reads(&mut self) {
-        if self.role != Role::Leader {
+        if self.role != Role::Leader || self.pending_reads.is_empty() {
             return;
         }
         let confirmed = self.confirmed_probe();
         let applied = self.applied;
+        let servable =
+            |r: &PendingRead| r.read_index > 0 && r.read_index <= applied && r.probe <= confirmed;
+        // Called after every append reply and apply: usually nothing is servable yet.
+        if !self.pending_reads.iter().any(servable) {
+            return;
+        }
         let (ready, waiting): (Vec<PendingRead>, Vec<PendingRead>) =
             std::mem::take(&mut self.pending_reads)
                 .into_iter()
-                .partition(|r| r.read_index > 0 && r.read_index <= applied && r.probe <= confirmed);
+                .partition(servable);
         self.pending_reads = waiting;
         for r in ready {
             let result = self.kv.read(&r.key);
@@ -522,17 +548,13 @@ impl RaftMachine {
 
     /// The highest broadcast round a majority (this node included) has acknowledged.
     pub(super) fn confirmed_probe(&self) -> u64 {
-        let mut acked: Vec<u64> = (0..self.n)
-            .map(|p| {
-                if p == self.id {
-                    self.probe
-                } else {
-                    self.acked_probe[p]
-                }
-            })
-            .collect();
-        acked.sort_unstable_by(|a, b| b.cmp(a));
-        acked[self.majority() - 1]
+        kth_largest(self.n, self.majority(), |p| {
+            if p == self.id {
+                self.probe
+            } else {
+                self.acked_probe[p]
+            }
+        })
     }
 
     /// Applies newly committed entries to the key-value store and answers their clients.
@@ -556,5 +578,22 @@ impl RaftMachine {
             }
         }
         self.serve_reads();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kth_largest;
+
+    #[test]
+    fn kth_largest_is_what_a_majority_reached() {
+        let values = [3u64, 9, 1, 7, 5];
+        // Five servers, majority three: three of them are at 5 or beyond.
+        assert_eq!(kth_largest(5, 3, |i| values[i]), 5);
+        assert_eq!(kth_largest(5, 1, |i| values[i]), 9);
+        assert_eq!(kth_largest(5, 5, |i| values[i]), 1);
+        // Beyond the stack buffer the answer is the same.
+        let many: Vec<u64> = (0..40).map(|i| (i * 7) % 40).collect();
+        assert_eq!(kth_largest(40, 21, |i| many[i]), 19);
     }
 }

@@ -1,24 +1,30 @@
 //! What Raft nodes and their clients say to each other.
 
+use std::sync::Arc;
+
 use sim::Message;
+
+/// A key of the store. Shared, not owned: log entries are copied into messages, the
+/// disk, the observer and the applied log, and copying a key must not allocate.
+pub type Key = Arc<str>;
 
 /// A key-value operation a client asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum KvOp {
     Get {
-        key: String,
+        key: Key,
     },
     Put {
-        key: String,
+        key: Key,
         value: i64,
     },
     Append {
-        key: String,
+        key: Key,
         value: i64,
     },
     /// Set to `new` if the current value is `expect` (`None`: the key is missing).
     Cas {
-        key: String,
+        key: Key,
         expect: Option<i64>,
         new: i64,
     },

@@ -131,7 +131,8 @@ impl RaftObserver {
     /// Log matching over the final logs: where two logs agree on an entry's term, they agree
     /// on everything before it.
     pub fn check_log_matching(&mut self) {
-        let logs = self.logs.clone();
+        // Taken, not cloned, so `violate` can borrow self meanwhile; put back below.
+        let logs = std::mem::take(&mut self.logs);
         for a in 0..logs.len() {
             for b in a + 1..logs.len() {
                 let common = logs[a].len().min(logs[b].len());
@@ -153,6 +154,7 @@ impl RaftObserver {
                 }
             }
         }
+        self.logs = logs;
     }
 
     // ---- the client history -----------------------------------------------------------

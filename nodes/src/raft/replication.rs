@@ -4,7 +4,7 @@
 //! Figure 8); earlier entries commit with them.
 
 use super::bugs::Bug;
-use super::machine::{Observation, RaftMachine, Role};
+use super::machine::{kth_largest, Observation, RaftMachine, Role};
 use super::msg::RaftMsg;
 
 impl RaftMachine {
@@ -16,7 +16,8 @@ impl RaftMachine {
         // Keep only rounds that could still extend a lease.
         let oldest = self.probe.saturating_sub(64);
         self.probe_sent.retain(|&p, _| p > oldest);
-        for peer in self.peers() {
+        let me = self.id;
+        for peer in (0..self.n).filter(|&p| p != me) {
             self.send_append(peer);
         }
     }
@@ -187,10 +188,14 @@ impl RaftMachine {
 
     /// Commits the highest index a majority holds, if it is of the current term.
     pub(super) fn advance_commit(&mut self) {
-        let mut matched = self.match_index.clone();
-        matched[self.id] = self.last_index();
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let candidate = matched[self.majority() - 1];
+        let last = self.last_index();
+        let candidate = kth_largest(self.n, self.majority(), |p| {
+            if p == self.id {
+                last
+            } else {
+                self.match_index[p]
+            }
+        });
         if candidate > self.commit
             && (self.term_at(candidate) == self.term || self.bugs.has(Bug::CommitPreviousTerm))
         {

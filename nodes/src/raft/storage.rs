@@ -18,7 +18,7 @@ use sim::disk::{Disk, File};
 
 use super::bugs::{Bug, Bugs};
 use super::machine::{HardState, Ready};
-use super::msg::{Command, Entry, KvOp};
+use super::msg::{Command, Entry, Key, KvOp};
 
 const META: &str = "raft.meta";
 const LOG: &str = "raft.log";
@@ -42,42 +42,40 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// A command as bytes. An all-zero payload decodes as a no-op, which is exactly what a
-/// node without checksums would apply from a torn record.
-fn encode_command(c: &Command) -> Vec<u8> {
-    let mut out = Vec::new();
+/// Appends a command's bytes to `out`. An all-zero payload decodes as a no-op, which is
+/// exactly what a node without checksums would apply from a torn record.
+fn encode_command(out: &mut Vec<u8>, c: &Command) {
     match c {
         Command::Noop => out.push(0),
         Command::Kv { client, seq, op } => {
             out.push(1);
-            put_u64(&mut out, *client);
-            put_u64(&mut out, *seq);
+            put_u64(out, *client);
+            put_u64(out, *seq);
             match op {
                 KvOp::Get { key } => {
                     out.push(0);
-                    put_str(&mut out, key);
+                    put_str(out, key);
                 }
                 KvOp::Put { key, value } => {
                     out.push(1);
-                    put_str(&mut out, key);
-                    put_u64(&mut out, *value as u64);
+                    put_str(out, key);
+                    put_u64(out, *value as u64);
                 }
                 KvOp::Append { key, value } => {
                     out.push(2);
-                    put_str(&mut out, key);
-                    put_u64(&mut out, *value as u64);
+                    put_str(out, key);
+                    put_u64(out, *value as u64);
                 }
                 KvOp::Cas { key, expect, new } => {
                     out.push(3);
-                    put_str(&mut out, key);
+                    put_str(out, key);
                     out.push(u8::from(expect.is_some()));
-                    put_u64(&mut out, expect.unwrap_or(0) as u64);
-                    put_u64(&mut out, *new as u64);
+                    put_u64(out, expect.unwrap_or(0) as u64);
+                    put_u64(out, *new as u64);
                 }
             }
         }
     }
-    out
 }
 
 struct Cursor<'a>(&'a [u8]);
@@ -93,12 +91,12 @@ impl Cursor<'_> {
         self.0 = rest;
         Some(u64::from_le_bytes(b.try_into().ok()?))
     }
-    fn string(&mut self) -> Option<String> {
+    fn string(&mut self) -> Option<Key> {
         let (len, rest) = self.0.split_at_checked(4)?;
         let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
         let (s, rest) = rest.split_at_checked(len)?;
         self.0 = rest;
-        String::from_utf8(s.to_vec()).ok()
+        std::str::from_utf8(s).ok().map(Key::from)
     }
 }
 
@@ -137,15 +135,23 @@ fn decode_command(bytes: &[u8]) -> Option<Command> {
     }
 }
 
+/// Appends one entry's record to `out`, in place (a batch of records is one buffer).
+fn encode_record_into(out: &mut Vec<u8>, entry: &Entry) {
+    let start = out.len();
+    // Length and checksum come first but depend on what follows: reserve, then fill.
+    out.extend_from_slice(&[0; 12]);
+    put_u64(out, entry.term);
+    encode_command(out, &entry.command);
+    let payload_len = (out.len() - start - HEADER) as u32;
+    let sum = checksum(&out[start + 12..]);
+    out[start..start + 4].copy_from_slice(&payload_len.to_le_bytes());
+    out[start + 4..start + 12].copy_from_slice(&sum.to_le_bytes());
+}
+
+#[cfg(test)]
 fn encode_record(entry: &Entry) -> Vec<u8> {
-    let payload = encode_command(&entry.command);
-    let mut body = Vec::with_capacity(8 + payload.len());
-    put_u64(&mut body, entry.term);
-    body.extend_from_slice(&payload);
-    let mut out = Vec::with_capacity(HEADER + payload.len());
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    put_u64(&mut out, checksum(&body));
-    out.extend_from_slice(&body);
+    let mut out = Vec::new();
+    encode_record_into(&mut out, entry);
     out
 }
 
@@ -338,15 +344,12 @@ impl Storage {
                 self.ends.len() as u64 + 1,
                 "appends follow the persisted log"
             );
-            let mut at = self.ends.last().copied().unwrap_or(0);
-            let mut batch = Vec::new();
+            let start = self.ends.last().copied().unwrap_or(0);
+            let mut batch = Vec::with_capacity(64 * ready.append.len());
             for e in &ready.append {
-                let rec = encode_record(e);
-                at += rec.len() as u64;
-                self.ends.push(at);
-                batch.extend_from_slice(&rec);
+                encode_record_into(&mut batch, e);
+                self.ends.push(start + batch.len() as u64);
             }
-            let start = at - batch.len() as u64;
             self.log.write_at(start, &batch).await?;
             log_changed = true;
         }

@@ -609,7 +609,7 @@ fn run_cmd(a: RunArgs) -> CmdResult {
             )));
         };
         let mut out = create_output(path, a.force)?;
-        out.write_all(text.as_bytes())
+        out.write_all(text.json_lines().as_bytes())
             .and_then(|_| out.flush())
             .map_err(|e| BadInput(format!("cannot write {}: {e}", path.display())))?;
     }

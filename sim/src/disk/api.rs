@@ -46,10 +46,10 @@ impl World {
         incarnation: u64,
         body: impl FnOnce(&mut NodeDisk, &mut PlacementGate<'_>, &mut Vec<DiskFault>) -> Step<R>,
     ) -> Option<(Result<R, DiskError>, bool)> {
-        let now = self.now_ns();
         let n = self.len();
         let mut guard = self.lock();
         let st = &mut *guard;
+        let now = st.now();
         if st.nodes[node].incarnation != incarnation || st.nodes[node].status == Status::Crashed {
             return None;
         }
@@ -276,11 +276,10 @@ impl File {
     /// Writes `data` at `offset` (into the page cache until the next sync).
     pub async fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         let (ino, file) = (self.ino, self.name.clone());
-        let data = data.to_vec();
         self.disk
             .run(Cost::Write, move |d, _, f| {
                 let len = data.len() as u64;
-                match d.write_at(ino, &file, offset, &data, f) {
+                match d.write_at(ino, &file, offset, data, f) {
                     Ok(()) => (Ok(()), Some(DiskOp::Write { file, offset, len })),
                     Err(e) => (Err(e), None),
                 }
@@ -291,12 +290,11 @@ impl File {
     /// Writes `data` at the end of the file; returns the offset it was written at.
     pub async fn append(&self, data: &[u8]) -> io::Result<u64> {
         let (ino, file) = (self.ino, self.name.clone());
-        let data = data.to_vec();
         self.disk
             .run(Cost::Write, move |d, _, f| {
                 let offset = d.len(ino);
                 let len = data.len() as u64;
-                match d.write_at(ino, &file, offset, &data, f) {
+                match d.write_at(ino, &file, offset, data, f) {
                     Ok(()) => (Ok(offset), Some(DiskOp::Write { file, offset, len })),
                     Err(e) => (Err(e), None),
                 }
@@ -342,7 +340,5 @@ impl File {
 }
 
 fn sleep_exact(world: &World, ns: u64) -> impl Future<Output = ()> {
-    let mut s = Box::pin(madsim::time::sleep(std::time::Duration::ZERO));
-    s.as_mut().reset(world.instant_at(world.now_ns() + ns));
-    s
+    world.sleep_at(world.now_ns() + ns)
 }

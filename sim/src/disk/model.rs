@@ -366,7 +366,8 @@ impl NodeDisk {
             return Ok(());
         }
         let i = self.inode_mut(ino);
-        for p in std::mem::take(&mut i.pending) {
+        // Drained in place: the emptied list keeps its room for the next writes.
+        for p in i.pending.drain(..) {
             if !p.doomed {
                 apply(&mut i.durable, &p.op);
             }

@@ -98,7 +98,7 @@ pub struct Envelope {
     pub to: usize,
     pub what: &'static str,
     pub payload: Arc<dyn Any + Send + Sync>,
-    pub vc: Arc<[u64]>,
+    pub vc: crate::trace::VectorClock,
 }
 
 impl std::fmt::Debug for Envelope {

@@ -105,6 +105,17 @@ impl ClientHistory {
             ClientHistory::Kv(events) => nodes::raft::observer::history_json_lines(events).into(),
         }
     }
+
+    /// How many operations were invoked, without rendering the history.
+    pub fn invocations(&self) -> usize {
+        match self {
+            ClientHistory::Lines(text) => text.matches("\"type\":\"invoke\"").count(),
+            ClientHistory::Kv(events) => events
+                .iter()
+                .filter(|e| e.kind == checkers::history::EventKind::Invoke)
+                .count(),
+        }
+    }
 }
 
 fn sim_config(s: &Scenario, seed: u64, opts: &RunOptions) -> SimConfig {

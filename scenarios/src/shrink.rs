@@ -95,10 +95,7 @@ fn run_once(s: &Scenario, seed: u64, opts: &RunOptions, check: &str) -> Option<O
                 .map(|e| e.time_ns)
         })
         .min();
-    let operations = r
-        .history
-        .as_deref()
-        .map_or(0, |h| h.matches("\"type\":\"invoke\"").count());
+    let operations = r.history.as_ref().map_or(0, |h| h.invocations());
     Some(Outcome {
         size: Size {
             fault_events: s.faults.len(),

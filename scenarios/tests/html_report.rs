@@ -161,7 +161,10 @@ fn serializability_report_outlines_the_cycle_and_shades_crashes() {
         return;
     };
     assert_eq!(attr(&dom, "data-status"), "rendered");
-    assert!(count(&dom, r#"class="down""#) > 0, "a crashed participant's lane is shaded");
+    assert!(
+        count(&dom, r#"class="down""#) > 0,
+        "a crashed participant's lane is shaded"
+    );
     assert!(count(&dom, r#"class="mark crash""#) > 0);
     assert_eq!(
         count(&dom, r#"class="op ok witness principal""#),

@@ -337,7 +337,7 @@ pub fn model(s: &Scenario, result: &RunResult) -> Result<Value, String> {
     }
 
     let history = match &result.history {
-        Some(text) => history_ops(text)?,
+        Some(h) => history_ops(&h.json_lines())?,
         None => Value::Null,
     };
     let violations: Vec<Value> = report

@@ -276,3 +276,20 @@ fn a_killed_fuzz_job_leaves_a_valid_corpus_that_replays() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_closed_pipe_ends_dst_quietly() {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dst"))
+        .args(["list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dst runs");
+    // Close the read end before dst writes, as `dst list | head -0` would.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("dst ends");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.is_empty(), "{err}");
+}

@@ -378,7 +378,7 @@ mod tests {
             (
                 "fault = \"crash-follower\"",
                 "fault = \"crash\"\nnode = 9",
-                "outside 0..5",
+                "but the servers are n1..n5",
             ),
             (
                 "fault = \"crash-leader\"",

@@ -49,6 +49,10 @@ impl SystemSpec {
 /// A node's clock at the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClockSpec {
+    #[serde(
+        deserialize_with = "sim::node_ref::node",
+        serialize_with = "sim::node_ref::ser_node"
+    )]
     pub node: usize,
     #[serde(default)]
     pub offset_ns: i64,
@@ -63,26 +67,54 @@ pub enum Fault {
     Partition(Topology),
     Heal,
     Crash {
+        #[serde(
+            deserialize_with = "sim::node_ref::node",
+            serialize_with = "sim::node_ref::ser_node"
+        )]
         node: usize,
     },
     Restart {
+        #[serde(
+            deserialize_with = "sim::node_ref::node",
+            serialize_with = "sim::node_ref::ser_node"
+        )]
         node: usize,
     },
     Pause {
+        #[serde(
+            deserialize_with = "sim::node_ref::node",
+            serialize_with = "sim::node_ref::ser_node"
+        )]
         node: usize,
     },
     Resume {
+        #[serde(
+            deserialize_with = "sim::node_ref::node",
+            serialize_with = "sim::node_ref::ser_node"
+        )]
         node: usize,
     },
     ClockBump {
+        #[serde(
+            deserialize_with = "sim::node_ref::node",
+            serialize_with = "sim::node_ref::ser_node"
+        )]
         node: usize,
         delta_ns: i64,
     },
     ClockDrift {
+        #[serde(
+            deserialize_with = "sim::node_ref::node",
+            serialize_with = "sim::node_ref::ser_node"
+        )]
         node: usize,
         ppm: i64,
     },
     ClockStrobe {
+        #[serde(
+            deserialize_with = "sim::node_ref::node",
+            serialize_with = "sim::node_ref::ser_node"
+        )]
         node: usize,
         delta_ns: i64,
         period: Nanos,
@@ -91,6 +123,10 @@ pub enum Fault {
     /// Crash the node right after its next `ops` disk operations (writes, syncs, creates,
     /// renames, removes; reads do not count).
     CrashAfterDiskOps {
+        #[serde(
+            deserialize_with = "sim::node_ref::node",
+            serialize_with = "sim::node_ref::ser_node"
+        )]
         node: usize,
         ops: u64,
     },
@@ -113,6 +149,10 @@ pub enum Fault {
     /// Crash the node right after its Nth disk operation from now, N drawn uniformly from
     /// 1..=max_ops by the faults stream: a sweep covers every prefix of a write sequence.
     CrashAfterRandomDiskOps {
+        #[serde(
+            deserialize_with = "sim::node_ref::node",
+            serialize_with = "sim::node_ref::ser_node"
+        )]
         node: usize,
         max_ops: u64,
     },
@@ -317,7 +357,10 @@ impl Scenario {
             .map_err(|e| (Place::Net, e.to_string()))?;
         for (i, c) in self.clocks.iter().enumerate() {
             if c.node >= n {
-                let msg = format!("clock for node {} outside 0..{n}", c.node);
+                let msg = format!(
+                    "clock for node {} but the servers are n1..n{n}",
+                    sim::node_ref::name(c.node)
+                );
                 return Err((Place::Clock(i), msg));
             }
             if c.drift_ppm <= -1_000_000 {
@@ -341,8 +384,9 @@ impl Scenario {
             last = s.at;
             if let Some(bad) = s.fault.nodes().into_iter().find(|&x| x >= n) {
                 return Err(here(format!(
-                    "fault at {} names node {bad} outside 0..{n}",
-                    s.at
+                    "fault at {} names node {} but the servers are n1..n{n}",
+                    s.at,
+                    sim::node_ref::name(bad)
                 )));
             }
             if let Fault::Partition(t) = &s.fault {

@@ -19,6 +19,7 @@ pub mod duration;
 pub mod net;
 #[cfg(madsim)]
 pub mod node;
+pub mod node_ref;
 pub mod process;
 pub mod rng;
 #[cfg(madsim)]

@@ -38,19 +38,35 @@ pub enum Topology {
     RandomHalves,
     /// `node: None` picks one at random.
     Isolate {
-        #[serde(default)]
+        #[serde(
+            default,
+            deserialize_with = "crate::node_ref::opt_node",
+            serialize_with = "crate::node_ref::ser_opt_node"
+        )]
         node: Option<usize>,
     },
     MajoritiesRing,
     Bridge,
     /// `from`/`to` empty: one random node loses all its outbound links.
     OneWay {
-        #[serde(default)]
+        #[serde(
+            default,
+            deserialize_with = "crate::node_ref::nodes",
+            serialize_with = "crate::node_ref::ser_nodes"
+        )]
         from: Vec<usize>,
-        #[serde(default)]
+        #[serde(
+            default,
+            deserialize_with = "crate::node_ref::nodes",
+            serialize_with = "crate::node_ref::ser_nodes"
+        )]
         to: Vec<usize>,
     },
     Links {
+        #[serde(
+            deserialize_with = "crate::node_ref::links",
+            serialize_with = "crate::node_ref::ser_links"
+        )]
         links: Vec<(usize, usize)>,
     },
 }

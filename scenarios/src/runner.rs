@@ -454,27 +454,30 @@ fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
     let config = sim_config(s, seed, opts);
     let names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
     let replay = replay_command(&s.name, seed, &opts.bug_flags());
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        sim::run(config, |sim| async move {
-            let running = match &s.system {
-                SystemSpec::Relay(cfg) => {
-                    nodes::relay::start(&sim, *cfg);
-                    Running::Relay
-                }
-                SystemSpec::Raft(sys) => {
-                    Running::Raft(nodes::raft::start(&sim, sys, s.nodes, &opts.raft_bugs))
-                }
-                SystemSpec::Gossip(sys) => {
-                    Running::Gossip(nodes::gossip::start(&sim, sys, s.nodes, &opts.gossip_bugs))
-                }
-                SystemSpec::Twopc(sys) => {
-                    Running::Twopc(nodes::twopc::start(&sim, sys, s.nodes, &opts.twopc_bugs))
-                }
-            };
-            let problems = nemesis(&sim, s, &running).await;
-            (problems, running)
-        })
-    }));
+    quiet_panics::install();
+    let outcome = quiet_panics::during_run(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            sim::run(config, |sim| async move {
+                let running = match &s.system {
+                    SystemSpec::Relay(cfg) => {
+                        nodes::relay::start(&sim, *cfg);
+                        Running::Relay
+                    }
+                    SystemSpec::Raft(sys) => {
+                        Running::Raft(nodes::raft::start(&sim, sys, s.nodes, &opts.raft_bugs))
+                    }
+                    SystemSpec::Gossip(sys) => {
+                        Running::Gossip(nodes::gossip::start(&sim, sys, s.nodes, &opts.gossip_bugs))
+                    }
+                    SystemSpec::Twopc(sys) => {
+                        Running::Twopc(nodes::twopc::start(&sim, sys, s.nodes, &opts.twopc_bugs))
+                    }
+                };
+                let problems = nemesis(&sim, s, &running).await;
+                (problems, running)
+            })
+        }))
+    });
     let out = match outcome {
         Ok(out) => out,
         Err(payload) => {
@@ -484,7 +487,10 @@ fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
                 verdict: Verdict::Violation,
                 violations: vec![Violation::new(
                     "panic",
-                    format!("the run panicked: {}", panic_text(&*payload)),
+                    match quiet_panics::last_location() {
+                        Some(at) => format!("the run panicked at {at}: {}", panic_text(&*payload)),
+                        None => format!("the run panicked: {}", panic_text(&*payload)),
+                    },
                     None,
                 )],
                 unknown: None,
@@ -600,4 +606,51 @@ pub fn check_determinism(
         _ => None,
     };
     (a, divergence)
+}
+
+/// A panic inside a run is a finding, reported as a `panic` violation with its message and
+/// location; printing it as well would bury a sweep's or a fuzz job's output under
+/// backtraces. Set `DST_SHOW_PANICS=1` to have them printed anyway (with a backtrace if
+/// `RUST_BACKTRACE` asks for one).
+mod quiet_panics {
+    use std::cell::{Cell, RefCell};
+    use std::sync::Once;
+
+    thread_local! {
+        static IN_RUN: Cell<bool> = const { Cell::new(false) };
+        static LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+
+    pub fn install() {
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| {
+            let default = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if IN_RUN.with(Cell::get) {
+                    let at = info
+                        .location()
+                        .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                    LOCATION.with(|l| *l.borrow_mut() = at);
+                    if std::env::var_os("DST_SHOW_PANICS").is_none() {
+                        return;
+                    }
+                }
+                default(info)
+            }));
+        });
+    }
+
+    /// Runs `f` with panics on this thread recorded instead of printed.
+    pub fn during_run<T>(f: impl FnOnce() -> T) -> T {
+        LOCATION.with(|l| *l.borrow_mut() = None);
+        IN_RUN.with(|r| r.set(true));
+        let out = f();
+        IN_RUN.with(|r| r.set(false));
+        out
+    }
+
+    /// Where the last recorded panic on this thread happened.
+    pub fn last_location() -> Option<String> {
+        LOCATION.with(|l| l.borrow().clone())
+    }
 }

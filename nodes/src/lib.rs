@@ -6,6 +6,7 @@
 //! - `relay`: nodes forward and acknowledge messages; it exists to prove the world.
 //! - `system`: what every system hands the runner at the end of a run.
 
+pub mod codec;
 pub mod gossip;
 pub mod raft;
 pub mod relay;

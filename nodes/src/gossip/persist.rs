@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::io;
 
-use sim::digest::StableHasher;
+use crate::codec::{checksum, put_u32, put_u64, Cursor};
 use sim::disk::Disk;
 
 use super::store::{Store, Version, Vv, WriteId};
@@ -32,20 +32,6 @@ const HEADER: usize = 4 + 4 + 8;
 pub struct Snapshot {
     pub incarnation: u64,
     pub store: Store,
-}
-
-fn checksum(bytes: &[u8]) -> u64 {
-    let mut h = StableHasher::new();
-    h.write_bytes(bytes);
-    h.finish()
-}
-
-fn put_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_u32(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_le_bytes());
 }
 
 /// The snapshot as bytes, framed and checksummed.
@@ -75,30 +61,6 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
     put_u64(&mut out, checksum(&p));
     out.extend_from_slice(&p);
     out
-}
-
-struct Cursor<'a>(&'a [u8]);
-
-impl Cursor<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        let (b, rest) = self.0.split_at_checked(n)?;
-        self.0 = rest;
-        Some(b)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    /// A count of items at least `min` bytes each: larger than what is left is damage.
-    fn count(&mut self, min: usize) -> Option<usize> {
-        let n = self.u32()? as usize;
-        (n.saturating_mul(min) <= self.0.len()).then_some(n)
-    }
 }
 
 fn decode_payload(p: &[u8]) -> Option<Snapshot> {

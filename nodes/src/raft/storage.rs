@@ -13,7 +13,7 @@
 
 use std::io;
 
-use sim::digest::StableHasher;
+use crate::codec::{checksum, put_str, put_u64, Cursor};
 use sim::disk::{Disk, File};
 
 use super::bugs::{Bug, Bugs};
@@ -25,22 +25,7 @@ const LOG: &str = "raft.log";
 const META_MAGIC: u32 = 0x5241_4654; // "RAFT"
 const HEADER: usize = 4 + 8 + 8;
 
-fn checksum(bytes: &[u8]) -> u64 {
-    let mut h = StableHasher::new();
-    h.write_bytes(bytes);
-    h.finish()
-}
-
 // ---- encoding -------------------------------------------------------------------------
-
-fn put_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
 
 /// Appends a command's bytes to `out`. An all-zero payload decodes as a no-op, which is
 /// exactly what a node without checksums would apply from a torn record.
@@ -78,28 +63,6 @@ fn encode_command(out: &mut Vec<u8>, c: &Command) {
     }
 }
 
-struct Cursor<'a>(&'a [u8]);
-
-impl Cursor<'_> {
-    fn u8(&mut self) -> Option<u8> {
-        let (&b, rest) = self.0.split_first()?;
-        self.0 = rest;
-        Some(b)
-    }
-    fn u64(&mut self) -> Option<u64> {
-        let (b, rest) = self.0.split_at_checked(8)?;
-        self.0 = rest;
-        Some(u64::from_le_bytes(b.try_into().ok()?))
-    }
-    fn string(&mut self) -> Option<Key> {
-        let (len, rest) = self.0.split_at_checked(4)?;
-        let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
-        let (s, rest) = rest.split_at_checked(len)?;
-        self.0 = rest;
-        std::str::from_utf8(s).ok().map(Key::from)
-    }
-}
-
 fn decode_command(bytes: &[u8]) -> Option<Command> {
     let mut c = Cursor(bytes);
     match c.u8()? {
@@ -108,17 +71,19 @@ fn decode_command(bytes: &[u8]) -> Option<Command> {
             let client = c.u64()?;
             let seq = c.u64()?;
             let op = match c.u8()? {
-                0 => KvOp::Get { key: c.string()? },
+                0 => KvOp::Get {
+                    key: c.str().map(Key::from)?,
+                },
                 1 => KvOp::Put {
-                    key: c.string()?,
+                    key: c.str().map(Key::from)?,
                     value: c.u64()? as i64,
                 },
                 2 => KvOp::Append {
-                    key: c.string()?,
+                    key: c.str().map(Key::from)?,
                     value: c.u64()? as i64,
                 },
                 3 => {
-                    let key = c.string()?;
+                    let key = c.str().map(Key::from)?;
                     let has = c.u8()? == 1;
                     let expect = c.u64()? as i64;
                     KvOp::Cas {

@@ -23,7 +23,8 @@
 
 use std::io;
 
-use sim::digest::StableHasher;
+pub use crate::codec::Cursor;
+use crate::codec::{checksum, put_str, put_u32, put_u64};
 use sim::disk::{Disk, File};
 
 use super::coordinator::CRecord;
@@ -34,65 +35,7 @@ const HEADER: usize = 4 + 8;
 const MARKER: u8 = 0;
 const RECORD: u8 = 1;
 
-fn checksum(bytes: &[u8]) -> u64 {
-    let mut h = StableHasher::new();
-    h.write_bytes(bytes);
-    h.finish()
-}
-
 // ---- the binary form of records ---------------------------------------------------------
-
-fn put_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_u32(out: &mut Vec<u8>, v: u32) {
-    out.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_u32(out, s.len() as u32);
-    out.extend_from_slice(s.as_bytes());
-}
-
-/// Reads the binary form; every method fails on bytes that do not decode.
-pub struct Cursor<'a>(&'a [u8]);
-
-impl Cursor<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        let (b, rest) = self.0.split_at_checked(n)?;
-        self.0 = rest;
-        Some(b)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-    fn bool(&mut self) -> Option<bool> {
-        match self.u8()? {
-            0 => Some(false),
-            1 => Some(true),
-            _ => None,
-        }
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn i64(&mut self) -> Option<i64> {
-        Some(self.u64()? as i64)
-    }
-    /// A count of items at least `min` bytes each: more than fit in what is left is damage.
-    fn count(&mut self, min: usize) -> Option<usize> {
-        let n = self.u32()? as usize;
-        (n.saturating_mul(min) <= self.0.len()).then_some(n)
-    }
-    fn string(&mut self) -> Option<String> {
-        let n = self.count(1)?;
-        String::from_utf8(self.take(n)?.to_vec()).ok()
-    }
-}
 
 /// A log record's binary form.
 pub trait Record: Sized {

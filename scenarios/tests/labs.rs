@@ -1,6 +1,6 @@
 //! Every teaching lab both ways: the broken form fails with the lab's check within the seeds
 //! its `lab.toml` promises, at the seed its guide names; the fixed form passes a sweep
-//! (`DST_SEEDS` scales it; the guides promise 200 seeds, which the nightly sweep covers).
+//! (`DST_SEEDS` scales it; the guides promise 200 seeds, which the nightly `labs` job runs).
 
 use std::process::Command;
 

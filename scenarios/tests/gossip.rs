@@ -97,3 +97,37 @@ fn damaged_snapshots_are_discarded_and_the_run_still_passes() {
     assert!(stat_over_seeds("gossip/disk-torn", "snapshots_discarded", 3) > 0);
     assert!(stat_over_seeds("gossip/disk-corruption", "snapshots_discarded", 3) > 0);
 }
+
+#[test]
+fn a_lost_write_points_at_the_client_operation_that_was_acknowledged() {
+    let s = builtin::find("gossip/clock-skew").expect("built-in");
+    let mut opts = RunOptions::default();
+    scenarios::runner::add_bug(&mut opts, "gossip:lww-wall-clock").unwrap();
+    let r = run_scenario(&s, 0, &opts);
+    let lost = r
+        .report
+        .violations
+        .iter()
+        .find(|v| v.check == "lost-write")
+        .expect("the bug loses a write at seed 0");
+    let history = r
+        .history
+        .expect("gossip records a history")
+        .json_lines()
+        .to_string();
+    let lines: Vec<&str> = history.lines().collect();
+    let at_fault = lost
+        .ops
+        .iter()
+        .find(|o| o.role == "at-fault")
+        .expect("the lost write's operation");
+    let op: serde_json::Value = serde_json::from_str(lines[at_fault.line - 1]).unwrap();
+    assert_eq!(op["type"], "invoke");
+    assert_eq!(op["f"], "put", "{op}");
+    // The message names the same line.
+    assert!(
+        lost.message.contains(&format!("(line {})", at_fault.line)),
+        "{}",
+        lost.message
+    );
+}

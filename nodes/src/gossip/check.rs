@@ -34,8 +34,18 @@ const KEEP_PER_CHECK: usize = 3;
 const DEAD_GRACE_NS: u64 = 1_500_000_000;
 
 fn push(out: &mut Vec<Violation>, check: &str, message: String) {
+    push_with_ops(out, check, message, Vec::new());
+}
+
+/// Like `push`, pointing at client-history operations (line, role) that show it.
+fn push_with_ops(
+    out: &mut Vec<Violation>,
+    check: &str,
+    message: String,
+    ops: Vec<(usize, String)>,
+) {
     if out.iter().filter(|v| v.check == check).count() < KEEP_PER_CHECK {
-        out.push(Violation::new(check, message, None));
+        out.push(Violation::new(check, message, None).with_ops(ops));
     }
 }
 
@@ -194,7 +204,11 @@ pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) ->
         };
         for old in &rec.superseded {
             if survivors.get(&rec.key).is_some_and(|s| s.contains(old)) {
-                push(
+                let mut ops = vec![(ack.line, "at-fault".to_string())];
+                if let Some(put) = obs.acked.get(old) {
+                    ops.push((put.line, "involved".to_string()));
+                }
+                push_with_ops(
                     &mut v,
                     "resurrection",
                     format!(
@@ -202,6 +216,7 @@ pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) ->
                         rec.key,
                         rec.node + 1
                     ),
+                    ops,
                 );
             }
         }
@@ -237,7 +252,9 @@ pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) ->
         input.writes.push(AuditWrite {
             id: id.to_string(),
             key: rec.key.clone(),
-            line: input.writes.len() + 1,
+            // The client history line of an acknowledged write; 0 for one no client saw
+            // acknowledged (a survivor the audit needs for comparison).
+            line: obs.acked.get(id).map_or(0, |a| a.line),
             vc: vc
                 .iter()
                 .enumerate()
@@ -262,15 +279,36 @@ pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) ->
         }
     }
     let acked_names: BTreeSet<String> = obs.acked.keys().map(|id| id.to_string()).collect();
+    let acked_lines: BTreeMap<String, usize> = obs
+        .acked
+        .iter()
+        .map(|(id, a)| (id.to_string(), a.line))
+        .collect();
     let audited = input.writes.len();
     for c in audit(&input) {
         match c.kind {
             // Only acknowledged writes are promised to survive.
-            "lost-update" if c.writes.iter().all(|w| acked_names.contains(w)) => push(
-                &mut v,
-                "lost-write",
-                format!("acknowledged write lost: {}", c.message),
-            ),
+            "lost-update" if c.writes.iter().all(|w| acked_names.contains(w)) => {
+                // The lost write's operation, then those of the writes that survived it.
+                let kept = survivors.get(&c.key).into_iter().flatten();
+                let ops = c
+                    .writes
+                    .iter()
+                    .filter_map(|w| acked_lines.get(w.as_str()))
+                    .map(|&line| (line, "at-fault".to_string()))
+                    .chain(kept.filter_map(|id| {
+                        acked_lines
+                            .get(id.to_string().as_str())
+                            .map(|&line| (line, "survivor".to_string()))
+                    }))
+                    .collect();
+                push_with_ops(
+                    &mut v,
+                    "lost-write",
+                    format!("acknowledged write lost: {}", c.message),
+                    ops,
+                )
+            }
             "lost-update" => {}
             _ => push(&mut v, "conflict-audit", c.message),
         }

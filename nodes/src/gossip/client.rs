@@ -80,10 +80,14 @@ pub async fn run_client(
             ClientOp::Delete { .. } => ("delete", serde_json::Value::Null),
         };
         let target = rng.gen_range(0..servers);
-        obs.lock().unwrap().record(json!({
-            "process": me, "type": "invoke", "f": f, "key": op.key(), "value": value,
-            "time": ctx.world().now_ns(),
-        }));
+        let invoke_line = {
+            let mut o = obs.lock().unwrap();
+            o.record(json!({
+                "process": me, "type": "invoke", "f": f, "key": op.key(), "value": value,
+                "time": ctx.world().now_ns(),
+            }));
+            o.history.len()
+        };
         ctx.send(
             target,
             GossipMsg::Request {
@@ -120,6 +124,7 @@ pub async fn run_client(
                             key: key.clone(),
                             delete,
                             at: now,
+                            line: invoke_line,
                         },
                     );
                 }

@@ -35,6 +35,8 @@ pub struct Acked {
     pub key: String,
     pub delete: bool,
     pub at: u64,
+    /// The client history line of the operation's invocation.
+    pub line: usize,
 }
 
 #[derive(Debug, Default)]

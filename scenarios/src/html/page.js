@@ -118,6 +118,8 @@ window.addEventListener("error", (e) => {
     if (r === "at-fault") return { cls: "principal", tag: "✖", why: "at fault in " + check };
     if (r === "blocked") return { cls: "blocked", tag: "?", why: "could not be placed next" };
     if (r.startsWith("order")) return { cls: "", tag: "#" + n, why: "step " + n + " of the longest valid order" };
+    if (r === "survivor") return { cls: "", tag: "kept", why: "the write that survived instead" };
+    if (r === "involved") return { cls: "", tag: "•", why: "involved in " + check };
     if (r.startsWith("cycle")) return { cls: "principal", tag: "↻" + n, why: "step " + n + " of the dependency cycle" };
     return { cls: "", tag: "•", why: r };
   }
@@ -172,6 +174,12 @@ window.addEventListener("error", (e) => {
     }
     if (v.check === "serializability") {
       return "The committed transactions cannot be put in any serial order: the outlined transactions form a dependency cycle. Each step of the cycle is explained below; the red one is where it starts.";
+    }
+    if (v.check === "lost-write") {
+      return "A write the store acknowledged is in no live server's final state, and no write that survived causally follows it: it was silently dropped, not overwritten. In the client history, the lost write is outlined in red (✖) and the write kept instead in blue (kept). In the diagram, follow the anti-entropy messages between the servers after the lost write was acknowledged.";
+    }
+    if (v.check === "resurrection") {
+      return "A value that an acknowledged delete removed is live again at the end. The delete is outlined in red (✖) in the client history, the write it removed in blue.";
     }
     if (v.check === "blocked-time") {
       return "Two-phase commit blocks: a participant that voted yes may neither commit nor abort on its own, because the coordinator may already have decided either way. It keeps its locks until it learns the outcome, and only the coordinator knows it. The grey band on n1's lane is the coordinator being down; the red line marks when the participant started waiting.";

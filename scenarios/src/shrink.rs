@@ -153,7 +153,7 @@ impl Search<'_> {
     fn shorten_run(&mut self) -> bool {
         let mut improved = false;
         if let Some(t) = self.violation_at {
-            let end = Nanos(t + 1_000_000);
+            let end = Nanos(whole_ms_up(t + 1_000_000));
             if end < self.best.duration {
                 let cand = cut_at(&self.best, end);
                 improved |= self.try_keep(cand);
@@ -161,7 +161,7 @@ impl Search<'_> {
         }
         let (mut lo, mut hi) = (0u64, self.best.duration.0);
         while hi - lo > (hi / 16).max(50_000_000) && !self.spent() {
-            let mid = lo + (hi - lo) / 2;
+            let mid = whole_ms(lo + (hi - lo) / 2);
             let cand = cut_at(&self.best, Nanos(mid));
             if self.try_keep(cand) {
                 hi = self.best.duration.0;
@@ -311,11 +311,11 @@ impl Search<'_> {
                 let f = &mut cand.faults[i];
                 let changed = match (&mut f.lasting, &mut f.fault) {
                     (Some(d), _) if d.0 > 1_000_000 => {
-                        d.0 /= 2;
+                        d.0 = whole_ms(d.0 / 2);
                         true
                     }
                     (_, Fault::ClockStrobe { duration, .. }) if duration.0 > 1_000_000 => {
-                        duration.0 /= 2;
+                        duration.0 = whole_ms(duration.0 / 2);
                         true
                     }
                     (_, Fault::ClockBump { delta_ns, .. }) if delta_ns.abs() > 1_000_000 => {
@@ -383,6 +383,21 @@ fn double(think: &mut Nanos) -> bool {
 }
 
 /// The run cut at `end`: faults after it dropped, `for` durations clipped to it.
+/// Rounds down to whole milliseconds (from 2 ms up), so a shrunk file reads `"148ms"`,
+/// not `"148437500ns"`.
+fn whole_ms(ns: u64) -> u64 {
+    if ns >= 2_000_000 {
+        ns / 1_000_000 * 1_000_000
+    } else {
+        ns
+    }
+}
+
+/// Rounds up to whole milliseconds.
+fn whole_ms_up(ns: u64) -> u64 {
+    ns.div_ceil(1_000_000) * 1_000_000
+}
+
 fn cut_at(s: &Scenario, end: Nanos) -> Scenario {
     let mut c = s.clone();
     c.duration = end;

@@ -23,6 +23,7 @@ pub enum LabCommand {
     Show {
         /// The lab: its name (`clock-skew-leases`) or number (`2`).
         lab: String,
+        /// Folder of the labs (default: the project's scenarios/labs, or $DST_LABS).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
@@ -55,6 +56,7 @@ pub struct LabRunArgs {
     /// Worker threads for the fixed form's sweep (default: available cores).
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
+    /// Folder of the labs (default: the project's scenarios/labs, or $DST_LABS).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
 }

@@ -62,8 +62,14 @@ impl Observer {
     }
 
     pub fn violate(&mut self, check: &str, message: String) {
+        self.violate_at_ops(check, message, Vec::new());
+    }
+
+    /// Like `violate`, pointing at client-history operations (line, role).
+    pub fn violate_at_ops(&mut self, check: &str, message: String, ops: Vec<(usize, String)>) {
         if self.violations.iter().filter(|v| v.check == check).count() < KEEP_PER_CHECK {
-            self.violations.push(Violation::new(check, message, None));
+            self.violations
+                .push(Violation::new(check, message, None).with_ops(ops));
         }
     }
 
@@ -145,18 +151,21 @@ impl Observer {
         });
     }
 
-    /// A committed read of every account must see the whole bank.
+    /// A committed read of every account must see the whole bank. Called just before the
+    /// read's completion is recorded, so that is the history line it points at.
     pub fn audit_read(&mut self, txid: TxId, balances: &[(String, i64)]) {
         let sum: i64 = balances.iter().map(|(_, b)| b).sum();
         if sum != self.total() {
             let shown: Vec<String> = balances.iter().map(|(k, b)| format!("{k}={b}")).collect();
-            self.violate(
+            let line = self.history.len() + 1;
+            self.violate_at_ops(
                 "bank-total",
                 format!(
-                    "committed read T{txid} saw a total of {sum}, not {}: {}",
+                    "committed read T{txid} (history line {line}) saw a total of {sum}, not {}: {}",
                     self.total(),
                     shown.join(" ")
                 ),
+                vec![(line, "at-fault".to_string())],
             );
         }
     }

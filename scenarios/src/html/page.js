@@ -181,6 +181,9 @@ window.addEventListener("error", (e) => {
     if (v.check === "resurrection") {
       return "A value that an acknowledged delete removed is live again at the end. The delete is outlined in red (✖) in the client history, the write it removed in blue.";
     }
+    if (v.check === "bank-total") {
+      return "An audit transaction read every account in one committed transaction and the balances do not add up to what the bank started with: some transfer was applied in part, or twice. The audit is outlined in red (✖) in the client history; look at the transfers that overlap it.";
+    }
     if (v.check === "blocked-time") {
       return "Two-phase commit blocks: a participant that voted yes may neither commit nor abort on its own, because the coordinator may already have decided either way. It keeps its locks until it learns the outcome, and only the coordinator knows it. The grey band on n1's lane is the coordinator being down; the red line marks when the participant started waiting.";
     }

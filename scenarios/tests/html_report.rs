@@ -166,20 +166,19 @@ fn serializability_report_outlines_the_cycle_and_shades_crashes() {
         "a crashed participant's lane is shaded"
     );
     assert!(count(&dom, r#"class="mark crash""#) > 0);
+    // Each transaction of the cycle is outlined and tagged with its step (↻1, ↻2, ...).
     assert_eq!(
-        count(&dom, r#"class="op ok witness principal""#),
+        count(&dom, ">↻"),
         steps.len(),
-        "every committed transaction of the cycle is outlined"
+        "every committed transaction of the cycle is tagged"
     );
-    // Opened zoomed on the violation, as the "jump to violation" link does: the window
-    // narrows and the cycle is still outlined.
+    assert!(count(&dom, r#"class="op ok witness principal""#) >= steps.len());
+    // Opened zoomed on the first violation, as the "jump to violation" link does: the
+    // window narrows to it and its operation is still outlined.
     let url = format!("{}#violation", page_path.display());
     let zoomed = rendered_dom(&dir, Path::new(&url)).expect("the browser is there");
     assert_eq!(attr(&zoomed, "data-status"), "rendered");
-    assert_eq!(
-        count(&zoomed, r#"class="op ok witness principal""#),
-        steps.len()
-    );
+    assert!(count(&zoomed, "witness principal") >= 1);
     assert!(
         count(&zoomed, r#"<line class="msg"#) < count(&dom, r#"<line class="msg"#),
         "the zoomed window draws fewer messages than the whole run"

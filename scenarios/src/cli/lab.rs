@@ -99,6 +99,9 @@ pub fn run(cmd: LabCommand) -> CmdResult {
             if a.jobs == Some(0) {
                 return Err(BadInput("--jobs must be at least 1".into()));
             }
+            if a.seeds == Some(0) {
+                return Err(BadInput("--seeds must be at least 1".into()));
+            }
             println!("Lab {}: {}", lab.id, lab.title);
             let mut ok = true;
             for i in 0..lab.parts.len() {

@@ -174,11 +174,13 @@ enum Done {
     Nothing,
     Crashed(Vec<usize>),
     Paused(Vec<usize>),
-    Partitioned,
+    /// The links it cut.
+    Partitioned(Vec<(usize, usize)>),
 }
 
 /// Undoes what a fault with a `for` did: restarts the nodes it crashed that are still down,
-/// resumes those it paused that are still paused, or heals the network.
+/// resumes those it paused that are still paused, or ends its partition (links another
+/// partition also cuts stay cut).
 fn undo(sim: &SimHandle, done: &Done) {
     match done {
         Done::Nothing => {}
@@ -196,7 +198,7 @@ fn undo(sim: &SimHandle, done: &Done) {
                 }
             }
         }
-        Done::Partitioned => sim.heal(),
+        Done::Partitioned(links) => sim.heal_links(links),
     }
 }
 
@@ -242,7 +244,7 @@ fn apply(
     match fault {
         Fault::Partition(t) => sim
             .partition_with(t, rng)
-            .map(|_| Done::Partitioned)
+            .map(Done::Partitioned)
             .map_err(|e| e.to_string()),
         Fault::Heal => {
             sim.heal();
@@ -304,7 +306,7 @@ fn apply(
         Fault::IsolateLeader => {
             let node = running.leader(sim).unwrap_or(0);
             sim.partition_with(&Topology::Isolate { node: Some(node) }, rng)
-                .map(|_| Done::Partitioned)
+                .map(Done::Partitioned)
                 .map_err(|e| e.to_string())
         }
         Fault::DriftLeader { ppm } => {

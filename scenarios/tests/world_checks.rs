@@ -212,3 +212,67 @@ fn isolate_topology_resolves_from_the_faults_stream() {
     }
     assert!(loners.len() > 1, "always the same node: {loners:?}");
 }
+
+#[test]
+fn a_partition_that_ends_by_itself_heals_only_its_own_links() {
+    // n1 is cut off for 1 s; meanwhile n3 is cut off with no end. When n1's partition
+    // ends, n3 must stay cut off: nothing from n3 reaches another server afterwards.
+    let text = r#"
+name = "overlap"
+description = "two partitions, one with a for"
+system = "relay"
+nodes = 3
+duration = "2s"
+
+[[faults]]
+at = "100ms"
+fault = "partition"
+topology = "isolate"
+node = "n1"
+for = "1s"
+
+[[faults]]
+at = "300ms"
+fault = "partition"
+topology = "isolate"
+node = "n3"
+"#;
+    let s = scenarios::file::parse(text, "overlap.toml").expect("the file parses");
+    let r = run_scenario(&s, 1, &RunOptions::default());
+    let trace = r.trace.expect("a trace");
+    let healed_at = trace
+        .events()
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::HealLinks { .. }))
+        .map(|e| e.time_ns)
+        .expect("n1's partition ends with a partial heal");
+    assert!(
+        (1_100_000_000..1_101_000_000).contains(&healed_at),
+        "{healed_at}"
+    );
+    assert!(
+        !trace
+            .events()
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::Heal)),
+        "no full heal"
+    );
+    // After the partial heal, n1 and n2 talk again, n3 reaches nobody.
+    let after = |from: usize| {
+        trace.events().iter().any(|e| {
+            e.time_ns > healed_at
+                && matches!(e.kind, EventKind::Deliver { from: f, .. } if f == from)
+        })
+    };
+    assert!(after(0), "n1 is back");
+    assert!(!after(2), "n3 is still cut off");
+    // The world audit agrees with the network about what was cut.
+    assert!(
+        r.report
+            .violations
+            .iter()
+            .all(|v| v.check == "traffic-resumes"),
+        "{:?}",
+        r.report.violations
+    );
+}

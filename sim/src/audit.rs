@@ -5,7 +5,7 @@
 //! These hold for any system under test; they check the simulator, not the protocol.
 //! System-specific checks (liveness after heal, say) live with each system in `nodes`.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -71,7 +71,8 @@ impl Violation {
 pub fn audit_world(events: &[TraceEvent], names: &[String]) -> Vec<Violation> {
     let n = names.len();
     let name = |i: usize| names.get(i).map_or("?", String::as_str);
-    let mut cut: BTreeSet<(usize, usize)> = BTreeSet::new();
+    // How many partitions cut each link; a link is cut while some partition holds it.
+    let mut cut: BTreeMap<(usize, usize), u32> = BTreeMap::new();
     let mut status = vec![Status::Up; n];
     let mut own = vec![0u64; n];
     let mut out = Vec::new();
@@ -93,15 +94,29 @@ pub fn audit_world(events: &[TraceEvent], names: &[String]) -> Vec<Violation> {
             }
         }
         match &ev.kind {
-            EventKind::Partition { cut: links, .. } => cut.extend(links.iter().copied()),
+            EventKind::Partition { cut: links, .. } => {
+                for &l in links {
+                    *cut.entry(l).or_insert(0) += 1;
+                }
+            }
             EventKind::Heal => cut.clear(),
+            EventKind::HealLinks { links } => {
+                for l in links {
+                    if let Some(n) = cut.get_mut(l) {
+                        *n -= 1;
+                        if *n == 0 {
+                            cut.remove(l);
+                        }
+                    }
+                }
+            }
             EventKind::Crash => status[ev.node.expect("crash has a node")] = Status::Crashed,
             EventKind::Restart { .. } => status[ev.node.expect("restart has a node")] = Status::Up,
             EventKind::Pause => status[ev.node.expect("pause has a node")] = Status::Paused,
             EventKind::Resume => status[ev.node.expect("resume has a node")] = Status::Up,
             EventKind::Deliver { msg, from } => {
                 let to = ev.node.expect("deliver has a node");
-                if cut.contains(&(*from, to)) {
+                if cut.contains_key(&(*from, to)) {
                     out.push(Violation::new(
                         "delivery-over-cut-link",
                         format!(

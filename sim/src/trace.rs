@@ -165,6 +165,10 @@ pub enum EventKind {
         cut: Vec<(usize, usize)>,
     },
     Heal,
+    /// Only these links were restored (a partition with a `for` ending among others).
+    HealLinks {
+        links: Vec<(usize, usize)>,
+    },
     Clock(ClockChange),
     /// A node's own annotation ("became leader in term 3").
     Note {
@@ -193,6 +197,7 @@ impl EventKind {
             EventKind::Resume => "resume",
             EventKind::Partition { .. } => "partition",
             EventKind::Heal => "heal",
+            EventKind::HealLinks { .. } => "heal-links",
             EventKind::Clock(_) => "clock",
             EventKind::Note { .. } => "note",
             EventKind::Disk(_) => "disk",
@@ -240,6 +245,13 @@ impl EventKind {
                 h.write_str(topology);
                 h.write_u64(cut.len() as u64);
                 for &(a, b) in cut {
+                    h.write_u64(a as u64);
+                    h.write_u64(b as u64);
+                }
+            }
+            EventKind::HealLinks { links } => {
+                h.write_u64(links.len() as u64);
+                for &(a, b) in links {
                     h.write_u64(a as u64);
                     h.write_u64(b as u64);
                 }
@@ -353,6 +365,13 @@ impl TraceEvent {
                     .map(|&(a, b)| Value::Array(vec![name(a), name(b)]))
                     .collect();
                 o.insert("cut".into(), Value::Array(links));
+            }
+            EventKind::HealLinks { links } => {
+                let links: Vec<Value> = links
+                    .iter()
+                    .map(|&(a, b)| Value::Array(vec![name(a), name(b)]))
+                    .collect();
+                o.insert("links".into(), Value::Array(links));
             }
             EventKind::Clock(c) => {
                 if let Value::Object(m) = json!(c) {

@@ -432,6 +432,20 @@ impl World {
         st.record_net(now, EventKind::Heal);
     }
 
+    /// Ends one partition that cut `links`: each comes back unless another partition
+    /// still cuts it.
+    pub fn heal_links(&self, links: &[(usize, usize)]) {
+        let now = self.now_ns();
+        let mut st = self.lock();
+        st.net.uncut(links);
+        st.record_net(
+            now,
+            EventKind::HealLinks {
+                links: links.to_vec(),
+            },
+        );
+    }
+
     pub fn set_link(&self, from: usize, to: usize, link: crate::net::LinkConfig) {
         self.lock().net.set_link(from, to, link);
     }

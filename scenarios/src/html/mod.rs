@@ -232,21 +232,23 @@ pub fn model(s: &Scenario, result: &RunResult) -> Result<Value, String> {
     let mut marks: Vec<Value> = Vec::new();
     let mut notes: Vec<Value> = Vec::new();
     let mut partitions: Vec<Value> = Vec::new();
-    let mut cut: BTreeSet<(usize, usize)> = BTreeSet::new();
+    // How many partitions hold each cut link, as the network counts them.
+    let mut cut: BTreeMap<(usize, usize), u32> = BTreeMap::new();
     let mut open_partition: Option<(u64, String)> = None;
     let mut clocks = Clocks::new(s, n, end_time);
     let mut event_times: Vec<u64> = Vec::with_capacity(trace.events().len());
     let close = |partitions: &mut Vec<Value>,
                  open: &mut Option<(u64, String)>,
-                 cut: &BTreeSet<(usize, usize)>,
+                 cut: &BTreeMap<(usize, usize), u32>,
                  t: u64| {
         if let Some((start, topology)) = open.take() {
+            let links: BTreeSet<(usize, usize)> = cut.keys().copied().collect();
             partitions.push(json!({
                 "from": start,
                 "to": t,
                 "topology": topology,
-                "cut": cut.iter().map(|&(a, b)| [a, b]).collect::<Vec<_>>(),
-                "sides": sides(s.nodes.min(n), cut),
+                "cut": links.iter().map(|&(a, b)| [a, b]).collect::<Vec<_>>(),
+                "sides": sides(s.nodes.min(n), &links),
             }));
         }
     };
@@ -297,12 +299,31 @@ pub fn model(s: &Scenario, result: &RunResult) -> Result<Value, String> {
                 cut: links,
             } => {
                 close(&mut partitions, &mut open_partition, &cut, t);
-                cut.extend(links.iter().copied());
+                for &l in links {
+                    *cut.entry(l).or_insert(0) += 1;
+                }
                 open_partition = Some((t, topology.to_string()));
                 marks.push(
                     json!({"t": t, "node": null, "kind": "partition", "i": ev.index,
                     "text": format!("partition: {topology}, {} links cut", links.len())}),
                 );
+            }
+            EventKind::HealLinks { links } => {
+                let topology = open_partition.as_ref().map(|(_, t)| t.clone());
+                close(&mut partitions, &mut open_partition, &cut, t);
+                for l in links {
+                    if let Some(k) = cut.get_mut(l) {
+                        *k -= 1;
+                        if *k == 0 {
+                            cut.remove(l);
+                        }
+                    }
+                }
+                if !cut.is_empty() {
+                    open_partition = Some((t, topology.unwrap_or_default()));
+                }
+                marks.push(json!({"t": t, "node": null, "kind": "heal", "i": ev.index,
+                    "text": format!("{} links restored", links.len())}));
             }
             EventKind::Heal => {
                 close(&mut partitions, &mut open_partition, &cut, t);

@@ -147,6 +147,9 @@ pub struct Network {
     default: LinkConfig,
     overrides: BTreeMap<(usize, usize), LinkConfig>,
     cut: CutSet,
+    /// How many partitions hold each cut link, so ending one partition keeps the links
+    /// another still cuts.
+    holds: std::collections::BTreeMap<(usize, usize), u32>,
     in_flight: BinaryHeap<InFlight>,
     next_seq: u64,
     next_msg: u64,
@@ -163,6 +166,7 @@ impl Network {
                 .map(|o| ((o.from, o.to), o.link))
                 .collect(),
             cut: CutSet::new(),
+            holds: Default::default(),
             in_flight: BinaryHeap::new(),
             next_seq: 0,
             next_msg: 0,
@@ -188,11 +192,29 @@ impl Network {
 
     /// Adds links to the cut set (partitions compose).
     pub fn cut(&mut self, links: &CutSet) {
-        self.cut.extend(links.iter().copied());
+        for &l in links {
+            *self.holds.entry(l).or_insert(0) += 1;
+            self.cut.insert(l);
+        }
     }
 
+    /// Restores every link, whatever holds it.
     pub fn heal(&mut self) {
         self.cut.clear();
+        self.holds.clear();
+    }
+
+    /// Ends one partition: its links come back unless another partition still holds them.
+    pub fn uncut(&mut self, links: &[(usize, usize)]) {
+        for l in links {
+            if let Some(n) = self.holds.get_mut(l) {
+                *n -= 1;
+                if *n == 0 {
+                    self.holds.remove(l);
+                    self.cut.remove(l);
+                }
+            }
+        }
     }
 
     pub fn next_message_id(&mut self) -> u64 {

@@ -12,15 +12,16 @@
 //! note = "an acknowledged write is lost when the leader forgets its unsynced log"
 //! ```
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::builtin;
 use crate::report::Verdict;
 use crate::runner::{add_bug, run_scenario, RunOptions};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Case {
     pub scenario: String,
@@ -30,13 +31,13 @@ pub struct Case {
     /// "pass" or "violation".
     pub expect: String,
     /// The check that must be among the violations (when `expect = "violation"`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<String>,
     #[serde(default)]
     pub note: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct CorpusFile {
     #[serde(default)]
@@ -88,5 +89,157 @@ pub fn replay(case: &Case) -> Result<(), String> {
             r.verdict.as_str(),
             r.replay
         )),
+    }
+}
+
+/// What tells two cases apart when corpora are merged: a fuzz finding's signature
+/// (system, check, bugs), else the scenario file's name, seed and bugs.
+fn identity(c: &Case) -> String {
+    match c.note.strip_prefix("fuzz: ") {
+        Some(rest) => format!("fuzz {}", rest.split(' ').next().unwrap_or("")),
+        None => {
+            let file = Path::new(&c.scenario)
+                .file_name()
+                .map_or(c.scenario.clone(), |f| f.to_string_lossy().into_owned());
+            format!("{file} {} {}", c.seed, c.bugs.join("+"))
+        }
+    }
+}
+
+/// What `merge_into` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct MergeSummary {
+    pub cases: usize,
+    pub added: usize,
+    pub duplicates: usize,
+}
+
+/// Joins corpus files (such as the fuzz shards' `corpus-I.toml`) into `out`, keeping the
+/// cases already there: a case whose identity `out` already holds is a duplicate. Scenario
+/// files a case names are copied into `found/` beside `out`, never over a different file.
+/// `out` is replaced atomically.
+pub fn merge_into(out: &Path, inputs: &[PathBuf]) -> Result<MergeSummary, String> {
+    let out_dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut cases: Vec<Case> = if out.exists() {
+        let text = std::fs::read_to_string(out).map_err(|e| format!("{}: {e}", out.display()))?;
+        toml::from_str::<CorpusFile>(&text)
+            .map_err(|e| format!("{}: {e}", out.display()))?
+            .case
+    } else {
+        Vec::new()
+    };
+    let mut seen: BTreeSet<String> = cases.iter().map(identity).collect();
+    let (mut added, mut duplicates) = (0, 0);
+    for input in inputs {
+        for mut c in load(input)? {
+            if !seen.insert(identity(&c)) {
+                duplicates += 1;
+                continue;
+            }
+            if c.scenario.ends_with(".toml") {
+                c.scenario = copy_scenario(Path::new(&c.scenario), out_dir)?;
+            }
+            cases.push(c);
+            added += 1;
+        }
+    }
+    let mut text = String::from(
+        "# Seed corpus cases, merged by `dst merge`; `cargo test` can replay them.\n\n",
+    );
+    text.push_str(
+        &toml::to_string(&CorpusFile {
+            case: cases.clone(),
+        })
+        .map_err(|e| format!("cannot write the corpus: {e}"))?,
+    );
+    std::fs::create_dir_all(out_dir).map_err(|e| format!("{}: {e}", out_dir.display()))?;
+    crate::fuzz::write_atomically(out, text.as_bytes())
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(MergeSummary {
+        cases: cases.len(),
+        added,
+        duplicates,
+    })
+}
+
+/// Copies a case's scenario file into `dir/found/`, returning the name the merged corpus
+/// uses. A different file already there under that name gets a numbered name instead.
+fn copy_scenario(from: &Path, dir: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    let found = dir.join("found");
+    std::fs::create_dir_all(&found).map_err(|e| format!("{}: {e}", found.display()))?;
+    let stem = from
+        .file_stem()
+        .map_or("case".to_string(), |s| s.to_string_lossy().into_owned());
+    for n in 1.. {
+        let name = if n == 1 {
+            format!("{stem}.toml")
+        } else {
+            format!("{stem}-{n}.toml")
+        };
+        let target = found.join(&name);
+        match std::fs::read(&target) {
+            Ok(existing) if existing == bytes => return Ok(format!("found/{name}")),
+            Ok(_) => continue,
+            Err(_) => {
+                crate::fuzz::write_atomically(&target, &bytes)
+                    .map_err(|e| format!("{}: {e}", target.display()))?;
+                return Ok(format!("found/{name}"));
+            }
+        }
+    }
+    unreachable!("some numbered name is free")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shard's corpus: one fuzz finding with its scenario file in `found/`.
+    fn shard(dir: &Path, name: &str, signature: &str, body: &str) -> PathBuf {
+        std::fs::create_dir_all(dir.join("found")).unwrap();
+        std::fs::write(dir.join("found").join(format!("{name}.toml")), body).unwrap();
+        let corpus = dir.join("corpus.toml");
+        std::fs::write(
+            &corpus,
+            format!(
+                "[[case]]\nscenario = \"found/{name}.toml\"\nseed = 1\nexpect = \"pass\"\nnote = \"fuzz: {signature} shrunk\"\n"
+            ),
+        )
+        .unwrap();
+        corpus
+    }
+
+    #[test]
+    fn shards_merge_once_each_with_their_files() {
+        let root = std::env::temp_dir().join(format!("dst-corpus-merge-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let halves = crate::file::to_toml(&builtin::find("relay/halves").unwrap());
+        let lossy = crate::file::to_toml(&builtin::find("relay/lossy").unwrap());
+        // Two shards found different things under the same file name, and one of them
+        // found the first shard's signature again.
+        let a = shard(&root.join("a"), "relay-x-1", "relay:x", &halves);
+        let b = shard(&root.join("b"), "relay-x-1", "relay:y", &lossy);
+        let c = shard(&root.join("c"), "relay-x-1", "relay:x", &halves);
+        let out = root.join("merged").join("corpus.toml");
+        let m = merge_into(&out, &[a, b, c]).unwrap();
+        assert_eq!((m.cases, m.added, m.duplicates), (2, 2, 1));
+        let merged = load(&out).unwrap();
+        let files: Vec<&str> = merged.iter().map(|c| c.scenario.as_str()).collect();
+        assert!(files[0].ends_with("found/relay-x-1.toml"), "{files:?}");
+        assert!(
+            files[1].ends_with("found/relay-x-1-2.toml"),
+            "a different file is not overwritten"
+        );
+        for case in &merged {
+            replay(case).unwrap();
+        }
+        // Merging again adds nothing.
+        let again = merge_into(&out, &[root.join("b").join("corpus.toml")]).unwrap();
+        assert_eq!((again.cases, again.added), (2, 0));
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

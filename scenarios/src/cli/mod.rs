@@ -59,9 +59,14 @@ enum Command {
     /// Run swarm seeds until the budget ends; shrink and keep every new failure.
     Fuzz(FuzzArgs),
     /// Join the `--json` reports of sharded sweeps into one.
+    /// Or join corpus files (`*.toml`, such as the fuzz shards' corpora) into `--out`.
     Merge {
-        /// Report files written by `dst sweep --json --shard I/N`.
+        /// Report files written by `dst sweep --json --shard I/N`, or corpus files.
         files: Vec<PathBuf>,
+        /// With corpus files: the corpus to merge into (created if missing; its cases are
+        /// kept, and the scenario files cases name are copied into found/ beside it).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Check recorded histories (linearizability, causality, serializability).
     #[command(subcommand)]
@@ -332,7 +337,7 @@ pub fn main() -> i32 {
             print!("{}", crate::file::to_toml(&s));
             0
         }),
-        Command::Merge { files } => merge_cmd(&files),
+        Command::Merge { files, out } => merge_cmd(&files, out.as_deref()),
         Command::Shrink(a) => shrink_cmd(a),
         Command::Fuzz(a) => fuzz_cmd(a),
         Command::Bench(BenchCommand::Sim(a)) => bench_sim_cmd(a),
@@ -382,9 +387,36 @@ fn scenario(name: &str) -> Result<Scenario, BadInput> {
     )))
 }
 
-fn merge_cmd(files: &[PathBuf]) -> CmdResult {
+fn merge_cmd(files: &[PathBuf], out: Option<&Path>) -> CmdResult {
     if files.is_empty() {
         return Err(BadInput("merge needs at least one report file".into()));
+    }
+    let is_corpus = |f: &PathBuf| f.extension().is_some_and(|e| e == "toml");
+    if files.iter().any(is_corpus) {
+        if !files.iter().all(is_corpus) {
+            return Err(BadInput(
+                "merge takes either sweep reports (JSON) or corpus files (.toml), not both".into(),
+            ));
+        }
+        let Some(out) = out else {
+            return Err(BadInput(
+                "merging corpus files needs --out FILE (the corpus to merge into)".into(),
+            ));
+        };
+        let m = crate::corpus::merge_into(out, files).map_err(BadInput)?;
+        println!(
+            "{}: {} cases ({} added, {} duplicates skipped)",
+            out.display(),
+            m.cases,
+            m.added,
+            m.duplicates
+        );
+        return Ok(0);
+    }
+    if out.is_some() {
+        return Err(BadInput(
+            "--out is for merging corpus files; sweep reports are merged to stdout".into(),
+        ));
     }
     let mut parts = Vec::new();
     for f in files {

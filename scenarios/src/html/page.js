@@ -211,7 +211,9 @@ window.addEventListener("error", (e) => {
   app.append(el("h2", {}, "Space-time diagram"), controls);
   const legend = el("div", { class: "legend" });
   for (const [c, t] of [["l-del", "message delivered"], ["l-drop", "dropped (loss, cut link, dead node)"], ["l-dup", "duplicate copy"], ["l-part", "partition (its label lists the sides; a coloured stripe per side)"], ["l-down", "crashed"], ["l-pause", "paused"], ["l-clock", "wall-clock offset from true time (lower half of each lane, scaled to the range written under its name; drift is a slope, a bump a step)"]]) legend.append(el("span", { class: c }, t));
-  app.append(legend);
+  const marks = el("div", { class: "legend marks" });
+  marks.textContent = "marks: ✕ crash · ▶ restart · ◆ clock change · ■ disk fault · | pause/resume · grey dot: a node's own note (hover any mark or dot for what it says) · dashed vertical: partition / heal";
+  app.append(legend, marks);
   const diagramPanel = el("div", { class: "panel", id: "diagram" });
   const st = sv("svg", { id: "spacetime" });
   diagramPanel.append(st);

@@ -88,5 +88,24 @@ macro_rules! bug_catalog {
                 self
             }
         }
+
+        #[cfg(test)]
+        mod catalog_tests {
+            use super::*;
+            use std::collections::BTreeSet;
+
+            #[test]
+            fn names_round_trip_and_are_unique() {
+                let names: BTreeSet<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
+                assert_eq!(names.len(), Bug::ALL.len());
+                for b in Bug::ALL {
+                    assert_eq!(Bug::parse(b.name()), Some(b));
+                    assert!(!b.describe().is_empty());
+                    let json = serde_json::to_string(&b).unwrap();
+                    assert_eq!(json, format!("\"{}\"", b.name()));
+                }
+                assert_eq!(Bug::parse("nope"), None);
+            }
+        }
     };
 }

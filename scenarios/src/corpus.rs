@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::builtin;
 use crate::report::Verdict;
-use crate::runner::{add_bug, run_scenario, RunOptions};
+use crate::runner::{run_scenario, RunOptions};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -69,10 +69,7 @@ pub fn replay(case: &Case) -> Result<(), String> {
         None if case.scenario.ends_with(".toml") => crate::file::load(Path::new(&case.scenario))?,
         None => return Err(format!("unknown scenario {}", case.scenario)),
     };
-    let mut opts = RunOptions::default();
-    for b in &case.bugs {
-        add_bug(&mut opts, b)?;
-    }
+    let opts = RunOptions::with_bugs(&case.bugs)?;
     let r = run_scenario(&scenario, case.seed, &opts).report;
     let checks: Vec<&str> = r.violations.iter().map(|v| v.check.as_str()).collect();
     match case.expect.as_str() {

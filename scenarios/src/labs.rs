@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::report::Verdict;
-use crate::runner::{add_bug, run_scenario, RunOptions, RunResult};
+use crate::runner::{run_scenario, RunOptions, RunResult};
 use crate::scenario::Scenario;
 use crate::sweep::{sweep, SeedRange, Shard, SweepReport};
 
@@ -91,13 +91,9 @@ pub fn load(dir: &Path) -> Result<Lab, String> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     let manifest: Manifest = toml::from_str(&text).map_err(|e| {
-        let (line, col) = e.span().map_or((1, 1), |r| {
-            let before = &text[..r.start.min(text.len())];
-            (
-                before.matches('\n').count() + 1,
-                before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1,
-            )
-        });
+        let (line, col) = e
+            .span()
+            .map_or((1, 1), |r| crate::file::line_col(&text, r.start));
         format!(
             "{}:{line}:{col}: {}",
             path.display(),
@@ -153,14 +149,6 @@ fn relative(path: &Path) -> PathBuf {
         .unwrap_or_else(|| path.to_path_buf())
 }
 
-fn options(bugs: &[String]) -> Result<RunOptions, String> {
-    let mut opts = RunOptions::default();
-    for b in bugs {
-        add_bug(&mut opts, b)?;
-    }
-    Ok(opts)
-}
-
 /// One form of a part, ready to run.
 pub struct Form {
     pub scenario: Scenario,
@@ -183,7 +171,7 @@ impl Lab {
         let scenario = crate::file::load(&relative(&self.dir.join(file)))?;
         Ok(Form {
             scenario,
-            opts: options(bugs)?,
+            opts: RunOptions::with_bugs(bugs)?,
             bugs: bugs.clone(),
         })
     }

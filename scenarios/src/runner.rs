@@ -29,6 +29,15 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// Options with these `--bug SYSTEM:NAME` switches on.
+    pub fn with_bugs(bugs: &[String]) -> Result<Self, String> {
+        let mut opts = RunOptions::default();
+        for b in bugs {
+            add_bug(&mut opts, b)?;
+        }
+        Ok(opts)
+    }
+
     /// The `--bug` flags that reproduce these options, for replay commands.
     pub fn bug_flags(&self) -> Vec<String> {
         let raft = self.raft_bugs.0.iter().map(|b| format!("raft:{b}"));
@@ -102,7 +111,7 @@ impl ClientHistory {
     pub fn json_lines(&self) -> std::borrow::Cow<'_, str> {
         match self {
             ClientHistory::Lines(text) => text.as_str().into(),
-            ClientHistory::Kv(events) => nodes::raft::observer::history_json_lines(events).into(),
+            ClientHistory::Kv(events) => checkers::history::native::to_json_lines(events).into(),
         }
     }
 

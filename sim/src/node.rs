@@ -116,6 +116,26 @@ impl NodeCtx {
         .await
     }
 
+    /// Waits up to `timeout` (this node's clock) for a message `pick` accepts, discarding
+    /// the others (late replies to earlier requests): a client waiting for its reply.
+    pub async fn recv_matching<T>(
+        &self,
+        timeout: Nanos,
+        mut pick: impl FnMut(Incoming) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = self.monotonic() + timeout.0;
+        loop {
+            let now = self.monotonic();
+            if now >= deadline {
+                return None;
+            }
+            let m = self.recv_timeout(Nanos(deadline - now)).await?;
+            if let Some(t) = pick(m) {
+                return Some(t);
+            }
+        }
+    }
+
     /// Sleeps for `d` as measured by this node's own (possibly drifting) clock.
     pub async fn sleep(&self, d: Nanos) {
         let deadline = self.deadline_after(d);

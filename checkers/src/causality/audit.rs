@@ -39,8 +39,9 @@ pub struct Conflict {
     pub message: String,
 }
 
-/// Partial order of two vector clocks; `None` when concurrent.
-pub fn compare(a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>) -> Option<Ordering> {
+/// Partial order of two vector clocks (or version vectors, whatever names their entries);
+/// `None` when concurrent.
+pub fn compare<K: Ord>(a: &BTreeMap<K, u64>, b: &BTreeMap<K, u64>) -> Option<Ordering> {
     let (mut le, mut ge) = (true, true);
     for k in a.keys().chain(b.keys()) {
         let (x, y) = (

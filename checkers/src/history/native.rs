@@ -10,6 +10,25 @@ use super::{event_from_fields, Event};
 use crate::error::InputError;
 use crate::value::Value;
 
+/// The events as native JSON lines, the form `parse` reads back (`key` only when set).
+pub fn to_json_lines(events: &[Event]) -> String {
+    let mut out = String::new();
+    for e in events {
+        let mut line = serde_json::Map::new();
+        line.insert("process".into(), e.process.into());
+        line.insert("type".into(), e.kind.name().into());
+        line.insert("f".into(), e.f.clone().into());
+        if let Some(k) = &e.key {
+            line.insert("key".into(), k.to_json());
+        }
+        line.insert("value".into(), e.value.to_json());
+        line.insert("time".into(), e.time.into());
+        out.push_str(&serde_json::Value::Object(line).to_string());
+        out.push('\n');
+    }
+    out
+}
+
 pub fn parse(source: &str, text: &str) -> Result<Vec<Event>, InputError> {
     let mut events = Vec::new();
     for (i, line) in text.lines().enumerate() {

@@ -205,12 +205,14 @@ impl<'a> DepGraph<'a> {
     fn explain(&self, cycle: &[EdgeIndex], base: &str) -> Anomaly {
         let mut kinds = 0u8;
         let mut txns = Vec::new();
+        let mut lines = Vec::new();
         let mut explanation = Vec::new();
         for &e in cycle {
             let (a, b) = self.graph.edge_endpoints(e).expect("edge of this graph");
             let w = &self.graph[e];
             kinds |= w.kind.bit();
             txns.push(label(&self.txns[a.index()]));
+            lines.push(self.txns[a.index()].line);
             explanation.push(format!("T{} < T{} because {}", a.index(), b.index(), w.why));
         }
         let suffix = if kinds & REALTIME != 0 {
@@ -223,6 +225,7 @@ impl<'a> DepGraph<'a> {
         Anomaly {
             kind: format!("{base}{suffix}"),
             txns,
+            lines,
             explanation,
         }
     }

@@ -41,6 +41,7 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                     anomalies.push(Anomaly {
                         kind: "duplicate-write".into(),
                         txns: vec![label(&txns[prev]), label(t)],
+                        lines: vec![txns[prev].line, t.line],
                         explanation: vec![format!(
                             "T{prev} and T{} both append {value} to {kb}; appended values must be unique per key",
                             t.id, kb = key.bare())],
@@ -83,6 +84,7 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
             anomalies.push(Anomaly {
                 kind: "duplicate-elements".into(),
                 txns: vec![label(&txns[reader])],
+                lines: vec![txns[reader].line],
                 explanation: vec![format!(
                     "T{reader} read {kb}={} which contains {d} more than once",
                     tail(longest),
@@ -95,6 +97,7 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
             anomalies.push(Anomaly {
                 kind: "incompatible-order".into(),
                 txns: vec![label(&txns[bad]), label(&txns[other])],
+                lines: vec![txns[bad].line, txns[other].line],
                 explanation: vec![format!(
                     "T{bad} read {kb}={} but T{other} read {kb}={}; one must be a prefix of the other",
                     Value::List(list.to_vec()),
@@ -123,6 +126,7 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                     None => anomalies.push(Anomaly {
                         kind: "garbage-read".into(),
                         txns: vec![label(&txns[reader])],
+                        lines: vec![txns[reader].line],
                         explanation: vec![format!(
                             "T{reader} read {kb}={} but no transaction appended {v}",
                             tail(list),
@@ -132,6 +136,7 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                     Some(&w) if txns[w].status == Status::Aborted => anomalies.push(Anomaly {
                         kind: "G1a".into(),
                         txns: vec![label(&txns[reader]), label(&txns[w])],
+                        lines: vec![txns[reader].line, txns[w].line],
                         explanation: vec![format!(
                             "T{reader} read {kb}={}, including {v} appended by T{w}, which aborted",
                             tail(list),
@@ -147,6 +152,7 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                         anomalies.push(Anomaly {
                             kind: "G1b".into(),
                             txns: vec![label(&txns[reader]), label(&txns[w])],
+                            lines: vec![txns[reader].line, txns[w].line],
                             explanation: vec![format!(
                                 "T{reader} read {kb}={}, ending in {last}, an intermediate append of T{w} (its final append to {kb} was {})",
                                 tail(list),

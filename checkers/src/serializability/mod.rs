@@ -104,6 +104,8 @@ pub struct Anomaly {
     pub kind: String,
     /// Transactions involved, as `T<id> (process P, line L)`.
     pub txns: Vec<String>,
+    /// The history line of each transaction in `txns`, in the same order.
+    pub lines: Vec<usize>,
     /// Why, in words: for a cycle, one sentence per edge.
     pub explanation: Vec<String>,
 }

@@ -30,6 +30,7 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                     anomalies.push(Anomaly {
                         kind: "duplicate-write".into(),
                         txns: vec![label(&txns[prev]), label(t)],
+                        lines: vec![txns[prev].line, t.line],
                         explanation: vec![format!(
                             "T{prev} and T{} both write {kb}={value}; written values must be unique per key",
                             t.id, kb = key.bare())],
@@ -75,6 +76,7 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                         None => anomalies.push(Anomaly {
                             kind: "garbage-read".into(),
                             txns: vec![label(t)],
+                            lines: vec![t.line],
                             explanation: vec![format!(
                                 "T{} read {kb}={v} but no transaction wrote it",
                                 t.id,
@@ -84,6 +86,7 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                         Some(&w) if !live(w) => anomalies.push(Anomaly {
                             kind: "G1a".into(),
                             txns: vec![label(t), label(&txns[w])],
+                            lines: vec![t.line, txns[w].line],
                             explanation: vec![format!(
                                 "T{} read {kb}={v} which T{w} wrote, but T{w} aborted",
                                 t.id,
@@ -95,6 +98,7 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                                 anomalies.push(Anomaly {
                                     kind: "G1b".into(),
                                     txns: vec![label(t), label(&txns[w])],
+                                    lines: vec![t.line, txns[w].line],
                                     explanation: vec![format!(
                                         "T{} read {kb}={v}, an intermediate write of T{w} (its final write to {kb} was {})",
                                         t.id,

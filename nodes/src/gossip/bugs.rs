@@ -15,22 +15,3 @@ crate::bug_catalog! {
     NoSnapshotChecksum = "no-snapshot-checksum":
         "a restarted server trusts any snapshot that decodes, without checking its checksum, so a flipped bit becomes data it serves and spreads",
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeSet;
-
-    #[test]
-    fn names_round_trip_and_are_unique() {
-        let names: BTreeSet<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
-        assert_eq!(names.len(), Bug::ALL.len());
-        for b in Bug::ALL {
-            assert_eq!(Bug::parse(b.name()), Some(b));
-            assert!(!b.describe().is_empty());
-            let json = serde_json::to_string(&b).unwrap();
-            assert_eq!(json, format!("\"{}\"", b.name()));
-        }
-        assert_eq!(Bug::parse("nope"), None);
-    }
-}

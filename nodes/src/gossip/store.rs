@@ -30,23 +30,7 @@ pub fn actor_name(a: Actor) -> String {
 pub type Vv = BTreeMap<Actor, u64>;
 
 /// Partial order of two version vectors; `None` when concurrent.
-pub fn vv_cmp(a: &Vv, b: &Vv) -> Option<Ordering> {
-    let (mut le, mut ge) = (true, true);
-    for k in a.keys().chain(b.keys()) {
-        let (x, y) = (
-            a.get(k).copied().unwrap_or(0),
-            b.get(k).copied().unwrap_or(0),
-        );
-        le &= x <= y;
-        ge &= x >= y;
-    }
-    match (le, ge) {
-        (true, true) => Some(Ordering::Equal),
-        (true, false) => Some(Ordering::Less),
-        (false, true) => Some(Ordering::Greater),
-        (false, false) => None,
-    }
-}
+pub use checkers::causality::audit::compare as vv_cmp;
 
 /// A stable digest of a version vector (the checks compare vectors by it).
 pub fn vv_digest(vv: &Vv) -> u64 {

@@ -23,20 +23,3 @@ crate::bug_catalog! {
     ApplyTornTail = "apply-torn-tail":
         "recovery skips checksums and applies a torn or corrupt log tail",
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeSet;
-
-    #[test]
-    fn names_round_trip_and_are_unique() {
-        let names: BTreeSet<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
-        assert_eq!(names.len(), Bug::ALL.len());
-        for b in Bug::ALL {
-            assert_eq!(Bug::parse(b.name()), Some(b));
-            assert!(!b.describe().is_empty());
-        }
-        assert_eq!(Bug::parse("nope"), None);
-    }
-}

@@ -110,22 +110,12 @@ pub async fn run_client(
                     op: op.clone(),
                 },
             );
-            let deadline = ctx.monotonic() + config.timeout.0;
-            let reply = loop {
-                let now = ctx.monotonic();
-                if now >= deadline {
-                    break None;
-                }
-                match ctx.recv_timeout(Nanos(deadline - now)).await {
-                    None => break None,
-                    Some(m) => match m.get::<RaftMsg>() {
-                        Some(RaftMsg::Reply { seq: s, result }) if *s == seq => {
-                            break Some(result.clone())
-                        }
-                        _ => continue, // a late reply to an earlier attempt
-                    },
-                }
-            };
+            let reply = ctx
+                .recv_matching(config.timeout, |m| match m.get::<RaftMsg>() {
+                    Some(RaftMsg::Reply { seq: s, result }) if *s == seq => Some(result.clone()),
+                    _ => None,
+                })
+                .await;
             match reply {
                 Some(Ok(result)) => {
                     outcome = Some(result);

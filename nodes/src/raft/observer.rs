@@ -226,28 +226,3 @@ impl RaftObserver {
         self.leaders.iter().next_back().map(|(_, &node)| node)
     }
 }
-
-/// The history as native JSON lines (`{"process":..,"type":..,"f":..,"key":..,"value":..,"time":..}`),
-/// which `dst check lin --model kv` reads.
-pub fn history_json_lines(events: &[Event]) -> String {
-    let mut out = String::new();
-    for e in events {
-        let kind = match e.kind {
-            HistKind::Invoke => "invoke",
-            HistKind::Ok => "ok",
-            HistKind::Fail => "fail",
-            HistKind::Info => "info",
-        };
-        let line = serde_json::json!({
-            "process": e.process,
-            "type": kind,
-            "f": e.f,
-            "key": e.key.as_ref().map_or(serde_json::Value::Null, Value::to_json),
-            "value": e.value.to_json(),
-            "time": e.time,
-        });
-        out.push_str(&line.to_string());
-        out.push('\n');
-    }
-    out
-}

@@ -111,20 +111,12 @@ pub async fn run_client(ctx: NodeCtx, system: TwopcSystem, obs: Arc<Mutex<Observ
                 ops: ops.clone(),
             },
         );
-        let deadline = ctx.monotonic() + system.client_timeout.0;
-        let outcome = loop {
-            let now = ctx.monotonic();
-            if now >= deadline {
-                break None;
-            }
-            match ctx.recv_timeout(Nanos(deadline - now)).await {
-                None => break None,
-                Some(m) => match m.take::<TwopcMsg>() {
-                    Some(TwopcMsg::Outcome { txid: t, reads }) if t == txid => break Some(reads),
-                    _ => continue,
-                },
-            }
-        };
+        let outcome = ctx
+            .recv_matching(system.client_timeout, |m| match m.take::<TwopcMsg>() {
+                Some(TwopcMsg::Outcome { txid: t, reads }) if t == txid => Some(reads),
+                _ => None,
+            })
+            .await;
         let now = ctx.world().now_ns();
         let mut o = obs.lock().unwrap();
         match outcome {

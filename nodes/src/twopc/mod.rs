@@ -249,18 +249,16 @@ pub fn check_run(
                             ),
                             None,
                         )
-                        .with_ops(
-                            a.txns.iter().filter_map(|t| label_line(t)).enumerate().map(
-                                |(i, line)| {
-                                    let role = if is_cycle(&a.kind) {
-                                        format!("cycle {}", i + 1)
-                                    } else {
-                                        "at-fault".to_string()
-                                    };
-                                    (line, role)
-                                },
-                            ),
-                        ),
+                        .with_ops(a.lines.iter().enumerate().map(
+                            |(i, &line)| {
+                                let role = if is_cycle(&a.kind) {
+                                    format!("cycle {}", i + 1)
+                                } else {
+                                    "at-fault".to_string()
+                                };
+                                (line, role)
+                            },
+                        )),
                     );
                 }
             }
@@ -371,7 +369,7 @@ pub fn check_run(
         violations,
         unknown: None,
         stats,
-        history: Some(observer::history_json_lines(&obs.history)),
+        history: Some(checkers::history::native::to_json_lines(&obs.history)),
     }
 }
 
@@ -403,10 +401,4 @@ fn is_cycle(kind: &str) -> bool {
     ["G0", "G1c", "G-single", "G2"]
         .iter()
         .any(|k| kind.starts_with(k))
-}
-
-/// The history line in a transaction label `T<id> (process P, line L)`.
-fn label_line(label: &str) -> Option<usize> {
-    let rest = &label[label.rfind("line ")? + 5..];
-    rest.trim_end_matches(')').trim().parse().ok()
 }

@@ -170,26 +170,3 @@ impl Observer {
         }
     }
 }
-
-/// The history as native JSON lines (`{"process":..,"type":..,"f":..,"value":..,"time":..}`).
-pub fn history_json_lines(events: &[Event]) -> String {
-    let mut out = String::new();
-    for e in events {
-        let kind = match e.kind {
-            HistKind::Invoke => "invoke",
-            HistKind::Ok => "ok",
-            HistKind::Fail => "fail",
-            HistKind::Info => "info",
-        };
-        let line = serde_json::json!({
-            "process": e.process,
-            "type": kind,
-            "f": e.f,
-            "value": e.value.to_json(),
-            "time": e.time,
-        });
-        out.push_str(&line.to_string());
-        out.push('\n');
-    }
-    out
-}

@@ -217,9 +217,34 @@ struct Tally {
     counts: std::collections::BTreeMap<String, usize>,
     codes: Vec<i32>,
     check_nanos: u128,
+    /// Per-file objects for `--json`.
+    files: Vec<serde_json::Value>,
 }
 
 impl Tally {
+    /// A file that could not be read or parsed: one line on stderr (or a JSON entry).
+    fn bad_input(&mut self, json: bool, name: &str, e: &dyn std::fmt::Display) {
+        self.add("bad input", EXIT_BAD_INPUT);
+        if json {
+            self.files.push(serde_json::json!({
+                "file": name, "verdict": "bad-input", "error": e.to_string(),
+            }));
+        } else {
+            eprintln!("error: {e}");
+            println!("{name}: bad input");
+        }
+    }
+
+    /// A checker's report as the file's JSON entry, with its name and parse time.
+    fn json_report(&mut self, report: &impl serde::Serialize, name: &str, parse_nanos: u128) {
+        let mut v = serde_json::to_value(report).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("file".into(), name.into());
+            o.insert("parse_nanos".into(), (parse_nanos as u64).into());
+        }
+        self.files.push(v);
+    }
+
     fn add(&mut self, verdict: &str, code: i32) {
         *self.counts.entry(verdict.to_string()).or_default() += 1;
         self.codes.push(code);
@@ -256,7 +281,6 @@ fn run_lin(args: &LinArgs) -> i32 {
         ..lin::Options::default()
     };
     let mut tally = Tally::default();
-    let mut json_files = Vec::new();
     for path in &args.files {
         let name = path.display().to_string();
         let parse_start = Instant::now();
@@ -266,17 +290,7 @@ fn run_lin(args: &LinArgs) -> i32 {
         let result =
             parsed.and_then(|ops| lin::check_with(args.model.kind(), init.clone(), &ops, &opts));
         match result {
-            Err(e) => {
-                tally.add("bad input", EXIT_BAD_INPUT);
-                if args.json {
-                    json_files.push(serde_json::json!({
-                        "file": name, "verdict": "bad-input", "error": e.to_string(),
-                    }));
-                } else {
-                    eprintln!("error: {e}");
-                    println!("{name}: bad input");
-                }
-            }
+            Err(e) => tally.bad_input(args.json, &name, &e),
             Ok(report) => {
                 let code = match report.verdict {
                     Verdict::Linearizable => EXIT_HOLDS,
@@ -286,12 +300,7 @@ fn run_lin(args: &LinArgs) -> i32 {
                 tally.add(report.verdict.name(), code);
                 tally.check_nanos += report.check_nanos;
                 if args.json {
-                    let mut v = serde_json::to_value(&report).unwrap_or_default();
-                    if let Some(o) = v.as_object_mut() {
-                        o.insert("file".into(), name.clone().into());
-                        o.insert("parse_nanos".into(), (parse_nanos as u64).into());
-                    }
-                    json_files.push(v);
+                    tally.json_report(&report, &name, parse_nanos);
                 } else {
                     println!(
                         "{name}: {} ({} ops, {} partitions, checked in {})",
@@ -317,7 +326,7 @@ fn run_lin(args: &LinArgs) -> i32 {
             }
         }
     }
-    finish(args.json, &tally, json_files)
+    finish(args.json, &tally)
 }
 
 fn run_txn(args: &TxnArgs) -> i32 {
@@ -331,7 +340,6 @@ fn run_txn(args: &TxnArgs) -> i32 {
         realtime_edges: args.realtime_edges,
     };
     let mut tally = Tally::default();
-    let mut json_files = Vec::new();
     for path in &args.files {
         let name = path.display().to_string();
         let parse_start = Instant::now();
@@ -339,17 +347,7 @@ fn run_txn(args: &TxnArgs) -> i32 {
             history::read_file(path, args.format.map(FormatArg::format)).and_then(|h| pair(&h));
         let parse_nanos = parse_start.elapsed().as_nanos();
         match parsed.and_then(|ops| ser::check(&ops, workload, &opts)) {
-            Err(e) => {
-                tally.add("bad input", EXIT_BAD_INPUT);
-                if args.json {
-                    json_files.push(serde_json::json!({
-                        "file": name, "verdict": "bad-input", "error": e.to_string(),
-                    }));
-                } else {
-                    eprintln!("error: {e}");
-                    println!("{name}: bad input");
-                }
-            }
+            Err(e) => tally.bad_input(args.json, &name, &e),
             Ok(report) => {
                 let code = if report.is_valid() {
                     EXIT_HOLDS
@@ -359,12 +357,7 @@ fn run_txn(args: &TxnArgs) -> i32 {
                 tally.add(report.verdict, code);
                 tally.check_nanos += report.check_nanos;
                 if args.json {
-                    let mut v = serde_json::to_value(&report).unwrap_or_default();
-                    if let Some(o) = v.as_object_mut() {
-                        o.insert("file".into(), name.clone().into());
-                        o.insert("parse_nanos".into(), (parse_nanos as u64).into());
-                    }
-                    json_files.push(v);
+                    tally.json_report(&report, &name, parse_nanos);
                     continue;
                 }
                 let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
@@ -400,7 +393,7 @@ fn run_txn(args: &TxnArgs) -> i32 {
             }
         }
     }
-    finish(args.json, &tally, json_files)
+    finish(args.json, &tally)
 }
 
 fn run_causal(args: &CausalArgs) -> i32 {
@@ -410,20 +403,8 @@ fn run_causal(args: &CausalArgs) -> i32 {
         return EXIT_BAD_INPUT;
     }
     let mut tally = Tally::default();
-    let mut json_files = Vec::new();
     for path in &args.files {
         let name = path.display().to_string();
-        let bad = |e: checkers::InputError,
-                   tally: &mut Tally,
-                   json_files: &mut Vec<serde_json::Value>| {
-            tally.add("bad input", EXIT_BAD_INPUT);
-            if args.json {
-                json_files.push(serde_json::json!({"file": name, "verdict": "bad-input", "error": e.to_string()}));
-            } else {
-                eprintln!("error: {e}");
-                println!("{name}: bad input");
-            }
-        };
         if args.audit {
             let parsed = std::fs::read_to_string(path)
                 .map_err(|e| {
@@ -433,7 +414,7 @@ fn run_causal(args: &CausalArgs) -> i32 {
             let input = match parsed {
                 Ok(i) => i,
                 Err(e) => {
-                    bad(e, &mut tally, &mut json_files);
+                    tally.bad_input(args.json, &name, &e);
                     continue;
                 }
             };
@@ -455,7 +436,7 @@ fn run_causal(args: &CausalArgs) -> i32 {
                 },
             );
             if args.json {
-                json_files.push(serde_json::json!({
+                tally.files.push(serde_json::json!({
                     "file": name, "verdict": verdict, "writes": input.writes.len(),
                     "conflicts": conflicts, "check_nanos": nanos as u64,
                 }));
@@ -475,7 +456,7 @@ fn run_causal(args: &CausalArgs) -> i32 {
         let trace = match causality::read_trace(path) {
             Ok(t) => t,
             Err(e) => {
-                bad(e, &mut tally, &mut json_files);
+                tally.bad_input(args.json, &name, &e);
                 continue;
             }
         };
@@ -502,12 +483,7 @@ fn run_causal(args: &CausalArgs) -> i32 {
             );
         }
         if args.json {
-            let mut v = serde_json::to_value(&report).unwrap_or_default();
-            if let Some(o) = v.as_object_mut() {
-                o.insert("file".into(), name.clone().into());
-                o.insert("parse_nanos".into(), (parse_nanos as u64).into());
-            }
-            json_files.push(v);
+            tally.json_report(&report, &name, parse_nanos);
         } else {
             println!(
                 "{name}: {} ({} events, {} hosts, {} messages, checked in {})",
@@ -528,14 +504,14 @@ fn run_causal(args: &CausalArgs) -> i32 {
             }
         }
     }
-    finish(args.json, &tally, json_files)
+    finish(args.json, &tally)
 }
 
-fn finish(json: bool, tally: &Tally, files: Vec<serde_json::Value>) -> i32 {
+fn finish(json: bool, tally: &Tally) -> i32 {
     let code = combine(&tally.codes);
     if json {
         let doc = serde_json::json!({
-            "files": files,
+            "files": tally.files,
             "total": {
                 "files": tally.codes.len(),
                 "verdicts": tally.counts,

@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::bench::{bench_disk, bench_raft, bench_sim, BenchSimParams};
 use crate::builtin;
 use crate::report::{RunReport, Verdict};
-use crate::runner::{add_bug, check_determinism, run_scenario, RunOptions, RunResult};
+use crate::runner::{check_determinism, run_scenario, RunOptions, RunResult};
 use crate::scenario::Scenario;
 use crate::sweep::{
     parse_seed, parse_seed_range, parse_shard, sweep, SeedRange, Shard, SweepReport,
@@ -457,11 +457,7 @@ fn merge_cmd(files: &[PathBuf], out: Option<&Path>) -> CmdResult {
 }
 
 fn run_options(bugs: &[String]) -> Result<RunOptions, BadInput> {
-    let mut opts = RunOptions::default();
-    for b in bugs {
-        add_bug(&mut opts, b).map_err(BadInput)?;
-    }
-    Ok(opts)
+    RunOptions::with_bugs(bugs).map_err(BadInput)
 }
 
 /// The checks a scenario's runs make, with their bounds, for listings.

@@ -89,6 +89,18 @@ pub fn replay(case: &Case) -> Result<(), String> {
     }
 }
 
+/// Replays every case; one line for each that no longer holds.
+pub fn failures(cases: &[Case]) -> Vec<String> {
+    cases
+        .iter()
+        .filter_map(|case| {
+            replay(case)
+                .err()
+                .map(|e| format!("{} seed {} {:?}: {e}", case.scenario, case.seed, case.bugs))
+        })
+        .collect()
+}
+
 /// What tells two cases apart when corpora are merged: a fuzz finding's signature
 /// (system, check, bugs), else the scenario file's name, seed and bugs.
 fn identity(c: &Case) -> String {

@@ -25,14 +25,7 @@ fn the_seed_corpus_replays_to_its_recorded_verdicts() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../seeds/gossip.toml");
     let cases = corpus::load(&path).unwrap();
     assert!(!cases.is_empty());
-    let failures: Vec<String> = cases
-        .iter()
-        .filter_map(|case| {
-            corpus::replay(case)
-                .err()
-                .map(|e| format!("{} seed {} {:?}: {e}", case.scenario, case.seed, case.bugs))
-        })
-        .collect();
+    let failures = corpus::failures(&cases);
     assert!(
         failures.is_empty(),
         "corpus cases that no longer hold:\n{}",

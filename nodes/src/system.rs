@@ -277,6 +277,14 @@ pub trait System: Send + Sync + 'static {
     fn swarm_base(&self) -> Option<&'static str> {
         None
     }
+
+    /// Another registered system of the same shape (servers, clients, a leader) whose
+    /// built-in fault schedules this one also runs: each scenario `OTHER/X` gives a
+    /// scenario `NAME/X` with the same cluster, network, disk, clocks and faults, and this
+    /// system's default settings. Nothing is copied: the schedules stay in one place.
+    fn runs_schedules_of(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// A system as the harness holds it: settings as a TOML table, bugs by name. Every
@@ -291,6 +299,7 @@ pub trait DynSystem: Send + Sync {
     fn bound_keys(&self) -> &'static [&'static str];
     fn history_model(&self) -> Option<ModelKind>;
     fn swarm_base(&self) -> Option<&'static str>;
+    fn runs_schedules_of(&self) -> Option<&'static str>;
     /// The default settings.
     fn default_settings(&self) -> toml::Table;
     /// Reads, validates and normalizes settings (every key spelled out).
@@ -434,6 +443,9 @@ impl<T: System> DynSystem for T {
     }
     fn swarm_base(&self) -> Option<&'static str> {
         System::swarm_base(self)
+    }
+    fn runs_schedules_of(&self) -> Option<&'static str> {
+        System::runs_schedules_of(self)
     }
     fn default_settings(&self) -> toml::Table {
         to_table(&T::Settings::default())

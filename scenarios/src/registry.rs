@@ -133,6 +133,17 @@ impl Registry {
     pub fn scenarios(&self) -> Vec<Scenario> {
         let parsed = self.parsed.get_or_init(|| {
             let mut v = self.parse_files()?;
+            let mut borrowed = Vec::new();
+            for sys in &self.systems {
+                if let Some(other) = sys.runs_schedules_of() {
+                    self.lookup(other)
+                        .map_err(|e| format!("system {}: runs_schedules_of: {e}", sys.name()))?;
+                    for s in v.iter().filter(|s| s.system.name() == other) {
+                        borrowed.push(borrow_schedule(s, sys)?);
+                    }
+                }
+            }
+            v.extend(borrowed);
             let mut families = Vec::new();
             for sys in &self.systems {
                 let Some(base) = sys.swarm_base() else {
@@ -256,6 +267,27 @@ impl Registry {
     }
 }
 
+/// `source`'s cluster, network, disk, clocks and fault schedule with `system` under test in
+/// its default settings, named `SYSTEM/X` for `OTHER/X`.
+fn borrow_schedule(source: &Scenario, system: &Arc<dyn DynSystem>) -> Result<Scenario, String> {
+    let mut s = source.clone();
+    let rest = source
+        .name
+        .split_once('/')
+        .map_or(source.name.as_str(), |(_, r)| r);
+    s.name = format!("{}/{rest}", system.name());
+    s.description = format!("{} (the schedule of {})", source.description, source.name);
+    s.settings = system
+        .read_settings(&system.default_settings(), s.nodes)
+        .map_err(|e| format!("{}: {e}", s.name))?;
+    s.system = crate::scenario::SystemRef(system.clone());
+    s.bugs.clear();
+    let known: Vec<&str> = system.checks().into_iter().map(|(c, _)| c).collect();
+    s.checks.skip.retain(|c| known.contains(&c.as_str()));
+    s.validate()?;
+    Ok(s)
+}
+
 static INSTALLED: OnceLock<Registry> = OnceLock::new();
 
 /// The registry of this process: the one installed, or else the bundled systems.
@@ -284,4 +316,68 @@ pub fn bundled() -> Registry {
         r = r.scenario_file(name, text);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nodes::relay::{Relay, RelayConfig};
+    use nodes::system::{NoBugs, Running, Start};
+
+    /// The relay under another name, running relay's schedules.
+    struct Echo;
+
+    impl System for Echo {
+        type Settings = RelayConfig;
+        type Bug = NoBugs;
+        fn name(&self) -> &'static str {
+            "echo"
+        }
+        fn checks(&self) -> Vec<(&'static str, &'static str)> {
+            System::checks(&Relay)
+        }
+        fn start(&self, st: Start<'_, RelayConfig, NoBugs>) -> Box<dyn Running> {
+            System::start(&Relay, st)
+        }
+        fn runs_schedules_of(&self) -> Option<&'static str> {
+            Some("relay")
+        }
+    }
+
+    fn with_echo() -> Registry {
+        let mut r = Registry::new().system(Relay).system(Echo);
+        for (name, text) in crate::builtin::BUILTIN_FILES {
+            if name.starts_with("relay/") {
+                r = r.scenario_file(name, text);
+            }
+        }
+        r
+    }
+
+    #[test]
+    fn a_system_runs_another_systems_schedules_without_copies() {
+        let r = with_echo();
+        let relay = r.of_system("relay");
+        let echo = r.of_system("echo");
+        assert_eq!(relay.len(), echo.len());
+        for (a, b) in relay.iter().zip(&echo) {
+            assert_eq!(b.name, a.name.replacen("relay/", "echo/", 1));
+            assert_eq!((&a.faults, &a.net, a.nodes), (&b.faults, &b.net, b.nodes));
+            assert_eq!(b.system.name(), "echo");
+        }
+        let s = r.find("echo/halves").unwrap();
+        let report = crate::runner::run_scenario(&s, 1, &RunOptions::default()).report;
+        assert_eq!(report.verdict, crate::report::Verdict::Pass, "{report:?}");
+    }
+
+    #[test]
+    fn unknown_systems_and_bugs_name_what_exists() {
+        let r = with_echo();
+        let e = r.lookup("mykv").err().unwrap();
+        assert_eq!(e, "unknown system 'mykv'; known systems: relay, echo");
+        let e = r.parse_bug("echo:x").unwrap_err();
+        assert!(e.contains("echo has no bug catalog"), "{e}");
+        let e = r.parse_bug("nope").unwrap_err();
+        assert!(e.contains("not SYSTEM:NAME"), "{e}");
+    }
 }

@@ -131,6 +131,22 @@ impl<S: Eq + Hash> Cache<S> {
         self.slots = slots;
     }
 
+    /// Bytes the next insert may allocate (vectors double, the table is rebuilt), so the
+    /// cap can be checked before an allocation rather than after.
+    fn next_growth(&self) -> usize {
+        let mut extra = 0;
+        if self.entries.len() == self.entries.capacity() {
+            extra += self.entries.capacity().max(4) * std::mem::size_of::<(u64, S)>();
+        }
+        if self.bits.len() + self.words > self.bits.capacity() {
+            extra += self.bits.capacity().max(self.words * 4) * 8;
+        }
+        if (self.entries.len() + 1) * 2 > self.slots.len() {
+            extra += self.slots.len() * 8;
+        }
+        extra
+    }
+
     /// Bytes of the table itself (states' own heap is counted by the caller).
     fn table_bytes(&self) -> usize {
         self.slots.len() * 4
@@ -322,6 +338,12 @@ impl<'a, M: Model> Search<'a, M> {
                 // bitset.
                 let redundant = ops[op].1.ret.is_none() && step.as_ref() == Some(&self.state);
                 if let Some(new_state) = step.filter(|_| !redundant) {
+                    let heap = model.state_bytes(&new_state).saturating_sub(state_inline);
+                    if self.cache_bytes() + self.cache.next_growth() + heap > max_bytes {
+                        // Not taken: the step is retried when the search resumes.
+                        self.steps -= 1;
+                        return Outcome::Memory;
+                    }
                     self.linearized[op / 64] |= 1 << (op % 64);
                     if self.cache.insert(&self.linearized, &new_state) {
                         self.state_heap +=
@@ -330,9 +352,6 @@ impl<'a, M: Model> Search<'a, M> {
                         self.calls.push((entry, old));
                         lift(&mut self.nodes, entry);
                         self.entry = self.nodes[0].next;
-                        if self.cache_bytes() > max_bytes {
-                            return Outcome::Memory;
-                        }
                         continue;
                     }
                     self.linearized[op / 64] &= !(1 << (op % 64));

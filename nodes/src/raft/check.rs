@@ -25,10 +25,7 @@ pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCh
     let mut violations = std::mem::take(&mut obs.violations);
     let mut unknown = None;
     // Borrow the events for the check instead of copying them; they go back below.
-    let history = History {
-        source: "raft client history".to_string(),
-        events: std::mem::take(&mut obs.history),
-    };
+    let history = History::new("raft client history", std::mem::take(&mut obs.history));
     let mut history_ops = 0;
     match pair(&history) {
         Err(e) => violations.push(Violation::new(

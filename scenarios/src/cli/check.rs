@@ -77,9 +77,17 @@ pub struct LinArgs {
     /// Initial value of registers (and of absent keys for kv), as EDN: `0`, `"x"`, `nil`.
     #[arg(long)]
     pub init: Option<String>,
-    /// Give up after this long per file and report unknown (e.g. 10s, 500ms, 2m).
+    /// Give up after this long per file, parsing included, and report unknown (e.g. 10s,
+    /// 500ms, 2m).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// Give up (unknown) when the search's memo caches would hold more than this, all
+    /// partitions together (e.g. 512MiB, 2GiB, 100MB).
+    #[arg(long, default_value = "1GiB", value_parser = parse_bytes)]
+    pub max_memory: usize,
+    /// Threads searching partitions at once (0: one per core). Never changes a verdict.
+    #[arg(long, default_value_t = 0)]
+    pub jobs: usize,
     /// History format; detected from the content when absent.
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
@@ -173,7 +181,40 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("expected a non-negative duration, found `{s}`"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is too long a duration"))
+}
+
+/// Parses a byte size: `1GiB`, `512MiB`, `64KiB`, `100MB`, `2G`, `4096` (bytes).
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("expected a size like 512MiB or 2GiB, found `{s}`"))?;
+    let scale: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "K" | "KiB" => 1024.0,
+        "M" | "MiB" => 1024.0 * 1024.0,
+        "G" | "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "T" | "TiB" => 1024.0f64.powi(4),
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        other => {
+            return Err(format!(
+                "expected a size unit B, KiB, MiB, GiB, TiB, KB, MB, GB or TB, found `{other}`"
+            ))
+        }
+    };
+    let bytes = n * scale;
+    if !bytes.is_finite() || bytes >= usize::MAX as f64 {
+        return Err(format!("`{s}` is too large a size"));
+    }
+    Ok(bytes as usize)
 }
 
 /// Exit codes of the design brief.
@@ -276,22 +317,29 @@ fn run_lin(args: &LinArgs) -> i32 {
             }
         },
     };
-    let opts = lin::Options {
-        timeout: Some(args.timeout),
-        ..lin::Options::default()
-    };
     let mut tally = Tally::default();
     for path in &args.files {
         let name = path.display().to_string();
         let parse_start = Instant::now();
-        let parsed =
-            history::read_file(path, args.format.map(FormatArg::format)).and_then(|h| pair(&h));
+        let parsed = history::read_file(path, args.format.map(FormatArg::format));
+        let warnings = parsed
+            .as_ref()
+            .map(|h| h.warnings.clone())
+            .unwrap_or_default();
+        let parsed = parsed.and_then(|h| pair(&h));
         let parse_nanos = parse_start.elapsed().as_nanos();
+        // The timeout covers the whole file, parsing included.
+        let opts = lin::Options {
+            timeout: Some(args.timeout.saturating_sub(parse_start.elapsed())),
+            max_cache_bytes: args.max_memory,
+            threads: args.jobs,
+        };
         let result =
             parsed.and_then(|ops| lin::check_with(args.model.kind(), init.clone(), &ops, &opts));
         match result {
             Err(e) => tally.bad_input(args.json, &name, &e),
-            Ok(report) => {
+            Ok(mut report) => {
+                report.notes.extend(warnings);
                 let code = match report.verdict {
                     Verdict::Linearizable => EXIT_HOLDS,
                     Verdict::NotLinearizable { .. } => EXIT_VIOLATION,
@@ -311,16 +359,33 @@ fn run_lin(args: &LinArgs) -> i32 {
                     );
                     match &report.verdict {
                         Verdict::NotLinearizable { witness } => print!("{}", witness.render(8)),
-                        Verdict::Unknown { progress } => println!(
-                            "  {} reached: {} of {} partitions done; partition {} ({} ops): longest linearizable prefix {}",
-                            progress.reason,
-                            progress.partitions_checked,
-                            progress.partitions,
-                            progress.partition.as_deref().unwrap_or("(all)"),
-                            progress.partition_ops,
-                            progress.longest_prefix
-                        ),
+                        Verdict::Unknown { progress } => {
+                            println!(
+                                "  {} of {} partitions linearizable, no violation found; {} undecided (memory cap {}):",
+                                progress.partitions_checked,
+                                progress.partitions,
+                                progress.undecided.len(),
+                                fmt_bytes(progress.max_cache_bytes as u64),
+                            );
+                            for u in progress.undecided.iter().take(20) {
+                                println!(
+                                    "    partition {} ({} ops): {} after {} steps, cache {}, longest linearizable prefix {}",
+                                    u.partition.as_deref().unwrap_or("(all)"),
+                                    u.ops,
+                                    u.reason,
+                                    u.steps,
+                                    fmt_bytes(u.cache_bytes as u64),
+                                    u.longest_prefix
+                                );
+                            }
+                            if progress.undecided.len() > 20 {
+                                println!("    ... (use --json for all)");
+                            }
+                        }
                         Verdict::Linearizable => {}
+                    }
+                    for n in &report.notes {
+                        println!("  note: {n}");
                     }
                 }
             }
@@ -532,6 +597,14 @@ fn peak_rss() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+fn fmt_bytes(b: u64) -> String {
+    if b >= 1 << 30 {
+        format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64)
+    } else {
+        format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+    }
 }
 
 fn mib(b: Option<u64>) -> String {

@@ -12,6 +12,7 @@
 //! empty / nil. Deliberately not checked: internal consistency within one transaction,
 //! predicate reads, and weaker-than-serializable models beyond naming the anomaly classes.
 
+mod bank;
 mod graph;
 mod list_append;
 mod rw_register;
@@ -29,6 +30,8 @@ pub use graph::{DepGraph, EdgeKind};
 pub enum Workload {
     ListAppend,
     RwRegister,
+    /// Transfers (`add` micro-ops) and audits (reads of balances); see `bank`.
+    Bank,
 }
 
 impl Workload {
@@ -36,6 +39,7 @@ impl Workload {
         match name {
             "list-append" | "append" => Some(Workload::ListAppend),
             "rw-register" | "register" => Some(Workload::RwRegister),
+            "bank" => Some(Workload::Bank),
             _ => None,
         }
     }
@@ -110,6 +114,40 @@ pub struct Anomaly {
     pub explanation: Vec<String>,
 }
 
+/// Which workload a transaction belongs to, by its micro-ops: `append` is list-append,
+/// `add` is bank, `w` is rw-register; a transaction of reads only goes by what its reads
+/// returned (lists: list-append; integers: bank) or, unread, by its keys' other uses.
+fn classify(op: &Operation, bank_keys: &std::collections::BTreeSet<Value>) -> Option<Workload> {
+    let value = op.output.as_ref().filter(|v| !v.is_nil()).unwrap_or(&op.input);
+    let mops = value.as_list()?;
+    let mut reads_only = true;
+    let mut seen = None;
+    for m in mops {
+        let l = m.as_list()?;
+        match l.first().and_then(Value::as_name) {
+            Some("append") => return Some(Workload::ListAppend),
+            Some("add") => return Some(Workload::Bank),
+            Some("w") | Some("write") => return Some(Workload::RwRegister),
+            Some("r") | Some("read") => {
+                match l.get(2) {
+                    Some(Value::List(_)) => seen = Some(Workload::ListAppend),
+                    Some(Value::Int(_)) if seen.is_none() => seen = Some(Workload::Bank),
+                    _ => {}
+                }
+                if !l.get(1).is_some_and(|k| bank_keys.contains(k)) {
+                    reads_only = false;
+                }
+            }
+            _ => return None,
+        }
+    }
+    match seen {
+        Some(w) => Some(w),
+        None if reads_only && !mops.is_empty() => Some(Workload::Bank),
+        None => Some(Workload::ListAppend),
+    }
+}
+
 /// The result of a check.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -119,6 +157,9 @@ pub struct Report {
     pub edges: usize,
     /// Time spent checking, excluding parsing.
     pub check_nanos: u128,
+    /// Remarks a person should see (an empty history, workloads checked separately).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -151,8 +192,18 @@ fn mop_from(v: &Value, workload: Workload) -> Result<Mop, String> {
         ("w", Workload::RwRegister) | ("write", Workload::RwRegister) => {
             Ok(Mop::Write { key, value })
         }
+        ("add", Workload::Bank) => match value {
+            Value::Int(_) => Ok(Mop::Write { key, value }),
+            other => Err(format!(
+                "expected an integer amount in a bank add, found {}",
+                short(&other)
+            )),
+        },
+        (f, Workload::Bank) => Err(format!(
+            "expected micro-op r or add for bank, found `{f}`"
+        )),
         (f, Workload::ListAppend) => Err(format!(
-            "expected micro-op r or append for list-append, found `{f}`"
+            "expected micro-op r or append for list-append, found `{f}` (a history that mixes workloads is checked without --workload)"
         )),
         (f, Workload::RwRegister) => Err(format!(
             "expected micro-op r or w for rw-register, found `{f}`"
@@ -256,6 +307,98 @@ pub fn check(
     Ok(report)
 }
 
+/// Checks a history whose workload is not given, or that mixes them (as dst's two-phase
+/// commit clients do: list-append transactions, bank transfers and audits). Each transaction
+/// goes to the workload its micro-ops show (see `classify`; one no workload reads is bad
+/// input, reported by the list-append reader), each workload is checked on its own and the
+/// anomalies are joined. Transaction ids (`T<n>`) count within each workload.
+pub fn check_mixed(history: &Operations, opts: &Options) -> Result<Report, InputError> {
+    let start = Instant::now();
+    // Keys some transaction adds to or reads an integer from: bank accounts.
+    let mut bank_keys = std::collections::BTreeSet::new();
+    for op in history.ops.iter().chain(&history.failed_ops) {
+        for v in [Some(&op.input), op.output.as_ref()].into_iter().flatten() {
+            for m in v.as_list().into_iter().flatten() {
+                if let Some(l) = m.as_list() {
+                    let bankish = match (l.first().and_then(Value::as_name), l.get(2)) {
+                        (Some("add"), _) => true,
+                        (Some("r") | Some("read"), Some(Value::Int(_))) => true,
+                        _ => false,
+                    };
+                    if bankish {
+                        if let Some(k) = l.get(1) {
+                            bank_keys.insert(k.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut split: std::collections::BTreeMap<u8, Operations> = Default::default();
+    let slot = |w: Workload| match w {
+        Workload::ListAppend => 0u8,
+        Workload::RwRegister => 1,
+        Workload::Bank => 2,
+    };
+    for (op, failed) in history
+        .ops
+        .iter()
+        .map(|o| (o, false))
+        .chain(history.failed_ops.iter().map(|o| (o, true)))
+    {
+        let w = classify(op, &bank_keys).unwrap_or(Workload::ListAppend);
+        let part = split.entry(slot(w)).or_insert_with(|| Operations {
+            source: history.source.clone(),
+            ops: Vec::new(),
+            failed: 0,
+            failed_ops: Vec::new(),
+        });
+        if failed {
+            part.failed += 1;
+            part.failed_ops.push(op.clone());
+        } else {
+            part.ops.push(op.clone());
+        }
+    }
+    let mut report = Report {
+        verdict: "serializable",
+        anomalies: Vec::new(),
+        txns: 0,
+        edges: 0,
+        check_nanos: 0,
+        notes: Vec::new(),
+    };
+    if split.is_empty() {
+        report
+            .notes
+            .push("no client operations: an empty history is serializable".into());
+    }
+    let mut kinds = Vec::new();
+    for (k, part) in &split {
+        let w = [Workload::ListAppend, Workload::RwRegister, Workload::Bank][*k as usize];
+        let r = check(part, w, opts)?;
+        kinds.push(format!(
+            "{} {}",
+            r.txns,
+            ["list-append", "rw-register", "bank"][*k as usize]
+        ));
+        report.anomalies.extend(r.anomalies);
+        report.txns += r.txns;
+        report.edges += r.edges;
+    }
+    if split.len() > 1 {
+        report.notes.push(format!(
+            "workloads checked separately: {} transactions",
+            kinds.join(", ")
+        ));
+    }
+    if !report.anomalies.is_empty() {
+        report.verdict = "not-serializable";
+    }
+    report.check_nanos = start.elapsed().as_nanos();
+    Ok(report)
+}
+
 /// Checks already-read transactions.
 pub fn check_txns(txns: &[Txn], workload: Workload, opts: &Options) -> Report {
     let start = Instant::now();
@@ -263,6 +406,7 @@ pub fn check_txns(txns: &[Txn], workload: Workload, opts: &Options) -> Report {
     let mut anomalies = match workload {
         Workload::ListAppend => list_append::infer(txns, &mut g),
         Workload::RwRegister => rw_register::infer(txns, &mut g),
+        Workload::Bank => bank::infer(txns),
     };
     if opts.process_edges {
         g.add_process_edges();
@@ -281,6 +425,11 @@ pub fn check_txns(txns: &[Txn], workload: Workload, opts: &Options) -> Report {
         txns: txns.len(),
         edges: g.edge_count(),
         check_nanos: start.elapsed().as_nanos(),
+        notes: if txns.is_empty() {
+            vec!["no client operations: an empty history is serializable".into()]
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -18,38 +18,11 @@
 //! `partition` in the model trait.
 
 use super::Model;
+use crate::fxhash::FxHasher;
 use crate::history::Operation;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-
-/// A fast multiplicative hasher for the memo cache (FxHash's scheme). The cache is never
-/// iterated, so its order cannot reach output; SipHash's DoS resistance buys nothing here.
-#[derive(Default)]
-struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut buf = [0u8; 8];
-            buf[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(buf));
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-    fn finish(&self) -> u64 {
-        // Final avalanche (MurmurHash3's fmix64): the table uses the low bits.
-        let mut z = self.0;
-        z = (z ^ (z >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
-        z = (z ^ (z >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        z ^ (z >> 33)
-    }
-}
 
 /// The memo cache: a set of (bitset, state) pairs. Bitsets live in one arena and states in
 /// one vector, indexed from an open-addressing table of `u32` slots, so an entry costs its

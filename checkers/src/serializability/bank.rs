@@ -38,10 +38,11 @@ pub(super) fn infer(txns: &[Txn]) -> Vec<Anomaly> {
         }
         if audit {
             keys.sort();
-            groups
-                .entry(keys.clone())
-                .or_default()
-                .push(Audit { txn: t, keys, total });
+            groups.entry(keys.clone()).or_default().push(Audit {
+                txn: t,
+                keys,
+                total,
+            });
         }
     }
     let mut out = Vec::new();

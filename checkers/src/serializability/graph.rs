@@ -10,7 +10,9 @@
 //! nothing, so their anomalies carry `-process` / `-realtime`. Deliberately, this reports
 //! one representative cycle per component, not every cycle.
 
+use super::list_append::tail;
 use super::{label, Anomaly, Status, Txn};
+use crate::value::Value;
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::{EdgeFiltered, EdgeRef};
 use std::collections::VecDeque;
@@ -36,17 +38,46 @@ const RW: u8 = 4;
 const PROCESS: u8 = 8;
 const REALTIME: u8 = 16;
 
+/// Why an edge exists. Kept as references into the history and put into words only for
+/// the edges of a reported cycle: a large history has millions of edges and few cycles.
 #[derive(Clone, Debug)]
-pub struct Edge {
+pub enum Why<'a> {
+    /// Already in words.
+    Text(String),
+    /// Write-write in list-append: `next` was appended to `key` right after `prev`.
+    Appended {
+        key: &'a Value,
+        prev: &'a Value,
+        next: &'a Value,
+    },
+    /// Write-read in list-append: the reader saw `list`, ending with the writer's `last`.
+    ReadEnds {
+        key: &'a Value,
+        list: &'a [Value],
+        last: &'a Value,
+    },
+    /// Read-write in list-append: the reader saw `list`; the writer's `next` comes after.
+    ReadMissing {
+        key: &'a Value,
+        list: &'a [Value],
+        next: &'a Value,
+    },
+    /// Consecutive transactions of a process.
+    Process(i64),
+    /// The first completed before the second was invoked.
+    Realtime,
+}
+
+#[derive(Clone, Debug)]
+pub struct Edge<'a> {
     pub kind: EdgeKind,
-    /// Completes "Ta < Tb because ...".
-    pub why: String,
+    pub why: Why<'a>,
 }
 
 /// Dependency graph over the transactions of a history (node i is transaction i).
 pub struct DepGraph<'a> {
     txns: &'a [Txn],
-    pub graph: DiGraph<(), Edge>,
+    pub graph: DiGraph<(), Edge<'a>>,
     extras: u8,
 }
 
@@ -67,8 +98,34 @@ impl<'a> DepGraph<'a> {
         self.graph.edge_count()
     }
 
+    /// Completes "Ta < Tb because ..." for the edge `a -> b`.
+    pub fn why(&self, a: usize, b: usize, why: &Why<'a>) -> String {
+        match why {
+            Why::Text(s) => s.clone(),
+            Why::Appended { key, prev, next } => format!(
+                "T{b} appended {next} to {kb} right after T{a}'s {prev}",
+                kb = key.bare()
+            ),
+            Why::ReadEnds { key, list, last } => format!(
+                "T{b} read {kb}={} which ends with T{a}'s append of {last}",
+                tail(list),
+                kb = key.bare()
+            ),
+            Why::ReadMissing { key, list, next } => format!(
+                "T{a} read {kb}={} without T{b}'s append of {next}, which comes next",
+                tail(list),
+                kb = key.bare()
+            ),
+            Why::Process(p) => format!("process {p} ran T{a} before T{b}"),
+            Why::Realtime => format!(
+                "T{a} completed (line {}) before T{b} was invoked (line {})",
+                self.txns[a].line, self.txns[b].line
+            ),
+        }
+    }
+
     /// Adds `from -> to`; self-edges carry no information and are skipped.
-    pub fn add(&mut self, from: usize, to: usize, kind: EdgeKind, why: String) {
+    pub fn add(&mut self, from: usize, to: usize, kind: EdgeKind, why: Why<'a>) {
         if from != to {
             self.graph
                 .add_edge(NodeIndex::new(from), NodeIndex::new(to), Edge { kind, why });
@@ -90,12 +147,7 @@ impl<'a> DepGraph<'a> {
         }
         for (p, ids) in by_proc {
             for w in ids.windows(2) {
-                self.add(
-                    w[0],
-                    w[1],
-                    EdgeKind::Process,
-                    format!("process {p} ran T{} before T{}", w[0], w[1]),
-                );
+                self.add(w[0], w[1], EdgeKind::Process, Why::Process(p));
             }
         }
     }
@@ -125,11 +177,7 @@ impl<'a> DepGraph<'a> {
                 frontier.push(t);
             } else {
                 for &p in &frontier {
-                    let why = format!(
-                        "T{p} completed (line {}) before T{t} was invoked (line {})",
-                        self.txns[p].line, self.txns[t].line
-                    );
-                    self.add(p, t, EdgeKind::Realtime, why);
+                    self.add(p, t, EdgeKind::Realtime, Why::Realtime);
                 }
                 preds[t] = frontier.clone();
             }
@@ -140,7 +188,7 @@ impl<'a> DepGraph<'a> {
     fn components(&self, mask: u8) -> Vec<Vec<usize>> {
         let view = EdgeFiltered::from_fn(
             &self.graph,
-            |e: petgraph::graph::EdgeReference<'_, Edge>| e.weight().kind.bit() & mask != 0,
+            |e: petgraph::graph::EdgeReference<'_, Edge<'a>>| e.weight().kind.bit() & mask != 0,
         );
         let mut comps: Vec<Vec<usize>> = petgraph::algo::kosaraju_scc(&view)
             .into_iter()
@@ -213,7 +261,12 @@ impl<'a> DepGraph<'a> {
             kinds |= w.kind.bit();
             txns.push(label(&self.txns[a.index()]));
             lines.push(self.txns[a.index()].line);
-            explanation.push(format!("T{} < T{} because {}", a.index(), b.index(), w.why));
+            explanation.push(format!(
+                "T{} < T{} because {}",
+                a.index(),
+                b.index(),
+                self.why(a.index(), b.index(), &w.why)
+            ));
         }
         let suffix = if kinds & REALTIME != 0 {
             "-realtime"
@@ -233,6 +286,11 @@ impl<'a> DepGraph<'a> {
     /// Classifies cycles; see the module doc.
     pub fn cycle_anomalies(&self) -> Vec<Anomaly> {
         let n = self.txns.len();
+        // Every cycle of a stage lies inside a strongly connected component of the whole
+        // graph: when the whole graph is acyclic (a valid history), one pass decides.
+        if self.components(WW | WR | RW | self.extras).is_empty() {
+            return Vec::new();
+        }
         let mut reported = vec![false; n];
         let mut out = Vec::new();
         let mut member = vec![false; n];

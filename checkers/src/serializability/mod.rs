@@ -118,7 +118,11 @@ pub struct Anomaly {
 /// `add` is bank, `w` is rw-register; a transaction of reads only goes by what its reads
 /// returned (lists: list-append; integers: bank) or, unread, by its keys' other uses.
 fn classify(op: &Operation, bank_keys: &std::collections::BTreeSet<Value>) -> Option<Workload> {
-    let value = op.output.as_ref().filter(|v| !v.is_nil()).unwrap_or(&op.input);
+    let value = op
+        .output
+        .as_ref()
+        .filter(|v| !v.is_nil())
+        .unwrap_or(&op.input);
     let mops = value.as_list()?;
     let mut reads_only = true;
     let mut seen = None;

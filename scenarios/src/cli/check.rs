@@ -635,6 +635,17 @@ fn finish(json: bool, tally: &Tally) -> i32 {
     code
 }
 
+/// CPU time this thread has used (Linux; 10 ms resolution), for figures "on one core" that
+/// a busy machine's wall clock would distort.
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Peak resident memory of this process so far (Linux), in bytes.
 fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -875,6 +886,7 @@ pub fn bench(args: BenchCheckArgs) -> i32 {
     let ops = history::parse_str("bench", &text, None).and_then(|h| pair(&h));
     let parse = t0.elapsed();
     drop(text);
+    let cpu0 = thread_cpu();
     let (check, verdict) = match ops.and_then(|o| {
         ser::check(
             &o,
@@ -891,17 +903,22 @@ pub fn bench(args: BenchCheckArgs) -> i32 {
         ),
         Err(e) => (Duration::ZERO, format!("bad input: {e}")),
     };
+    // One thread does the work, so its CPU time is the time on one core (reading the
+    // transactions included); on an idle machine it matches the wall clock.
+    let cpu = thread_cpu().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
+    let one_core = cpu.unwrap_or(check);
     all_ok &= row(
         &format!("list-append {n} txns, 1,000 keys (+process, realtime)"),
         parse,
         check,
         &verdict,
         &format!(
-            ">= 100k txn/s checking, one core ({:.0}k/s checking, {:.0}k/s with parsing)",
-            n as f64 / check.as_secs_f64().max(1e-9) / 1e3,
+            ">= 100k txn/s on one core: {:.0}k/s (CPU {}), {:.0}k/s with parsing",
+            n as f64 / one_core.as_secs_f64().max(1e-9) / 1e3,
+            fmt_nanos(one_core.as_nanos()),
             n as f64 / (parse + check).as_secs_f64().max(1e-9) / 1e3
         ),
-        verdict == "serializable" && check.as_secs_f64() <= n as f64 / 100_000.0,
+        verdict == "serializable" && one_core.as_secs_f64() <= n as f64 / 100_000.0,
     );
 
     // 5. A 1,000,000-event trace through the vector-clock validator.

@@ -242,7 +242,7 @@ pub fn check<M: Model>(
     for part in parts.values_mut() {
         model.preprocess(part);
     }
-    let parts: Vec<(Option<Value>, Vec<(M::Op, &Operation)>)> = parts.into_iter().collect();
+    let parts: Vec<Part<'_, M>> = parts.into_iter().collect();
     let verdict = schedule(model, &parts, deadline, opts);
     Ok(Report {
         verdict,
@@ -252,6 +252,9 @@ pub fn check<M: Model>(
         notes,
     })
 }
+
+/// A partition: its label and its operations as the model reads them.
+type Part<'h, M> = (Option<Value>, Vec<(<M as Model>::Op, &'h Operation)>);
 
 /// What became of a partition at the end of a round.
 enum Fate<S> {
@@ -265,7 +268,7 @@ enum Fate<S> {
 
 fn schedule<M: Model>(
     model: &M,
-    parts: &[(Option<Value>, Vec<(M::Op, &Operation)>)],
+    parts: &[Part<'_, M>],
     deadline: Option<Instant>,
     opts: &Options,
 ) -> Verdict {
@@ -323,7 +326,7 @@ fn schedule<M: Model>(
             }
         } else {
             // Work stealing over a shared queue, in partition order.
-            let queue = std::sync::Mutex::new(picked.drain(..).collect::<Vec<_>>().into_iter());
+            let queue = std::sync::Mutex::new(std::mem::take(&mut picked).into_iter());
             let results = std::sync::Mutex::new(Vec::new());
             std::thread::scope(|scope| {
                 for _ in 0..workers {

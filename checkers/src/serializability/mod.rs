@@ -324,11 +324,10 @@ pub fn check_mixed(history: &Operations, opts: &Options) -> Result<Report, Input
         for v in [Some(&op.input), op.output.as_ref()].into_iter().flatten() {
             for m in v.as_list().into_iter().flatten() {
                 if let Some(l) = m.as_list() {
-                    let bankish = match (l.first().and_then(Value::as_name), l.get(2)) {
-                        (Some("add"), _) => true,
-                        (Some("r") | Some("read"), Some(Value::Int(_))) => true,
-                        _ => false,
-                    };
+                    let bankish = matches!(
+                        (l.first().and_then(Value::as_name), l.get(2)),
+                        (Some("add"), _) | (Some("r") | Some("read"), Some(Value::Int(_)))
+                    );
                     if bankish {
                         if let Some(k) = l.get(1) {
                             bank_keys.insert(k.clone());

@@ -971,6 +971,20 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5 parsecs").is_err());
+        // Too long for a Duration: refused, not a panic.
+        assert!(parse_duration("99999999999999999999h").is_err());
+        assert!(parse_duration("1e400s").is_err());
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("100MB"), Ok(100_000_000));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("99999999999999999999GiB").is_err());
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("3 furlongs").is_err());
     }
 
     #[test]

@@ -172,21 +172,25 @@ impl Report {
     }
 }
 
-fn mop_from(v: &Value, workload: Workload) -> Result<Mop, String> {
-    let Some(l) = v.as_list().filter(|l| l.len() == 3) else {
-        return Err(format!(
-            "expected a micro-op [f key value], found {}",
-            short(v)
-        ));
+fn mop_from(v: Value, workload: Workload) -> Result<Mop, String> {
+    let l = match v {
+        Value::List(l) if l.len() == 3 => l,
+        other => {
+            return Err(format!(
+                "expected a micro-op [f key value], found {}",
+                short(&other)
+            ))
+        }
     };
-    let f = l[0].as_name().ok_or_else(|| {
+    let [name, key, value]: [Value; 3] = l
+        .try_into()
+        .map_err(|_| "expected a micro-op [f key value]".to_string())?;
+    let f = name.as_name().ok_or_else(|| {
         format!(
             "expected a micro-op name (r, append, w), found {}",
-            short(&l[0])
+            short(&name)
         )
     })?;
-    let key = l[1].clone();
-    let value = l[2].clone();
     match (f, workload) {
         ("r", _) | ("read", _) => Ok(Mop::Read {
             key,
@@ -215,31 +219,41 @@ fn mop_from(v: &Value, workload: Workload) -> Result<Mop, String> {
     }
 }
 
+/// What a transaction's micro-ops are read from: completed transactions report what they
+/// read; otherwise only the invocation is known.
+fn txn_value(op: &Operation, status: Status) -> &Value {
+    match (&op.output, status) {
+        (Some(out), Status::Committed) if !out.is_nil() => out,
+        _ => &op.input,
+    }
+}
+
+/// Reads a transaction from `value` (its `txn_value`, owned so that large reads are moved,
+/// not copied).
 fn txn_from(
     op: &Operation,
+    value: Value,
     status: Status,
     workload: Workload,
     source: &str,
 ) -> Result<Txn, InputError> {
-    // Completed transactions report what they read; otherwise only the invocation is known.
-    let value = match (&op.output, status) {
-        (Some(out), Status::Committed) if !out.is_nil() => out,
-        _ => &op.input,
-    };
     let line = if status == Status::Committed {
         op.ret_line.unwrap_or(op.line)
     } else {
         op.line
     };
-    let Some(list) = value.as_list() else {
-        return Err(InputError::new(
-            source,
-            line,
-            format!(
-                "expected a transaction: a list of micro-ops, found {}",
-                short(value)
-            ),
-        ));
+    let list = match value {
+        Value::List(l) => l,
+        other => {
+            return Err(InputError::new(
+                source,
+                line,
+                format!(
+                    "expected a transaction: a list of micro-ops, found {}",
+                    short(&other)
+                ),
+            ))
+        }
     };
     let mut mops = Vec::with_capacity(list.len());
     for m in list {
@@ -286,11 +300,53 @@ pub fn transactions(history: &Operations, workload: Workload) -> Result<Vec<Txn>
         } else {
             Status::Committed
         };
-        txns.push(txn_from(op, status, workload, &history.source)?);
+        let value = txn_value(op, status).clone();
+        txns.push(txn_from(op, value, status, workload, &history.source)?);
     }
     for op in &history.failed_ops {
-        txns.push(txn_from(op, Status::Aborted, workload, &history.source)?);
+        let value = txn_value(op, Status::Aborted).clone();
+        txns.push(txn_from(
+            op,
+            value,
+            Status::Aborted,
+            workload,
+            &history.source,
+        )?);
     }
+    number(txns)
+}
+
+/// Like [`transactions`], moving the values out of the history instead of copying them.
+pub fn transactions_owned(history: Operations, workload: Workload) -> Result<Vec<Txn>, InputError> {
+    let mut txns = Vec::with_capacity(history.ops.len() + history.failed_ops.len());
+    let source = history.source;
+    let all = history
+        .ops
+        .into_iter()
+        .map(|op| (op, false))
+        .chain(history.failed_ops.into_iter().map(|op| (op, true)));
+    for (mut op, failed) in all {
+        let status = if failed {
+            Status::Aborted
+        } else if op.is_indeterminate() {
+            Status::Indeterminate
+        } else {
+            Status::Committed
+        };
+        let use_output =
+            status == Status::Committed && op.output.as_ref().is_some_and(|o| !o.is_nil());
+        let value = if use_output {
+            op.output.take().unwrap_or(Value::Nil)
+        } else {
+            std::mem::replace(&mut op.input, Value::Nil)
+        };
+        txns.push(txn_from(&op, value, status, workload, &source)?);
+    }
+    number(txns)
+}
+
+/// Orders transactions by invocation and numbers them `T0..`.
+fn number(mut txns: Vec<Txn>) -> Result<Vec<Txn>, InputError> {
     txns.sort_by_key(|t| t.call);
     for (i, t) in txns.iter_mut().enumerate() {
         t.id = i;
@@ -305,6 +361,19 @@ pub fn check(
     opts: &Options,
 ) -> Result<Report, InputError> {
     let txns = transactions(history, workload)?;
+    let start = Instant::now();
+    let mut report = check_txns(&txns, workload, opts);
+    report.check_nanos = start.elapsed().as_nanos();
+    Ok(report)
+}
+
+/// Like [`check`], consuming the history so that its values are moved, not copied.
+pub fn check_owned(
+    history: Operations,
+    workload: Workload,
+    opts: &Options,
+) -> Result<Report, InputError> {
+    let txns = transactions_owned(history, workload)?;
     let start = Instant::now();
     let mut report = check_txns(&txns, workload, opts);
     report.check_nanos = start.elapsed().as_nanos();
@@ -377,19 +446,20 @@ pub fn check_mixed(history: &Operations, opts: &Options) -> Result<Report, Input
             .push("no client operations: an empty history is serializable".into());
     }
     let mut kinds = Vec::new();
-    for (k, part) in &split {
-        let w = [Workload::ListAppend, Workload::RwRegister, Workload::Bank][*k as usize];
-        let r = check(part, w, opts)?;
+    let parts = split.len();
+    for (k, part) in split {
+        let w = [Workload::ListAppend, Workload::RwRegister, Workload::Bank][k as usize];
+        let r = check_owned(part, w, opts)?;
         kinds.push(format!(
             "{} {}",
             r.txns,
-            ["list-append", "rw-register", "bank"][*k as usize]
+            ["list-append", "rw-register", "bank"][k as usize]
         ));
         report.anomalies.extend(r.anomalies);
         report.txns += r.txns;
         report.edges += r.edges;
     }
-    if split.len() > 1 {
+    if parts > 1 {
         report.notes.push(format!(
             "workloads checked separately: {} transactions",
             kinds.join(", ")

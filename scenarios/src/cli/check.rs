@@ -448,7 +448,7 @@ fn run_txn(args: &TxnArgs) -> i32 {
         let parsed = parsed.and_then(|h| pair(&h));
         let parse_nanos = parse_start.elapsed().as_nanos();
         let checked = parsed.and_then(|ops| match workload {
-            Some(w) => ser::check(&ops, w, &opts),
+            Some(w) => ser::check_owned(ops, w, &opts),
             None => ser::check_mixed(&ops, &opts),
         });
         match checked {
@@ -888,8 +888,8 @@ pub fn bench(args: BenchCheckArgs) -> i32 {
     drop(text);
     let cpu0 = thread_cpu();
     let (check, verdict) = match ops.and_then(|o| {
-        ser::check(
-            &o,
+        ser::check_owned(
+            o,
             Workload::ListAppend,
             &ser::Options {
                 process_edges: true,

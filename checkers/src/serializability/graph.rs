@@ -68,16 +68,21 @@ pub enum Why<'a> {
     Realtime,
 }
 
-#[derive(Clone, Debug)]
-pub struct Edge<'a> {
+/// An edge: its kind and where its reason is kept. Eight bytes, so that the millions of
+/// real-time and process edges of a large history (whose reasons follow from the
+/// transactions themselves) cost little memory.
+#[derive(Clone, Copy, Debug)]
+pub struct Edge {
     pub kind: EdgeKind,
-    pub why: Why<'a>,
+    /// Index into `DepGraph::whys`; `u32::MAX` when the kind says it all.
+    why: u32,
 }
 
 /// Dependency graph over the transactions of a history (node i is transaction i).
 pub struct DepGraph<'a> {
     txns: &'a [Txn],
-    pub graph: DiGraph<(), Edge<'a>>,
+    pub graph: DiGraph<(), Edge>,
+    whys: Vec<Why<'a>>,
     extras: u8,
 }
 
@@ -90,6 +95,7 @@ impl<'a> DepGraph<'a> {
         DepGraph {
             txns,
             graph,
+            whys: Vec::new(),
             extras: 0,
         }
     }
@@ -99,7 +105,15 @@ impl<'a> DepGraph<'a> {
     }
 
     /// Completes "Ta < Tb because ..." for the edge `a -> b`.
-    pub fn why(&self, a: usize, b: usize, why: &Why<'a>) -> String {
+    pub fn why(&self, a: usize, b: usize, edge: &Edge) -> String {
+        let why = match edge.kind {
+            EdgeKind::Process => &Why::Process(self.txns[a].process),
+            EdgeKind::Realtime => &Why::Realtime,
+            _ => match self.whys.get(edge.why as usize) {
+                Some(w) => w,
+                None => return String::new(),
+            },
+        };
         match why {
             Why::Text(s) => s.clone(),
             Why::Appended { key, prev, next } => format!(
@@ -127,6 +141,13 @@ impl<'a> DepGraph<'a> {
     /// Adds `from -> to`; self-edges carry no information and are skipped.
     pub fn add(&mut self, from: usize, to: usize, kind: EdgeKind, why: Why<'a>) {
         if from != to {
+            let why = match why {
+                Why::Process(_) | Why::Realtime => u32::MAX,
+                other => {
+                    self.whys.push(other);
+                    u32::try_from(self.whys.len() - 1).expect("fewer than 2^32 edges")
+                }
+            };
             self.graph
                 .add_edge(NodeIndex::new(from), NodeIndex::new(to), Edge { kind, why });
         }
@@ -226,7 +247,7 @@ impl<'a> DepGraph<'a> {
     fn components(&self, mask: u8) -> Vec<Vec<usize>> {
         let view = EdgeFiltered::from_fn(
             &self.graph,
-            |e: petgraph::graph::EdgeReference<'_, Edge<'a>>| e.weight().kind.bit() & mask != 0,
+            |e: petgraph::graph::EdgeReference<'_, Edge>| e.weight().kind.bit() & mask != 0,
         );
         let mut comps: Vec<Vec<usize>> = petgraph::algo::kosaraju_scc(&view)
             .into_iter()
@@ -303,7 +324,7 @@ impl<'a> DepGraph<'a> {
                 "T{} < T{} because {}",
                 a.index(),
                 b.index(),
-                self.why(a.index(), b.index(), &w.why)
+                self.why(a.index(), b.index(), w)
             ));
         }
         let suffix = if kinds & REALTIME != 0 {

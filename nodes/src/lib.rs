@@ -12,3 +12,4 @@ pub mod raft;
 pub mod relay;
 pub mod system;
 pub mod twopc;
+pub mod validate;

@@ -195,7 +195,62 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, String> {
         };
         at(pos, &msg)
     })?;
+    system_settings_valid(&s.system).map_err(|msg| at(key_offset(text, &msg), &msg))?;
     Ok(s)
+}
+
+/// The system's own check of its settings (each message starts with the key at fault).
+fn system_settings_valid(system: &SystemSpec) -> Result<(), String> {
+    match system {
+        SystemSpec::Relay(c) => c.validate(),
+        SystemSpec::Raft(c) => c.validate(),
+        SystemSpec::Gossip(c) => c.validate(),
+        SystemSpec::Twopc(c) => c.validate(),
+    }
+}
+
+/// Where the key a message starts with (`raft.heartbeat`, `accounts`) is written: the
+/// line `heartbeat = ...` inside `[raft]` (or `raft.heartbeat = ...` at the top), else the
+/// table itself; 0 if the key is not in the text (a default value was at fault).
+pub(crate) fn key_offset(text: &str, message: &str) -> usize {
+    let path = message
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches(':');
+    let (table, key) = match path.rsplit_once('.') {
+        Some((t, k)) => (t, k),
+        None => ("", path),
+    };
+    let assigns = |line: &str, key: &str| {
+        line.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let mut current = String::new();
+    let mut offset = 0;
+    let mut table_at = None;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if let Some(header) = trimmed.strip_prefix('[') {
+            current = header
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            if current == table && table_at.is_none() {
+                table_at = Some(offset + indent);
+            }
+        } else if current == table && assigns(trimmed, key) {
+            return offset + indent;
+        } else if current.is_empty() && !table.is_empty() && assigns(trimmed, path) {
+            return offset + indent;
+        }
+        offset += line.len();
+    }
+    table_at.unwrap_or(0)
 }
 
 /// Reads and validates a scenario file. The scenario is named by its path, so replay

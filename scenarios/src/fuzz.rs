@@ -123,7 +123,12 @@ pub fn fuzz(
     while keep_going(runs) {
         let seed = seed_of(start_seed, runs, shard);
         let family = &families[(runs % families.len() as u64) as usize];
-        let r = run_scenario(family, seed, opts).report;
+        // Only the report is read: keep no more of the trace than the checks need.
+        let lean = RunOptions {
+            lean_trace: true,
+            ..opts.clone()
+        };
+        let r = run_scenario(family, seed, &lean).report;
         runs += 1;
         if r.verdict == Verdict::Violation {
             failures += 1;

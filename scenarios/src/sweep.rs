@@ -185,6 +185,11 @@ pub fn sweep(
     let failures = Mutex::new(Vec::new());
     let passed = AtomicU64::new(0);
     let jobs = jobs.clamp(1, list.len().clamp(1, 256));
+    // Sweeps read only reports: keep no more of each trace than the checks need.
+    let lean = RunOptions {
+        lean_trace: true,
+        ..opts.clone()
+    };
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
@@ -192,7 +197,7 @@ pub fn sweep(
                 let Some(&seed) = list.get(i) else {
                     break;
                 };
-                let report = run_scenario(scenario, seed, opts).report;
+                let report = run_scenario(scenario, seed, &lean).report;
                 on_done(&report);
                 if report.verdict == Verdict::Pass {
                     passed.fetch_add(1, Ordering::Relaxed);

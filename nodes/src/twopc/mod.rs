@@ -70,6 +70,30 @@ pub struct TwopcSystem {
     pub bugs: Bugs,
 }
 
+impl TwopcSystem {
+    /// Settings that cannot work, each named by its key in a scenario file.
+    pub fn validate(&self) -> Result<(), String> {
+        use crate::validate::{at_least, positive};
+        at_least(
+            "accounts",
+            self.accounts,
+            2,
+            "a transfer moves money between two accounts",
+        )?;
+        at_least(
+            "lists",
+            self.lists,
+            1,
+            "list-append transactions need a list",
+        )?;
+        positive("vote_timeout", self.vote_timeout)?;
+        positive("resend", self.resend)?;
+        positive("query_interval", self.query_interval)?;
+        positive("in_doubt_timeout", self.in_doubt_timeout)?;
+        positive("client_timeout", self.client_timeout)
+    }
+}
+
 impl Default for TwopcSystem {
     fn default() -> Self {
         TwopcSystem {

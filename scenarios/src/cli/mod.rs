@@ -597,7 +597,9 @@ fn print_report(r: &RunReport) {
 
 fn run_cmd(a: RunArgs) -> CmdResult {
     let s = scenario(&a.scenario)?;
-    let opts = run_options(&a.bugs)?;
+    let mut opts = run_options(&a.bugs)?;
+    // Without a trace or a picture to write, the run keeps only what its checks need.
+    opts.lean_trace = a.trace.is_none() && a.html.is_none();
     let (mut result, divergence) = if a.check_determinism {
         check_determinism(&s, a.seed, &opts)
     } else {

@@ -8,5 +8,5 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    std::process::exit(scenarios::cli::main());
+    std::process::exit(scenarios::cli::stdout_guard::guarded(scenarios::cli::main));
 }

@@ -293,3 +293,29 @@ fn a_closed_pipe_ends_dst_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.is_empty(), "{err}");
 }
+
+#[test]
+fn an_unwritable_stdout_is_one_line_and_exit_2() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("no /dev/full here; skipped");
+        return;
+    };
+    let commands: [&[&str]; 5] = [
+        &["list"],
+        &["list", "--json"],
+        &["show", "raft/partition-halves"],
+        &["run", "relay/halves", "--seed", "1"],
+        &["run", "relay/halves", "--seed", "1", "--json"],
+    ];
+    for args in commands {
+        let out = Command::new(env!("CARGO_BIN_EXE_dst"))
+            .args(args)
+            .stdout(full.try_clone().unwrap())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: cannot write to stdout"), "{args:?}: {err}");
+    }
+}

@@ -4,6 +4,7 @@
 //! 3 unknown (a checker ran out of time). Bad input gets one line on stderr.
 
 pub mod check;
+pub mod stdout_guard;
 mod lab;
 mod logging;
 

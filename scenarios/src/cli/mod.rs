@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod stdout_guard;
+mod outputs;
 mod lab;
 mod logging;
 
@@ -598,6 +599,10 @@ fn print_report(r: &RunReport) {
 
 fn run_cmd(a: RunArgs) -> CmdResult {
     let s = scenario(&a.scenario)?;
+    outputs::check_outputs(
+        [a.trace.as_deref(), a.html.as_deref(), a.history.as_deref()],
+        a.force,
+    )?;
     let mut opts = run_options(&a.bugs)?;
     // Without a trace or a picture to write, the run keeps only what its checks need.
     opts.lean_trace = a.trace.is_none() && a.html.is_none();
@@ -790,6 +795,7 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
 
 fn replay_cmd(a: ReplayArgs) -> CmdResult {
     let s = scenario(&a.scenario)?;
+    outputs::check_outputs([a.trace.as_deref(), a.html.as_deref()], a.force)?;
     let opts = run_options(&a.bugs)?;
     logging::init_replay_logging();
     let result = run_scenario(&s, a.seed, &opts);

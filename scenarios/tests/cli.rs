@@ -316,7 +316,10 @@ fn an_unwritable_stdout_is_one_line_and_exit_2() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("error: cannot write to stdout"), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: cannot write to stdout"),
+            "{args:?}: {err}"
+        );
     }
 }
 
@@ -329,9 +332,30 @@ fn output_files_are_checked_before_running_and_never_replaced() {
     let mine_s = mine.to_str().unwrap();
     let missing_dir = dir.join("no-such-dir/t.jsonl");
     let runs: [&[&str]; 4] = [
-        &["replay", "raft/partition-halves", "--seed", "1", "--html", mine_s],
-        &["run", "raft/partition-halves", "--seed", "1", "--history", mine_s],
-        &["run", "raft/partition-halves", "--seed", "1", "--trace", missing_dir.to_str().unwrap()],
+        &[
+            "replay",
+            "raft/partition-halves",
+            "--seed",
+            "1",
+            "--html",
+            mine_s,
+        ],
+        &[
+            "run",
+            "raft/partition-halves",
+            "--seed",
+            "1",
+            "--history",
+            mine_s,
+        ],
+        &[
+            "run",
+            "raft/partition-halves",
+            "--seed",
+            "1",
+            "--trace",
+            missing_dir.to_str().unwrap(),
+        ],
         &["lab", "run", "01-split-brain", "--html", mine_s],
     ];
     for args in runs {
@@ -344,10 +368,23 @@ fn output_files_are_checked_before_running_and_never_replaced() {
     }
     // ShiViz export: refused without --force, written with it.
     let trace = dir.join("t.jsonl");
-    let out = dst(&["run", "relay/halves", "--seed", "1", "--trace", trace.to_str().unwrap()]);
+    let out = dst(&[
+        "run",
+        "relay/halves",
+        "--seed",
+        "1",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let causal = |extra: &[&str]| {
-        let mut args = vec!["check", "causal", trace.to_str().unwrap(), "--export-shiviz", mine_s];
+        let mut args = vec![
+            "check",
+            "causal",
+            trace.to_str().unwrap(),
+            "--export-shiviz",
+            mine_s,
+        ];
         args.extend(extra);
         dst(&args)
     };
@@ -357,7 +394,12 @@ fn output_files_are_checked_before_running_and_never_replaced() {
     assert_eq!(std::fs::read_to_string(&mine).unwrap(), "my own file");
     // The relay does not deliver causally (exit 1), but the export is written.
     let out = causal(&["--force"]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_ne!(std::fs::read_to_string(&mine).unwrap(), "my own file");
     std::fs::remove_dir_all(&dir).unwrap();
 }

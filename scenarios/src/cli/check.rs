@@ -406,8 +406,7 @@ fn run_causal(args: &CausalArgs) -> i32 {
         return EXIT_BAD_INPUT;
     }
     if let Some(out) = &args.export_shiviz {
-        if let Err(super::BadInput(e)) = super::outputs::check_outputs([Some(&**out)], args.force)
-        {
+        if let Err(super::BadInput(e)) = super::outputs::check_outputs([Some(&**out)], args.force) {
             eprintln!("error: {e}");
             return EXIT_BAD_INPUT;
         }
@@ -487,10 +486,9 @@ fn run_causal(args: &CausalArgs) -> i32 {
                 true => file.create(true).truncate(true),
                 false => file.create_new(true),
             };
-            let written = file
-                .write(true)
-                .open(out)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, shiviz::export(&trace).as_bytes()));
+            let written = file.write(true).open(out).and_then(|mut f| {
+                std::io::Write::write_all(&mut f, shiviz::export(&trace).as_bytes())
+            });
             if let Err(e) = written {
                 eprintln!("error: cannot write {}: {e}", out.display());
                 return EXIT_BAD_INPUT;

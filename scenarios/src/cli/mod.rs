@@ -4,10 +4,10 @@
 //! 3 unknown (a checker ran out of time). Bad input gets one line on stderr.
 
 pub mod check;
-pub mod stdout_guard;
-mod outputs;
 mod lab;
 mod logging;
+mod outputs;
+pub mod stdout_guard;
 
 use std::fs::OpenOptions;
 use std::io::{self, BufWriter, IsTerminal, Write};

@@ -196,6 +196,24 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, String> {
         at(pos, &msg)
     })?;
     system_settings_valid(&s.system).map_err(|msg| at(key_offset(text, &msg), &msg))?;
+    let fault_at = |i: usize| {
+        probe
+            .faults
+            .as_ref()
+            .and_then(|v| v.get(i))
+            .map_or(0, |x| x.span().start)
+    };
+    let tables: Vec<Value> = probe
+        .faults
+        .iter()
+        .flatten()
+        .map(|t| t.get_ref().clone())
+        .collect();
+    crate::values::unknown_fault_keys(&s, &tables).map_err(|(i, msg)| at(fault_at(i), &msg))?;
+    crate::values::check(&s).map_err(|(place, msg)| match place {
+        crate::values::At::Key(k) => at(key_offset(text, &k), &msg),
+        crate::values::At::Fault(i) => at(fault_at(i), &msg),
+    })?;
     Ok(s)
 }
 
@@ -240,6 +258,9 @@ pub(crate) fn key_offset(text: &str, message: &str) -> usize {
                 .unwrap_or("")
                 .trim()
                 .to_string();
+            if current == path {
+                return offset + indent;
+            }
             if current == table && table_at.is_none() {
                 table_at = Some(offset + indent);
             }

@@ -126,3 +126,94 @@ fn unworkable_system_settings_point_at_their_key() {
         parse(&text, "f.toml").unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+/// The built-in's text with `extra` appended (more `[[faults]]`, say).
+fn appended(name: &str, extra: &str) -> (String, usize) {
+    let text = to_toml(&builtin::find(name).unwrap());
+    let line = text.lines().count() + 2;
+    (format!("{text}\n{extra}"), line)
+}
+
+#[test]
+fn world_values_a_run_cannot_honour_point_at_their_key() {
+    let keyed = [
+        ("disk.faults", "crash_keep", "1.5", "disk.faults.crash_keep"),
+        (
+            "disk.faults",
+            "torn_write",
+            "-0.5",
+            "disk.faults.torn_write",
+        ),
+        ("disk.faults", "corruption", "nan", "disk.faults.corruption"),
+        (
+            "disk.faults",
+            "latent_error",
+            "inf",
+            "disk.faults.latent_error",
+        ),
+        ("disk", "sector_size", "0", "disk.sector_size"),
+        ("", "nodes", "1000", "nodes"),
+        ("", "duration", "\"5000000m\"", "duration"),
+    ];
+    for (table, key, value, named) in keyed {
+        let (text, line) = edited("raft/partition-halves", table, key, value);
+        let e = parse(&text, "f.toml").unwrap_err();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(
+            e.starts_with(&format!("f.toml:{line}:1: {named} ")),
+            "{key} = {value}: {e}"
+        );
+    }
+    // A latency range upside down points at its table.
+    let (text, _) = edited(
+        "raft/partition-halves",
+        "disk.latency.read",
+        "min",
+        "\"1s\"",
+    );
+    let e = parse(&text, "f.toml").unwrap_err();
+    let header = text
+        .lines()
+        .position(|l| l == "[disk.latency.read]")
+        .unwrap()
+        + 1;
+    assert!(
+        e.starts_with(&format!("f.toml:{header}:1: disk.latency.read:")),
+        "{e}"
+    );
+    let faults = [
+        ("fault = \"clock-drift\"\nnode = \"n1\"\nppm = -1000000", "stop the clock"),
+        ("fault = \"crash-after-disk-ops\"\nnode = \"n1\"\nops = 0", "ops must be"),
+        ("fault = \"crash-after-random-disk-ops\"\nnode = \"n1\"\nmax_ops = 0", "max_ops"),
+        (
+            "fault = \"clock-strobe\"\nnode = \"n1\"\ndelta_ns = 5\nperiod = \"0s\"\nduration = \"1s\"",
+            "strobe period",
+        ),
+        ("fault = \"restart\"\nnode = \"n2\"", "no earlier fault crashes it"),
+        ("fault = \"heal\"\nbogus = 3", "unknown key `bogus`"),
+    ];
+    for (fault, says) in faults {
+        let (text, line) = appended(
+            "raft/partition-halves",
+            &format!("[[faults]]\nat = \"7s\"\n{fault}\n"),
+        );
+        let e = parse(&text, "f.toml").unwrap_err();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(
+            e.starts_with(&format!("f.toml:{line}:")),
+            "{fault}: {e} (line {line})"
+        );
+        assert!(e.contains(says), "{fault}: {e}");
+    }
+    let (text, _) = appended(
+        "gossip/bridge",
+        "[[faults]]\nat = \"5s\"\nfault = \"drift-leader\"\nppm = 100\n",
+    );
+    assert!(parse(&text, "f.toml").unwrap_err().contains("no leader"));
+    // A restart after a crash of that node reads.
+    let (text, _) = appended(
+        "raft/partition-halves",
+        "[[faults]]\nat = \"7s\"\nfault = \"crash\"\nnode = \"n2\"\n\n[[faults]]\nat = \"7500ms\"\nfault = \"restart\"\nnode = \"n2\"\n",
+    );
+    parse(&text, "f.toml").unwrap_or_else(|e| panic!("{e}"));
+}

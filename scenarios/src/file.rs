@@ -195,6 +195,9 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, String> {
         };
         at(pos, &msg)
     })?;
+    if s.name.is_empty() {
+        s.name = origin.to_string();
+    }
     system_settings_valid(&s.system).map_err(|msg| at(key_offset(text, &msg), &msg))?;
     let fault_at = |i: usize| {
         probe

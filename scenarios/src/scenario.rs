@@ -298,6 +298,7 @@ pub fn check_names(system: &str) -> &'static [&'static str] {
             "membership",
             "lost-write",
             "resurrection",
+            "integrity",
             "conflict-audit",
         ],
         "twopc" => &["atomicity", "bank-total", "serializability", "blocked-time"],
@@ -316,15 +317,30 @@ pub enum Place {
     Checks,
 }
 
+/// Servers of a scenario that does not say.
+fn default_nodes() -> usize {
+    3
+}
+
+/// Run length of a scenario that does not say.
+fn default_duration() -> Nanos {
+    Nanos::from_secs(10)
+}
+
 /// A complete scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scenario {
+    /// Omitted in a file: the file's path names it.
+    #[serde(default)]
     pub name: String,
+    #[serde(default)]
     pub description: String,
     #[serde(flatten)]
     pub system: SystemSpec,
+    #[serde(default = "default_nodes")]
     pub nodes: usize,
     /// How long the run lasts in simulated time.
+    #[serde(default = "default_duration")]
     pub duration: Nanos,
     #[serde(default)]
     pub net: NetConfig,

@@ -511,7 +511,7 @@ impl Trace {
         ev.digest_into(&mut self.hasher);
         self.audit.observe(&ev, &self.names);
         self.count += 1;
-        if self.count % BUDGET_CHECK_EVERY == 0 {
+        if self.count.is_multiple_of(BUDGET_CHECK_EVERY) {
             crate::budget::check(time_ns);
         }
         if tracing::enabled!(target: "dst::trace", tracing::Level::DEBUG) {

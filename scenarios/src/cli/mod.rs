@@ -735,8 +735,8 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let per_scenario = a.shard.unwrap_or(Shard::WHOLE).seeds(a.seeds).count() as u64;
-    let total = per_scenario * scenarios.len() as u64;
+    let per_scenario = a.shard.unwrap_or(Shard::WHOLE).len(a.seeds);
+    let total = per_scenario.saturating_mul(scenarios.len() as u64);
     let bar = if io::stderr().is_terminal() {
         let bar = ProgressBar::new(total);
         bar.set_style(

@@ -267,9 +267,9 @@ pub(crate) fn key_offset(text: &str, message: &str) -> usize {
             if current == table && table_at.is_none() {
                 table_at = Some(offset + indent);
             }
-        } else if current == table && assigns(trimmed, key) {
-            return offset + indent;
-        } else if current.is_empty() && !table.is_empty() && assigns(trimmed, path) {
+        } else if (current == table && assigns(trimmed, key))
+            || (current.is_empty() && !table.is_empty() && assigns(trimmed, path))
+        {
             return offset + indent;
         }
         offset += line.len();

@@ -137,6 +137,28 @@ fn identity(c: &Case, dir: &Path) -> String {
     }
 }
 
+/// A case a corpus can hold: a known scenario (built-in or an existing file), known bugs
+/// and an `expect` that is a verdict.
+fn check_case(c: &Case) -> Result<(), String> {
+    let what = format!("case {} seed {}", c.scenario, c.seed);
+    if !["pass", "violation", "unknown"].contains(&c.expect.as_str()) {
+        return Err(format!(
+            "{what}: expect = \"{}\" is not pass, violation or unknown",
+            c.expect
+        ));
+    }
+    RunOptions::with_bugs(&c.bugs).map_err(|e| format!("{what}: {e}"))?;
+    let known = if c.scenario.ends_with(".toml") {
+        Path::new(&c.scenario).is_file()
+    } else {
+        builtin::find(&c.scenario).is_some()
+    };
+    if !known {
+        return Err(format!("{what}: no such scenario"));
+    }
+    Ok(())
+}
+
 /// What `merge_into` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct MergeSummary {
@@ -166,6 +188,7 @@ pub fn merge_into(out: &Path, inputs: &[PathBuf]) -> Result<MergeSummary, String
     let (mut added, mut duplicates) = (0, 0);
     for input in inputs {
         for mut c in load(input)? {
+            check_case(&c).map_err(|e| format!("{}: {e}", input.display()))?;
             // `load` made scenario paths relative to the working directory.
             if !seen.insert(identity(&c, Path::new("."))) {
                 duplicates += 1;

@@ -139,6 +139,14 @@ impl SweepReport {
     /// by seed; the rate is total runs over the longest shard's time (shards run at once).
     pub fn merge(parts: Vec<SweepReport>) -> Result<Vec<SweepReport>, String> {
         let mut by_name: std::collections::BTreeMap<String, SweepReport> = Default::default();
+        for (i, p) in parts.iter().enumerate() {
+            if parts[..i].iter().any(|q| q.same_as(p)) {
+                return Err(format!(
+                    "the same report of {} is given twice: each shard counts once",
+                    p.scenario
+                ));
+            }
+        }
         for p in parts {
             match by_name.get_mut(&p.scenario) {
                 None => {
@@ -154,8 +162,9 @@ impl SweepReport {
                             p.scenario
                         ));
                     }
-                    m.runs += p.runs;
-                    m.passed += p.passed;
+                    let overflow = || format!("run counts of {} overflow", p.scenario);
+                    m.runs = m.runs.checked_add(p.runs).ok_or_else(overflow)?;
+                    m.passed = m.passed.checked_add(p.passed).ok_or_else(overflow)?;
                     m.failures.extend(p.failures);
                     m.failures.sort_by_key(|f| f.seed);
                     m.elapsed_sec = m.elapsed_sec.max(p.elapsed_sec);
@@ -164,6 +173,47 @@ impl SweepReport {
             }
         }
         Ok(by_name.into_values().collect())
+    }
+
+    /// What a report written by `dst sweep` always holds: no more passes than runs, and
+    /// times and rates that are finite and not negative.
+    pub fn check(&self) -> Result<(), String> {
+        if self.passed > self.runs {
+            return Err(format!(
+                "{}: {} passed of {} runs",
+                self.scenario, self.passed, self.runs
+            ));
+        }
+        if self.failures.len() as u64 > self.runs - self.passed {
+            return Err(format!(
+                "{}: {} failures but {} runs that did not pass",
+                self.scenario,
+                self.failures.len(),
+                self.runs - self.passed
+            ));
+        }
+        for (name, x) in [
+            ("elapsed_sec", self.elapsed_sec),
+            ("seeds_per_sec", self.seeds_per_sec),
+        ] {
+            if !x.is_finite() || x < 0.0 {
+                return Err(format!(
+                    "{}: {name} = {x} is not a time or rate",
+                    self.scenario
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether two reports are one shard's report given twice.
+    fn same_as(&self, other: &SweepReport) -> bool {
+        let seeds = |r: &SweepReport| r.failures.iter().map(|f| f.seed).collect::<Vec<_>>();
+        self.scenario == other.scenario
+            && self.runs == other.runs
+            && self.passed == other.passed
+            && self.elapsed_sec.to_bits() == other.elapsed_sec.to_bits()
+            && seeds(self) == seeds(other)
     }
 
     pub fn verdict(&self) -> Verdict {

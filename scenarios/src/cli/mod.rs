@@ -436,8 +436,13 @@ fn merge_cmd(files: &[PathBuf], out: Option<&Path>) -> CmdResult {
             serde_json::Value::Array(v) => v,
             one => vec![one],
         };
+        if list.is_empty() {
+            return Err(BadInput(format!("{}: holds no sweep report", f.display())));
+        }
         for v in list {
             let r: SweepReport = serde_json::from_value(v)
+                .map_err(|e| BadInput(format!("{}: not a sweep report: {e}", f.display())))?;
+            r.check()
                 .map_err(|e| BadInput(format!("{}: not a sweep report: {e}", f.display())))?;
             parts.push(r);
         }

@@ -11,6 +11,7 @@ use std::collections::BinaryHeap;
 
 use rand::seq::SliceRandom;
 use rand::Rng;
+use sim::crash_trigger::CrashWhen;
 use sim::audit::{audit_world, Violation};
 use sim::trace::{first_divergence, Divergence};
 use sim::{InitialClock, NodeSpec, SimConfig, SimHandle, Status, Topology, Trace, WorldFaults};
@@ -362,7 +363,48 @@ fn apply(
             }
             Ok(Done::Nothing)
         }
+        Fault::CrashAfterSyncs {
+            node,
+            max_syncs,
+            power,
+        } => {
+            let k = rng.gen_range(1..=(*max_syncs).max(1));
+            Ok(arm_trigger(sim, n, CrashWhen::Syncs(k), *node, *power))
+        }
+        Fault::CrashAfterSends {
+            node,
+            max_sends,
+            power,
+        } => {
+            let k = rng.gen_range(1..=(*max_sends).max(1));
+            Ok(arm_trigger(sim, n, CrashWhen::Sends(k), *node, *power))
+        }
+        Fault::CrashAfterRename { node, power } => {
+            Ok(arm_trigger(sim, n, CrashWhen::Rename, *node, *power))
+        }
+        Fault::CrashOnUnsyncedWrite { node, power } => {
+            Ok(arm_trigger(sim, n, CrashWhen::UnsyncedWrite, *node, *power))
+        }
+        Fault::CrashOnUnsyncedSend { node, power } => {
+            Ok(arm_trigger(sim, n, CrashWhen::UnsyncedSend, *node, *power))
+        }
     }
+}
+
+/// Arms a crash trigger on `node` (every server when `None`); it crashes the server that
+/// fires it, or all `n` servers with `power`. A `for` restarts whatever it may crash.
+fn arm_trigger(
+    sim: &SimHandle,
+    n: usize,
+    when: CrashWhen,
+    node: Option<usize>,
+    power: bool,
+) -> Done {
+    let watched: Vec<usize> = node.map_or_else(|| (0..n).collect(), |x| vec![x]);
+    let victims: Vec<usize> = if power { (0..n).collect() } else { Vec::new() };
+    let may_crash = if power { victims.clone() } else { watched.clone() };
+    sim.arm_crash_trigger(when, watched, victims);
+    Done::Crashed(may_crash)
 }
 
 /// The name of the random stream event `index` of `faults` draws from: its time and kind
@@ -377,6 +419,18 @@ pub fn fault_stream(faults: &[Scheduled], index: usize) -> String {
     let mine = key(&faults[index]);
     let nth = faults[..=index].iter().filter(|s| key(s) == mine).count();
     format!("{mine}#{nth}")
+}
+
+/// How late fault `index` fires within its `jitter`, drawn from a stream of its own
+/// (named after the fault's stream), so its other draws and every other fault's stay put.
+pub fn jitter_delay(seed: u64, s: &Scenario, index: usize) -> u64 {
+    match s.faults[index].jitter {
+        Some(j) if j.0 > 0 => {
+            let name = format!("{}/jitter", fault_stream(&s.faults, index));
+            sim::rng::stream(seed, &name).gen_range(0..=j.0)
+        }
+        _ => 0,
+    }
 }
 
 type Ends = BinaryHeap<Reverse<(u64, usize)>>;
@@ -403,19 +457,20 @@ async fn nemesis(sim: &SimHandle, s: &Scenario, running: &Running) -> Vec<Violat
     let mut ends = Ends::new();
     let mut done: Vec<Option<Done>> = (0..s.faults.len()).map(|_| None).collect();
     for (index, step) in s.faults.iter().enumerate() {
-        for (t, what) in due_ends(step.at.0, &mut ends, &mut done) {
+        let delay = jitter_delay(sim.seed(), s, index);
+        for (t, what) in due_ends(step.at.0 + delay, &mut ends, &mut done) {
             sim.sleep_until(t).await;
             if let Some(what) = what {
                 undo(sim, &what);
             }
         }
-        sim.sleep_until(step.at.0).await;
+        sim.sleep_until(step.at.0 + delay).await;
         let mut rng = sim::rng::stream(sim.seed(), &fault_stream(&s.faults, index));
         match apply(sim, s, running, &step.fault, &mut rng) {
             Ok(what) => {
                 if let Some(end) = step.ends() {
                     done[index] = Some(what);
-                    ends.push(Reverse((end.0, index)));
+                    ends.push(Reverse((end.0 + delay, index)));
                 }
             }
             Err(e) => problems.push(Violation::new(

@@ -13,6 +13,7 @@ compile_error!(
 
 pub mod audit;
 pub mod clock;
+pub mod crash_trigger;
 pub mod digest;
 pub mod disk;
 pub mod duration;

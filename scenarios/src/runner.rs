@@ -625,6 +625,10 @@ fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
         _ => unreachable!("each system starts its own kind of run"),
     }
     violations.retain(|v| !s.checks.skip.contains(&v.check));
+    if out.disk_crashes.crashes > 0 {
+        // How often crashes caught unsynced data, and how often it was lost or torn.
+        stats.insert("disk_crashes".into(), serde_json::json!(out.disk_crashes));
+    }
     let verdict = if !violations.is_empty() {
         Verdict::Violation
     } else if unknown.is_some() {

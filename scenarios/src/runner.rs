@@ -186,6 +186,8 @@ enum Done {
     Paused(Vec<usize>),
     /// The links it cut.
     Partitioned(Vec<(usize, usize)>),
+    /// A crash trigger (its id) and the servers it may crash.
+    Armed(u64, Vec<usize>),
 }
 
 /// Undoes what a fault with a `for` did: restarts the nodes it crashed that are still down,
@@ -209,6 +211,11 @@ fn undo(sim: &SimHandle, done: &Done) {
             }
         }
         Done::Partitioned(links) => sim.heal_links(links),
+        // A trigger's `for` is how long it stays armed; then what it crashed restarts.
+        Done::Armed(id, nodes) => {
+            sim.disarm_crash_trigger(*id);
+            undo(sim, &Done::Crashed(nodes.clone()));
+        }
     }
 }
 
@@ -382,17 +389,28 @@ fn apply(
         Fault::CrashAfterRename { node, power } => {
             Ok(arm_trigger(sim, n, CrashWhen::Rename, *node, *power))
         }
-        Fault::CrashOnUnsyncedWrite { node, power } => {
-            Ok(arm_trigger(sim, n, CrashWhen::UnsyncedWrite, *node, *power))
+        Fault::CrashOnUnsyncedWrite {
+            node,
+            power,
+            max_writes,
+        } => {
+            let k = max_writes.map_or(1, |m| rng.gen_range(1..=m.max(1)));
+            Ok(arm_trigger(sim, n, CrashWhen::UnsyncedWrite(k), *node, *power))
         }
-        Fault::CrashOnUnsyncedSend { node, power } => {
-            Ok(arm_trigger(sim, n, CrashWhen::UnsyncedSend, *node, *power))
+        Fault::CrashOnUnsyncedSend {
+            node,
+            power,
+            max_sends,
+        } => {
+            let k = max_sends.map_or(1, |m| rng.gen_range(1..=m.max(1)));
+            Ok(arm_trigger(sim, n, CrashWhen::UnsyncedSend(k), *node, *power))
         }
     }
 }
 
 /// Arms a crash trigger on `node` (every server when `None`); it crashes the server that
-/// fires it, or all `n` servers with `power`. A `for` restarts whatever it may crash.
+/// fires it, or all `n` servers with `power`. A `for` disarms it when it runs out and
+/// restarts whatever it crashed.
 fn arm_trigger(
     sim: &SimHandle,
     n: usize,
@@ -403,8 +421,8 @@ fn arm_trigger(
     let watched: Vec<usize> = node.map_or_else(|| (0..n).collect(), |x| vec![x]);
     let victims: Vec<usize> = if power { (0..n).collect() } else { Vec::new() };
     let may_crash = if power { victims.clone() } else { watched.clone() };
-    sim.arm_crash_trigger(when, watched, victims);
-    Done::Crashed(may_crash)
+    let id = sim.arm_crash_trigger(when, watched, victims);
+    Done::Armed(id, may_crash)
 }
 
 /// The name of the random stream event `index` of `faults` draws from: its time and kind

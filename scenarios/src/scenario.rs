@@ -170,7 +170,8 @@ pub enum Fault {
     ResumePaused,
     // Crash triggers (`sim::crash_trigger`): each watches `node`, or every server when
     // `node` is absent (the first to act fires it), and crashes that server, or every
-    // server when `power` is set (a power loss). A trigger that never fires does nothing.
+    // server when `power` is set (a power loss). A trigger that never fires does nothing;
+    // with a `for` it stays armed that long, then what it crashed restarts.
     /// Crash right after the Nth fsync (file or directory) from now, N drawn uniformly
     /// from 1..=max_syncs by the faults stream.
     CrashAfterSyncs {
@@ -211,7 +212,8 @@ pub enum Fault {
         power: bool,
     },
     /// Crash right after a disk write (or length change, create, rename, remove) leaves
-    /// unsynced data: the window between a write and its fsync.
+    /// unsynced data: the window between a write and its fsync. With `max_writes`, on
+    /// the Nth such write, N drawn from 1..=max_writes.
     CrashOnUnsyncedWrite {
         #[serde(
             default,
@@ -222,6 +224,9 @@ pub enum Fault {
         node: Option<usize>,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         power: bool,
+        /// Fire on the Nth such moment, N drawn from 1..=this (1 when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_writes: Option<u64>,
     },
     /// Crash right after a message sent while the disk holds unsynced data: what the
     /// message promised may rest on data the crash loses.
@@ -235,6 +240,9 @@ pub enum Fault {
         node: Option<usize>,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         power: bool,
+        /// Fire on the Nth such moment, N drawn from 1..=this (1 when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_sends: Option<u64>,
     },
 }
 
@@ -291,6 +299,11 @@ impl Fault {
                 | Fault::PauseLeader
                 | Fault::PauseMinority
                 | Fault::PauseMajority
+                | Fault::CrashAfterSyncs { .. }
+                | Fault::CrashAfterSends { .. }
+                | Fault::CrashAfterRename { .. }
+                | Fault::CrashOnUnsyncedWrite { .. }
+                | Fault::CrashOnUnsyncedSend { .. }
         )
     }
 }

@@ -27,10 +27,12 @@ pub enum CrashWhen {
     Sends(u64),
     /// Right after the watched node's next rename.
     Rename,
-    /// Right after a mutating disk operation leaves the watched node's disk unsynced.
-    UnsyncedWrite,
-    /// Right after a send made while the watched node's disk holds unsynced data.
-    UnsyncedSend,
+    /// Right after the Nth mutating disk operation (from arming) that leaves the watched
+    /// node's disk unsynced.
+    UnsyncedWrite(u64),
+    /// Right after the Nth send (from arming) made while the watched node's disk holds
+    /// unsynced data.
+    UnsyncedSend(u64),
 }
 
 impl CrashWhen {
@@ -39,8 +41,8 @@ impl CrashWhen {
             CrashWhen::Syncs(_) => "syncs",
             CrashWhen::Sends(_) => "sends",
             CrashWhen::Rename => "rename",
-            CrashWhen::UnsyncedWrite => "unsynced-write",
-            CrashWhen::UnsyncedSend => "unsynced-send",
+            CrashWhen::UnsyncedWrite(_) => "unsynced-write",
+            CrashWhen::UnsyncedSend(_) => "unsynced-send",
         }
     }
 }
@@ -57,9 +59,11 @@ pub enum Act {
 
 #[derive(Debug, Clone)]
 struct Armed {
+    id: u64,
     when: CrashWhen,
     watched: Vec<usize>,
-    /// For counted triggers: the count each watched node must reach.
+    /// For counted triggers: the count each watched node must reach (for the unsynced
+    /// ones, how many qualifying acts are still to come).
     targets: Vec<u64>,
     victims: Vec<usize>,
 }
@@ -68,6 +72,7 @@ struct Armed {
 #[derive(Debug, Clone, Default)]
 pub struct CrashTriggers {
     armed: Vec<Armed>,
+    next_id: u64,
     syncs: Vec<u64>,
     sends: Vec<u64>,
 }
@@ -83,28 +88,38 @@ impl CrashTriggers {
     pub fn new(nodes: usize) -> Self {
         CrashTriggers {
             armed: Vec::new(),
+            next_id: 0,
             syncs: vec![0; nodes],
             sends: vec![0; nodes],
         }
     }
 
     /// Arms a trigger on `watched`; when it fires it crashes `victims`, or the node that
-    /// fired it when `victims` is empty.
-    pub fn arm(&mut self, when: CrashWhen, watched: Vec<usize>, victims: Vec<usize>) {
+    /// fired it when `victims` is empty. Returns its id, for [`CrashTriggers::disarm`].
+    pub fn arm(&mut self, when: CrashWhen, watched: Vec<usize>, victims: Vec<usize>) -> u64 {
         let targets = watched
             .iter()
             .map(|&n| match when {
                 CrashWhen::Syncs(k) => self.syncs[n] + k.max(1),
                 CrashWhen::Sends(k) => self.sends[n] + k.max(1),
-                _ => 0,
+                CrashWhen::UnsyncedWrite(k) | CrashWhen::UnsyncedSend(k) => k.max(1),
+                CrashWhen::Rename => 0,
             })
             .collect();
+        self.next_id += 1;
         self.armed.push(Armed {
+            id: self.next_id,
             when,
             watched,
             targets,
             victims,
         });
+        self.next_id
+    }
+
+    /// Removes trigger `id` if it has not fired.
+    pub fn disarm(&mut self, id: u64) {
+        self.armed.retain(|a| a.id != id);
     }
 
     /// Whether any trigger watches `node` (so callers can skip costly state queries).
@@ -123,19 +138,30 @@ impl CrashTriggers {
         let (syncs, sends) = (self.syncs[node], self.sends[node]);
         let mut unsynced_now = None;
         let mut unsynced = || *unsynced_now.get_or_insert_with(&unsynced);
-        let hit = self.armed.iter().position(|a| {
+        let mut hit = None;
+        for (i, a) in self.armed.iter_mut().enumerate() {
             let Some(slot) = a.watched.iter().position(|&w| w == node) else {
-                return false;
+                continue;
             };
-            match (a.when, act) {
+            let fires = match (a.when, act) {
                 (CrashWhen::Syncs(_), Act::Sync) => syncs >= a.targets[slot],
                 (CrashWhen::Sends(_), Act::Send) => sends >= a.targets[slot],
                 (CrashWhen::Rename, Act::Rename) => true,
-                (CrashWhen::UnsyncedWrite, Act::Mutate | Act::Rename) => unsynced(),
-                (CrashWhen::UnsyncedSend, Act::Send) => unsynced(),
+                (CrashWhen::UnsyncedWrite(_), Act::Mutate | Act::Rename)
+                | (CrashWhen::UnsyncedSend(_), Act::Send) => {
+                    unsynced() && {
+                        a.targets[slot] -= 1;
+                        a.targets[slot] == 0
+                    }
+                }
                 _ => false,
+            };
+            if fires {
+                hit = Some(i);
+                break;
             }
-        })?;
+        }
+        let hit = hit?;
         let a = self.armed.remove(hit);
         let victims = if a.victims.is_empty() {
             vec![node]
@@ -167,15 +193,28 @@ mod tests {
     }
 
     #[test]
+    fn the_nth_unsynced_act_fires() {
+        let mut t = CrashTriggers::new(1);
+        t.arm(CrashWhen::UnsyncedWrite(3), vec![0], vec![]);
+        assert_eq!(t.observe(0, Act::Mutate, || true), None);
+        assert_eq!(t.observe(0, Act::Mutate, || false), None, "synced: no count");
+        assert_eq!(t.observe(0, Act::Mutate, || true), None);
+        assert!(t.observe(0, Act::Mutate, || true).is_some());
+    }
+
+    #[test]
     fn unsynced_triggers_need_unsynced_data_and_the_first_watched_node_fires() {
         let mut t = CrashTriggers::new(3);
-        t.arm(CrashWhen::UnsyncedSend, vec![0, 1, 2], vec![0, 1, 2]);
+        t.arm(CrashWhen::UnsyncedSend(1), vec![0, 1, 2], vec![0, 1, 2]);
         assert_eq!(t.observe(1, Act::Send, || false), None);
         assert_eq!(t.observe(1, Act::Mutate, || true), None, "not a send");
         let fired = t.observe(2, Act::Send, || true).unwrap();
         assert_eq!(fired.what, "unsynced-send");
         assert_eq!(fired.victims, vec![0, 1, 2], "a power loss");
         assert!(!t.watches(0));
+        let id = t.arm(CrashWhen::Rename, vec![1], vec![]);
+        t.disarm(id);
+        assert_eq!(t.observe(1, Act::Rename, || false), None, "disarmed");
         t.arm(CrashWhen::Rename, vec![1], vec![]);
         assert_eq!(t.observe(1, Act::Mutate, || true), None);
         assert_eq!(t.observe(1, Act::Rename, || false).unwrap().what, "rename");

@@ -262,14 +262,19 @@ impl World {
         id
     }
 
-    /// Arms a crash trigger (see `crash_trigger`).
+    /// Arms a crash trigger (see `crash_trigger`); returns its id.
     pub fn arm_crash_trigger(
         &self,
         when: crate::crash_trigger::CrashWhen,
         watched: Vec<usize>,
         victims: Vec<usize>,
-    ) {
-        self.lock().triggers.arm(when, watched, victims);
+    ) -> u64 {
+        self.lock().triggers.arm(when, watched, victims)
+    }
+
+    /// Disarms crash trigger `id` if it has not fired.
+    pub fn disarm_crash_trigger(&self, id: u64) {
+        self.lock().triggers.disarm(id);
     }
 
     fn send_inner(

@@ -224,14 +224,14 @@ fn reply_and_crash(
 
 #[test]
 fn a_send_over_unsynced_data_is_where_the_crash_lands() {
-    let (fired, lost) = reply_and_crash(1, CrashWhen::UnsyncedSend, vec![], true);
+    let (fired, lost) = reply_and_crash(1, CrashWhen::UnsyncedSend(1), vec![], true);
     assert!(fired && lost, "reply-before-fsync is caught at once");
-    let (fired, lost) = reply_and_crash(1, CrashWhen::UnsyncedSend, vec![], false);
+    let (fired, lost) = reply_and_crash(1, CrashWhen::UnsyncedSend(1), vec![], false);
     assert!(!fired && !lost, "a reply after the fsync never fires the trigger");
     // A power loss takes the receiver down with the sender: the message dies with it.
-    let (fired, lost) = reply_and_crash(1, CrashWhen::UnsyncedSend, vec![0, 1], true);
+    let (fired, lost) = reply_and_crash(1, CrashWhen::UnsyncedSend(1), vec![0, 1], true);
     assert!(fired && !lost);
-    let (fired, _) = reply_and_crash(1, CrashWhen::UnsyncedWrite, vec![], false);
+    let (fired, _) = reply_and_crash(1, CrashWhen::UnsyncedWrite(1), vec![], false);
     assert!(fired, "the first create leaves data unsynced");
 }
 

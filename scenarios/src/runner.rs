@@ -11,8 +11,8 @@ use std::collections::BinaryHeap;
 
 use rand::seq::SliceRandom;
 use rand::Rng;
-use sim::crash_trigger::CrashWhen;
 use sim::audit::{audit_world, Violation};
+use sim::crash_trigger::CrashWhen;
 use sim::trace::{first_divergence, Divergence};
 use sim::{InitialClock, NodeSpec, SimConfig, SimHandle, Status, Topology, Trace, WorldFaults};
 
@@ -395,7 +395,13 @@ fn apply(
             max_writes,
         } => {
             let k = max_writes.map_or(1, |m| rng.gen_range(1..=m.max(1)));
-            Ok(arm_trigger(sim, n, CrashWhen::UnsyncedWrite(k), *node, *power))
+            Ok(arm_trigger(
+                sim,
+                n,
+                CrashWhen::UnsyncedWrite(k),
+                *node,
+                *power,
+            ))
         }
         Fault::CrashOnUnsyncedSend {
             node,
@@ -403,7 +409,13 @@ fn apply(
             max_sends,
         } => {
             let k = max_sends.map_or(1, |m| rng.gen_range(1..=m.max(1)));
-            Ok(arm_trigger(sim, n, CrashWhen::UnsyncedSend(k), *node, *power))
+            Ok(arm_trigger(
+                sim,
+                n,
+                CrashWhen::UnsyncedSend(k),
+                *node,
+                *power,
+            ))
         }
     }
 }
@@ -420,7 +432,11 @@ fn arm_trigger(
 ) -> Done {
     let watched: Vec<usize> = node.map_or_else(|| (0..n).collect(), |x| vec![x]);
     let victims: Vec<usize> = if power { (0..n).collect() } else { Vec::new() };
-    let may_crash = if power { victims.clone() } else { watched.clone() };
+    let may_crash = if power {
+        victims.clone()
+    } else {
+        watched.clone()
+    };
     let id = sim.arm_crash_trigger(when, watched, victims);
     Done::Armed(id, may_crash)
 }

@@ -185,7 +185,11 @@ mod tests {
         t.observe(0, Act::Sync, || false);
         t.arm(CrashWhen::Syncs(2), vec![0], vec![]);
         assert_eq!(t.observe(0, Act::Sync, || false), None);
-        assert_eq!(t.observe(1, Act::Sync, || false), None, "another node's sync");
+        assert_eq!(
+            t.observe(1, Act::Sync, || false),
+            None,
+            "another node's sync"
+        );
         assert_eq!(t.observe(0, Act::Send, || false), None, "a send is no sync");
         let fired = t.observe(0, Act::Sync, || false).unwrap();
         assert_eq!(fired.victims, vec![0]);
@@ -197,7 +201,11 @@ mod tests {
         let mut t = CrashTriggers::new(1);
         t.arm(CrashWhen::UnsyncedWrite(3), vec![0], vec![]);
         assert_eq!(t.observe(0, Act::Mutate, || true), None);
-        assert_eq!(t.observe(0, Act::Mutate, || false), None, "synced: no count");
+        assert_eq!(
+            t.observe(0, Act::Mutate, || false),
+            None,
+            "synced: no count"
+        );
         assert_eq!(t.observe(0, Act::Mutate, || true), None);
         assert!(t.observe(0, Act::Mutate, || true).is_some());
     }

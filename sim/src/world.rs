@@ -243,7 +243,9 @@ impl World {
             let disk = &st.disks.disks[from];
             let fired = st
                 .triggers
-                .observe(from, crate::crash_trigger::Act::Send, || disk.has_unsynced());
+                .observe(from, crate::crash_trigger::Act::Send, || {
+                    disk.has_unsynced()
+                });
             if let Some(f) = &fired {
                 let now = st.now();
                 let fault = crate::disk::DiskFault::CrashTrigger {

@@ -146,16 +146,14 @@ fn a_crash_during_a_sync_is_traced_and_counted() {
     });
     let stats = out.value;
     assert_eq!((stats.crashes, stats.unsynced, stats.in_sync), (1, 1, 1));
-    let interrupted = disk_faults(&out.trace)
-        .into_iter()
-        .find_map(|f| match f {
-            DiskFault::SyncInterrupted {
-                kept_sectors,
-                lost_sectors,
-                ..
-            } => Some(kept_sectors.len() + lost_sectors.len()),
-            _ => None,
-        });
+    let interrupted = disk_faults(&out.trace).into_iter().find_map(|f| match f {
+        DiskFault::SyncInterrupted {
+            kept_sectors,
+            lost_sectors,
+            ..
+        } => Some(kept_sectors.len() + lost_sectors.len()),
+        _ => None,
+    });
     assert_eq!(interrupted, Some(4), "every written sector has a fate");
     assert_eq!(stats.damaged, u64::from(out.disk_crashes.damaged > 0));
 }
@@ -227,7 +225,10 @@ fn a_send_over_unsynced_data_is_where_the_crash_lands() {
     let (fired, lost) = reply_and_crash(1, CrashWhen::UnsyncedSend(1), vec![], true);
     assert!(fired && lost, "reply-before-fsync is caught at once");
     let (fired, lost) = reply_and_crash(1, CrashWhen::UnsyncedSend(1), vec![], false);
-    assert!(!fired && !lost, "a reply after the fsync never fires the trigger");
+    assert!(
+        !fired && !lost,
+        "a reply after the fsync never fires the trigger"
+    );
     // A power loss takes the receiver down with the sender: the message dies with it.
     let (fired, lost) = reply_and_crash(1, CrashWhen::UnsyncedSend(1), vec![0, 1], true);
     assert!(fired && !lost);

@@ -325,7 +325,10 @@ impl Storage {
         };
         if fresh {
             let hs = HardState::default();
-            storage.meta.write_at(0, &encode_meta(hs, storage.floor)).await?;
+            storage
+                .meta
+                .write_at(0, &encode_meta(hs, storage.floor))
+                .await?;
             storage.meta.sync_all().await?;
             storage.log.sync_all().await?;
             disk.sync_dir().await?;
@@ -511,7 +514,10 @@ mod tests {
         assert!(p.ends_marked);
         assert_eq!(p.tail, bytes.len() as u64);
         let marker_len = encode_marker(LogPos::default()).len() as u64;
-        assert_eq!(p.ends.last().copied(), Some(bytes.len() as u64 - marker_len));
+        assert_eq!(
+            p.ends.last().copied(),
+            Some(bytes.len() as u64 - marker_len)
+        );
         let hs = HardState {
             term: 9,
             vote: Some(2),

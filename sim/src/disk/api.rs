@@ -9,8 +9,8 @@ use std::sync::Arc;
 use super::event::{DiskFault, DiskOp};
 use super::model::{DiskError, InodeId, NodeDisk};
 use super::placement::PlacementGate;
-use crate::net::Latency;
 use crate::crash_trigger::Act;
+use crate::net::Latency;
 use crate::process::Status;
 use crate::trace::EventKind;
 use crate::world::World;
@@ -359,7 +359,9 @@ impl File {
     /// latency: a crash meanwhile may keep any subset of its sectors (`sync_reorder`).
     pub async fn sync_all(&self) -> io::Result<()> {
         let (ino, file) = (self.ino, self.name.clone());
-        self.disk.world.begin_sync(self.disk.node, self.disk.incarnation, ino);
+        self.disk
+            .world
+            .begin_sync(self.disk.node, self.disk.incarnation, ino);
         self.disk
             .run(Cost::Sync, move |d, _, f| match d.sync(ino, &file, f) {
                 Ok(()) => (Ok(()), Some(DiskOp::Sync { file })),

@@ -444,7 +444,9 @@ impl NodeDisk {
         let s = self.config.sector_size;
         let pending = std::mem::take(&mut self.inode_mut(ino).pending);
         let live: Vec<&Pending> = pending.iter().filter(|p| !p.doomed).collect();
-        let resized = live.iter().any(|p| matches!(p.op, PendingOp::SetLen { .. }));
+        let resized = live
+            .iter()
+            .any(|p| matches!(p.op, PendingOp::SetLen { .. }));
         let mut touched = BTreeSet::new();
         for p in &live {
             if let PendingOp::Write { offset, data } = &p.op {

@@ -23,7 +23,12 @@ pub struct DiskFaults {
     /// Probability that a crash landing while an fsync is in flight keeps an arbitrary
     /// subset of that file's unsynced sectors (an fsync is not atomic: the drive writes
     /// pages back in any order), instead of each unsynced write's usual fate.
+    #[serde(skip_serializing_if = "is_zero")]
     pub sync_reorder: f64,
+}
+
+fn is_zero(p: &f64) -> bool {
+    *p == 0.0
 }
 
 impl DiskFaults {

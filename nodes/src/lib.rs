@@ -12,3 +12,7 @@ pub mod raft;
 pub mod relay;
 pub mod system;
 pub mod twopc;
+
+/// For `bug_catalog!` in other crates, which need not depend on serde_json themselves.
+#[doc(hidden)]
+pub use serde_json as __serde_json;

@@ -542,7 +542,7 @@ fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
     let check = running.judge(&end);
     violations.extend(check.violations);
     let mut unknown = check.unknown;
-    let stats = check.stats;
+    let mut stats = check.stats;
     let mut history = check.history;
     if let Some(model) = s.system.history_model() {
         let events = recorder.take();

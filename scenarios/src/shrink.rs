@@ -389,6 +389,11 @@ fn cut_at(s: &Scenario, end: Nanos) -> Scenario {
                 f.lasting = Some(Nanos(end.0 - f.at.0));
             }
         }
+        // A jittered fault must still fit before the cut.
+        if let Some(j) = f.jitter {
+            let room = end.0 - f.ends().unwrap_or(f.at).0;
+            f.jitter = Some(Nanos(j.0.min(room)));
+        }
     }
     c
 }

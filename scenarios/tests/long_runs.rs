@@ -12,7 +12,7 @@ fn report_json(r: &scenarios::runner::RunResult) -> String {
 #[test]
 fn lean_and_complete_traces_give_the_same_reports() {
     let cases: [(&str, &[&str], u64); 6] = [
-        ("raft/figure-8", &["raft:commit-previous-term"], 0),
+        ("raft/figure-8", &["raft:commit-previous-term"], 1),
         ("raft/mixed", &[], 1),
         ("gossip/disk-torn", &[], 2),
         ("twopc/mixed", &[], 3),

@@ -22,4 +22,6 @@ crate::bug_catalog! {
         "replies from an older term are acted on (votes counted, progress updated)",
     ApplyTornTail = "apply-torn-tail":
         "recovery skips checksums and applies a torn or corrupt log tail",
+    DamageAsTornTail = "damage-as-torn-tail":
+        "recovery cuts synced entries the disk damaged as if they were a torn unsynced tail, and votes as if it never had them",
 }

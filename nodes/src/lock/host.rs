@@ -159,10 +159,8 @@ pub async fn lock_server(ctx: NodeCtx, s: LockSettings, bugs: BTreeSet<Bug>, o: 
                     },
                 );
             }
-            Msg::Release { token } => {
-                if holder.is_some_and(|(_, t, _)| t == token) {
-                    holder = None;
-                }
+            Msg::Release { token } if holder.is_some_and(|(_, t, _)| t == token) => {
+                holder = None;
             }
             _ => {}
         }

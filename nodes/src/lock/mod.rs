@@ -205,6 +205,11 @@ impl System for Lock {
         }
     }
 
+    /// The "leader" is the current holder (see [`Running::leader`]).
+    fn has_leader(&self) -> bool {
+        true
+    }
+
     fn swarm_base(&self) -> Option<&'static str> {
         Some("lock/pause-holder")
     }

@@ -8,6 +8,7 @@
 
 pub mod codec;
 pub mod gossip;
+pub mod lock;
 pub mod raft;
 pub mod relay;
 pub mod system;

@@ -114,6 +114,22 @@ pub fn failures(cases: &[Case]) -> Vec<String> {
         .collect()
 }
 
+/// The catalogued bugs of `system` (from the process's registry) that no case of `cases`
+/// catches on its own with a named check: every bug should have one.
+pub fn uncaught_bugs(system: &str, cases: &[Case]) -> Result<Vec<String>, String> {
+    let sys = crate::registry::current().lookup(system)?;
+    Ok(sys
+        .bugs()
+        .into_iter()
+        .map(|(bug, _)| format!("{system}:{bug}"))
+        .filter(|flag| {
+            !cases
+                .iter()
+                .any(|c| c.bugs == [flag.clone()] && c.expect == "violation" && c.check.is_some())
+        })
+        .collect())
+}
+
 /// What tells two cases apart when corpora are merged: a fuzz finding's signature
 /// (system, check, bugs), else the scenario's seed and bugs and the built-in's name or the
 /// scenario file's contents (two different `found/x.toml` at one seed are two cases).

@@ -39,16 +39,15 @@ fn the_seed_corpus_replays_to_its_recorded_verdicts() {
 
 #[test]
 fn every_catalogued_bug_has_a_corpus_case_that_names_its_check() {
-    let cases = corpus_cases();
-    for bug in nodes::lock::Bug::ALL {
-        let flag = format!("lock:{bug}");
-        let case = cases
-            .iter()
-            .find(|c| c.bugs == [flag.clone()] && c.expect == "violation")
-            .unwrap_or_else(|| panic!("no corpus case catches {flag}"));
-        assert!(
-            case.check.is_some(),
-            "{flag}: the case must name the check that flags it"
-        );
-    }
+    let uncaught = corpus::uncaught_bugs("lock", &corpus_cases()).unwrap();
+    assert!(
+        uncaught.is_empty(),
+        "bugs without a corpus case that catches them and names the check: {uncaught:?}"
+    );
+    let none = corpus::uncaught_bugs("lock", &[]).unwrap();
+    assert_eq!(
+        none.len(),
+        nodes::lock::Bug::ALL.len(),
+        "an empty corpus catches nothing"
+    );
 }

@@ -64,9 +64,18 @@ pub(crate) fn pair_named_in(text: &str, span: Range<usize>, message: &str) -> Op
             let key = key.rsplit('.').next().unwrap_or(key).trim_matches('"');
             let key_named = !PROSE.contains(&key) && word_in(message, key);
             let bare = value.trim_matches('"');
-            let value_named = word_in(message, value)
-                || (!bare.is_empty() && word_in(message, bare))
-                || message.contains(&format!("`{bare}`"));
+            let value_named = match value {
+                // serde names the type, not the value, of arrays and tables.
+                "[" => message.contains("invalid type: sequence"),
+                "{" => message.contains("invalid type: map"),
+                // A TOML datetime reaches serde as a map too.
+                v if is_datetime(v) => message.contains("invalid type: map"),
+                _ => {
+                    word_in(message, value)
+                        || (!bare.is_empty() && word_in(message, bare))
+                        || message.contains(&format!("`{bare}`"))
+                }
+            };
             let score = (
                 u8::from(key_named) * 2 + u8::from(value_named),
                 if value_named { value.len() } else { 0 },
@@ -81,8 +90,8 @@ pub(crate) fn pair_named_in(text: &str, span: Range<usize>, message: &str) -> Op
 }
 
 /// The `key = value` pairs of one line with the offset of each key: a plain line, or the
-/// pairs of an inline table (`{ node = "n1", ppm = 5 }`). Values of arrays and inline
-/// tables are not pairs themselves; their inner pairs are.
+/// pairs of an inline table (`{ node = "n1", ppm = 5 }`). An array or inline table value
+/// is given as its opening bracket; the pairs inside an inline table follow.
 fn pairs(line: &str) -> Vec<(usize, &str, &str)> {
     let bytes = line.as_bytes();
     let mut out = Vec::new();
@@ -112,7 +121,8 @@ fn pairs(line: &str) -> Vec<(usize, &str, &str)> {
                     let rest = &line[i + 1..];
                     let v_off = i + 1 + (rest.len() - rest.trim_start().len());
                     let value = value_at(&line[v_off..]);
-                    if !key.is_empty() && !value.starts_with(['[', '{']) {
+                    if !key.is_empty() {
+                        // An array or inline table is recorded as its opening bracket.
                         out.push((k, key, value));
                     }
                     // Continue after the value (or into an inline table / array).
@@ -136,6 +146,12 @@ fn pairs(line: &str) -> Vec<(usize, &str, &str)> {
         i += 1;
     }
     out
+}
+
+/// `1979-05-27`, `1979-05-27T07:32:00Z`, ...: a bare TOML date or datetime.
+fn is_datetime(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[7] == b'-'
 }
 
 /// The text of the value that starts `s`: a basic string with its quotes, else up to the

@@ -1,0 +1,175 @@
+//! raft-rs's persistent state on the simulated disk: one append-only journal of
+//! checksummed records, replayed into a `MemStorage` (the in-memory `Storage` the
+//! `RawNode` reads) at start.
+//!
+//! Records are `[len u32][checksum u64][body]`; a body is either a batch of entries (which
+//! replaces every entry from its first index on, as raft-rs's `append` does) or a
+//! HardState (term, vote, commit). The ConfState is fixed (every server a voter from the
+//! start) and rebuilt, not stored. Recovery stops at the first record that is short or
+//! fails its checksum (the torn or unsynced tail a crash leaves) and cuts the file there.
+//! Not modelled: snapshots, log compaction, membership changes.
+
+use std::io;
+
+use raft::eraftpb::{ConfState, Entry, EntryType, HardState};
+use raft::storage::MemStorage;
+use sim::disk::{Disk, File};
+
+use super::bytes::{checksum, put_bytes, put_u32, put_u64, Cursor};
+
+const JOURNAL: &str = "raftrs.journal";
+const ENTRIES: u8 = 1;
+const HARD_STATE: u8 = 2;
+
+/// The journal of a running server.
+pub struct Journal {
+    file: File,
+}
+
+/// What recovery found on disk.
+pub struct Recovered {
+    pub storage: MemStorage,
+    pub hard_state: HardState,
+    pub entries: u64,
+    /// Bytes of a torn or unsynced tail that recovery cut off.
+    pub cut: u64,
+}
+
+fn frame(out: &mut Vec<u8>, body: &[u8]) {
+    put_u32(out, body.len() as u32);
+    put_u64(out, checksum(body));
+    out.extend_from_slice(body);
+}
+
+fn encode_entries(entries: &[Entry]) -> Vec<u8> {
+    let mut body = vec![ENTRIES];
+    put_u32(&mut body, entries.len() as u32);
+    for e in entries {
+        put_u64(&mut body, e.index);
+        put_u64(&mut body, e.term);
+        body.push(e.get_entry_type() as u8);
+        put_bytes(&mut body, &e.data);
+        put_bytes(&mut body, &e.context);
+    }
+    body
+}
+
+fn encode_hard_state(hs: &HardState) -> Vec<u8> {
+    let mut body = vec![HARD_STATE];
+    put_u64(&mut body, hs.term);
+    put_u64(&mut body, hs.vote);
+    put_u64(&mut body, hs.commit);
+    body
+}
+
+enum Record {
+    Entries(Vec<Entry>),
+    HardState(HardState),
+}
+
+fn decode(body: &[u8]) -> Option<Record> {
+    let mut c = Cursor(body);
+    match c.u8()? {
+        ENTRIES => {
+            let n = c.count(8 + 8 + 1 + 4 + 4)?;
+            let mut v = Vec::with_capacity(n);
+            for _ in 0..n {
+                let mut e = Entry::default();
+                e.index = c.u64()?;
+                e.term = c.u64()?;
+                e.set_entry_type(match c.u8()? {
+                    0 => EntryType::EntryNormal,
+                    1 => EntryType::EntryConfChange,
+                    2 => EntryType::EntryConfChangeV2,
+                    _ => return None,
+                });
+                e.data = c.bytes()?.to_vec().into();
+                e.context = c.bytes()?.to_vec().into();
+                v.push(e);
+            }
+            Some(Record::Entries(v))
+        }
+        HARD_STATE => {
+            let mut hs = HardState::default();
+            hs.term = c.u64()?;
+            hs.vote = c.u64()?;
+            hs.commit = c.u64()?;
+            Some(Record::HardState(hs))
+        }
+        _ => None,
+    }
+}
+
+impl Journal {
+    /// Opens the journal and replays it; `voters` are the raft ids of the fixed cluster.
+    pub async fn open(disk: Disk, voters: Vec<u64>) -> io::Result<(Journal, Recovered)> {
+        let file = disk.open_or_create(JOURNAL).await?;
+        let len = file.len().await?;
+        let data = file.read_at(0, len).await?;
+        let mut log: Vec<Entry> = Vec::new();
+        let mut hs = HardState::default();
+        let mut at = 0usize;
+        while let Some(head) = data.get(at..at + 12) {
+            let n = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+            let sum = u64::from_le_bytes(head[4..12].try_into().expect("8 bytes"));
+            let Some(body) = data.get(at + 12..at + 12 + n) else {
+                break;
+            };
+            if n == 0 || checksum(body) != sum {
+                break;
+            }
+            match decode(body) {
+                Some(Record::Entries(es)) => {
+                    if let Some(first) = es.first() {
+                        log.truncate(first.index.saturating_sub(1) as usize);
+                    }
+                    log.extend(es);
+                }
+                Some(Record::HardState(h)) => hs = h,
+                None => break,
+            }
+            at += 12 + n;
+        }
+        let cut = data.len() as u64 - at as u64;
+        if cut > 0 {
+            file.set_len(at as u64).await?;
+            file.sync_all().await?;
+        }
+        let storage = MemStorage::new_with_conf_state(ConfState::from((voters, vec![])));
+        {
+            let mut w = storage.wl();
+            w.append(&log).map_err(|e| io::Error::other(e.to_string()))?;
+            // A commit index past the log (it cannot happen when the journal is written in
+            // order, but a cut tail must not make raft-rs panic) is clamped.
+            let mut h = hs.clone();
+            h.commit = h.commit.min(log.len() as u64);
+            w.set_hardstate(h);
+        }
+        let rec = Recovered {
+            storage,
+            hard_state: hs,
+            entries: log.len() as u64,
+            cut,
+        };
+        Ok((Journal { file }, rec))
+    }
+
+    /// Appends entries and/or a HardState (not yet synced).
+    pub async fn write(&mut self, entries: &[Entry], hs: Option<&HardState>) -> io::Result<()> {
+        let mut out = Vec::new();
+        if !entries.is_empty() {
+            frame(&mut out, &encode_entries(entries));
+        }
+        if let Some(hs) = hs {
+            frame(&mut out, &encode_hard_state(hs));
+        }
+        if !out.is_empty() {
+            self.file.append(&out).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn sync(&mut self) -> io::Result<()> {
+        self.file.sync_data().await
+    }
+}

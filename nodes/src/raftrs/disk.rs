@@ -100,10 +100,37 @@ fn decode(body: &[u8]) -> Option<Record> {
     }
 }
 
+/// Whether the bad record at `at` is followed by a good one: a torn tail is always last,
+/// so that is corruption of data the node may have acknowledged, and cutting there would
+/// forget it.
+fn damaged_inside(data: &[u8], at: usize) -> bool {
+    let Some(head) = data.get(at..at + 12) else {
+        return false;
+    };
+    let n = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+    let next = at + 12 + n;
+    let Some(h2) = data.get(next..next + 12) else {
+        return false;
+    };
+    let n2 = u32::from_le_bytes(h2[..4].try_into().expect("4 bytes")) as usize;
+    let sum2 = u64::from_le_bytes(h2[4..12].try_into().expect("8 bytes"));
+    data.get(next + 12..next + 12 + n2)
+        .is_some_and(|b| n2 > 0 && checksum(b) == sum2)
+}
+
 impl Journal {
     /// Opens the journal and replays it; `voters` are the raft ids of the fixed cluster.
     pub async fn open(disk: Disk, voters: Vec<u64>) -> io::Result<(Journal, Recovered)> {
-        let file = disk.open_or_create(JOURNAL).await?;
+        // A new file's name is durable only once the directory is synced: without that a
+        // crash loses the whole journal, fsynced records and all.
+        let file = if disk.exists(JOURNAL).await? {
+            disk.open(JOURNAL).await?
+        } else {
+            let f = disk.create(JOURNAL).await?;
+            f.sync_all().await?;
+            disk.sync_dir().await?;
+            f
+        };
         let len = file.len().await?;
         let data = file.read_at(0, len).await?;
         let mut log: Vec<Entry> = Vec::new();
@@ -130,6 +157,11 @@ impl Journal {
             }
             at += 12 + n;
         }
+        if damaged_inside(&data, at) {
+            return Err(io::Error::other(format!(
+                "the journal is damaged at byte {at} but holds good records after it: corruption, not a torn tail"
+            )));
+        }
         let cut = data.len() as u64 - at as u64;
         if cut > 0 {
             file.set_len(at as u64).await?;
@@ -138,7 +170,8 @@ impl Journal {
         let storage = MemStorage::new_with_conf_state(ConfState::from((voters, vec![])));
         {
             let mut w = storage.wl();
-            w.append(&log).map_err(|e| io::Error::other(e.to_string()))?;
+            w.append(&log)
+                .map_err(|e| io::Error::other(e.to_string()))?;
             // A commit index past the log (it cannot happen when the journal is written in
             // order, but a cut tail must not make raft-rs panic) is clamped.
             let mut h = hs.clone();

@@ -11,19 +11,31 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sim::{Nanos, NodeCtx};
 
+use super::bytes::{put_str, put_u64, Cursor};
 use super::disk::Journal;
 use super::observe::Observer;
 use super::{Bug, Settings};
-use super::bytes::{put_str, put_u64, Cursor};
 use crate::system::ClientRecorder;
 
 /// A client operation on the key-value store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
-    Get { key: String },
-    Put { key: String, value: i64 },
-    Append { key: String, value: i64 },
-    Cas { key: String, expect: Option<i64>, new: i64 },
+    Get {
+        key: String,
+    },
+    Put {
+        key: String,
+        value: i64,
+    },
+    Append {
+        key: String,
+        value: i64,
+    },
+    Cas {
+        key: String,
+        expect: Option<i64>,
+        new: i64,
+    },
 }
 
 impl Op {
@@ -257,7 +269,9 @@ pub async fn run_server(
     // per OS thread and so carries over between runs on one thread. The host draws the
     // timeout from the node's own seeded stream instead (a fresh one per incarnation) and
     // gives raft-rs a one-value range, so its draw cannot change anything.
-    let election = ctx.rng().gen_range(settings.election_ticks..settings.election_ticks * 2);
+    let election = ctx
+        .rng()
+        .gen_range(settings.election_ticks..settings.election_ticks * 2);
     let config = Config {
         id: raft_id(me),
         election_tick: settings.election_ticks,
@@ -506,7 +520,11 @@ fn next_op(rng: &mut impl Rng, client: usize, seq: u64, read_percent: u32) -> Op
     let reg = format!("r{r}");
     let list = format!("l{l}");
     if rng.gen_range(0..100) < read_percent {
-        let key = if rng.gen_range(0..100) < 70 { reg } else { list };
+        let key = if rng.gen_range(0..100) < 70 {
+            reg
+        } else {
+            list
+        };
         return Op::Get { key };
     }
     match rng.gen_range(0..100) {
@@ -583,7 +601,8 @@ pub async fn run_client(
             );
             let reply = ctx
                 .recv_matching(settings.client_timeout, |m| match m.get::<Wire>() {
-                    Some(w @ Wire::Reply { seq: s, .. }) | Some(w @ Wire::NotLeader { seq: s, .. })
+                    Some(w @ Wire::Reply { seq: s, .. })
+                    | Some(w @ Wire::NotLeader { seq: s, .. })
                         if *s == seq =>
                     {
                         Some(w.clone())

@@ -86,7 +86,11 @@ impl Observer {
                         sim::node_ref::name(*first),
                         if *t == term { " with other contents" } else { "" }
                     );
-                    if !self.violations.iter().any(|v| v.check == "state-machine-safety") {
+                    if !self
+                        .violations
+                        .iter()
+                        .any(|v| v.check == "state-machine-safety")
+                    {
                         self.violations
                             .push(Violation::new("state-machine-safety", msg, None));
                     }

@@ -207,8 +207,11 @@ pub trait Running: Send {
         None
     }
 
-    /// Judges the finished run: the system's own checks.
-    fn judge(self: Box<Self>, end: &RunEnd<'_>) -> SystemCheck;
+    /// Judges the finished run: the system's own checks. The default has none (a system
+    /// may rely on its recorded history alone).
+    fn judge(self: Box<Self>, _end: &RunEnd<'_>) -> SystemCheck {
+        SystemCheck::default()
+    }
 }
 
 /// A system under test, as its author writes it. Register it with the harness's registry;
@@ -237,8 +240,10 @@ pub trait System: Send + Sync + 'static {
 
     /// The names of the checks [`Running::judge`] may report, with one line each; a
     /// scenario's `[checks] skip` may name them. `linearizability` is added for systems
-    /// with a [`System::history_model`].
-    fn checks(&self) -> Vec<(&'static str, &'static str)>;
+    /// with a [`System::history_model`]. The default: none of its own.
+    fn checks(&self) -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
 
     /// Settings keys that are check bounds: a scenario file keeps them in `[checks]`.
     fn bound_keys(&self) -> &'static [&'static str] {
@@ -338,10 +343,7 @@ pub struct HistoryCheck {
 pub fn check_history(events: Vec<Event>, model: ModelKind, source: &str) -> HistoryCheck {
     use checkers::history::{pair, History};
     use checkers::linearizability::{self, Options, Verdict};
-    let history = History {
-        source: source.to_string(),
-        events,
-    };
+    let history = History::new(source, events);
     let mut violations = Vec::new();
     let mut unknown = None;
     let mut ops = 0;

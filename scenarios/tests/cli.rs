@@ -293,3 +293,48 @@ fn a_closed_pipe_ends_dst_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.is_empty(), "{err}");
 }
+
+#[test]
+fn unknown_systems_bugs_and_settings_typos_are_one_line_and_exit_2() {
+    let dir = std::env::temp_dir().join(format!("dst-sys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = String::from_utf8(dst(&["show", "raft/churn"]).stdout).unwrap();
+    let cases = [
+        (
+            "system = \"raft\"",
+            "system = \"mykv\"",
+            "unknown system 'mykv'; known systems: relay, raft",
+        ),
+        ("clients = 3", "clientz = 3", "unknown field `clientz`"),
+        (
+            "nodes = 5",
+            "bugs = [\"nope\"]\nnodes = 5",
+            "unknown bug 'nope'; raft's bugs:",
+        ),
+    ];
+    for (i, (from, to, says)) in cases.iter().enumerate() {
+        let path = dir.join(format!("bad-{i}.toml"));
+        std::fs::write(&path, base.replacen(from, to, 1)).unwrap();
+        let out = dst(&["run", path.to_str().unwrap(), "--seed", "1"]);
+        assert_eq!(out.status.code(), Some(2), "{to}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{to}: {err}");
+        assert!(
+            err.contains(&format!("bad-{i}.toml:")),
+            "names the file: {err}"
+        );
+    }
+    for (bug, says) in [
+        ("mykv:x", "unknown system 'mykv'"),
+        ("raft:nope", "raft's bugs: commit-previous-term"),
+        ("relay:x", "relay has no bug catalog"),
+    ] {
+        let out = dst(&["run", "raft/churn", "--seed", "1", "--bug", bug]);
+        assert_eq!(out.status.code(), Some(2), "{bug}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{bug}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

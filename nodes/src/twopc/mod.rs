@@ -220,10 +220,7 @@ pub fn check_run(
         .collect();
     let mut stats = serde_json::Map::new();
     if !txns.is_empty() {
-        let history = History {
-            source: "twopc client history".to_string(),
-            events: txns,
-        };
+        let history = History::new("twopc client history", txns);
         let opts = serializability::Options {
             process_edges: true,
             realtime_edges: true,

@@ -34,3 +34,16 @@ fn runs_are_deterministic_and_seeds_differ() {
     assert_eq!(a.trace_digest, b.trace_digest);
     assert_ne!(a.trace_digest, c.trace_digest);
 }
+
+#[test]
+fn the_seed_corpus_replays_to_its_recorded_verdicts() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../seeds/raft-rs.toml");
+    let cases = scenarios::corpus::load(&path).unwrap();
+    assert!(cases.iter().any(|c| c.expect == "violation"));
+    let failures = scenarios::corpus::failures(&cases);
+    assert!(
+        failures.is_empty(),
+        "corpus cases that no longer hold:\n{}",
+        failures.join("\n")
+    );
+}

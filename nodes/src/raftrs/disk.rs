@@ -74,9 +74,11 @@ fn decode(body: &[u8]) -> Option<Record> {
             let n = c.count(8 + 8 + 1 + 4 + 4)?;
             let mut v = Vec::with_capacity(n);
             for _ in 0..n {
-                let mut e = Entry::default();
-                e.index = c.u64()?;
-                e.term = c.u64()?;
+                let mut e = Entry {
+                    index: c.u64()?,
+                    term: c.u64()?,
+                    ..Default::default()
+                };
                 e.set_entry_type(match c.u8()? {
                     0 => EntryType::EntryNormal,
                     1 => EntryType::EntryConfChange,
@@ -89,13 +91,12 @@ fn decode(body: &[u8]) -> Option<Record> {
             }
             Some(Record::Entries(v))
         }
-        HARD_STATE => {
-            let mut hs = HardState::default();
-            hs.term = c.u64()?;
-            hs.vote = c.u64()?;
-            hs.commit = c.u64()?;
-            Some(Record::HardState(hs))
-        }
+        HARD_STATE => Some(Record::HardState(HardState {
+            term: c.u64()?,
+            vote: c.u64()?,
+            commit: c.u64()?,
+            ..Default::default()
+        })),
         _ => None,
     }
 }

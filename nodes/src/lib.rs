@@ -13,6 +13,7 @@ pub mod raftrs;
 pub mod relay;
 pub mod system;
 pub mod twopc;
+pub mod validate;
 
 /// For `bug_catalog!` in other crates, which need not depend on serde_json themselves.
 #[doc(hidden)]

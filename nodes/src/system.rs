@@ -290,6 +290,21 @@ pub trait System: Send + Sync + 'static {
     fn runs_schedules_of(&self) -> Option<&'static str> {
         None
     }
+
+    /// Whether the system has a leader for role faults (`crash-leader`, `isolate-leader`,
+    /// `pause-leader`, `drift-leader`, ...): [`Running::leader`] names it. A scenario with
+    /// a leader fault on a system without one is refused.
+    fn has_leader(&self) -> bool {
+        false
+    }
+
+    /// Whether [`Running::judge`] reads every trace event. Runs that export no trace keep
+    /// only landmark events (crashes, restarts, pauses, partitions, heals, clock changes,
+    /// notes, disk faults) so memory does not grow with run length; a system whose checks
+    /// read deliveries or sends says so here.
+    fn reads_every_event(&self) -> bool {
+        false
+    }
 }
 
 /// A system as the harness holds it: settings as a TOML table, bugs by name. Every
@@ -305,6 +320,8 @@ pub trait DynSystem: Send + Sync {
     fn history_model(&self) -> Option<ModelKind>;
     fn swarm_base(&self) -> Option<&'static str>;
     fn runs_schedules_of(&self) -> Option<&'static str>;
+    fn reads_every_event(&self) -> bool;
+    fn has_leader(&self) -> bool;
     /// The default settings.
     fn default_settings(&self) -> toml::Table;
     /// Reads, validates and normalizes settings (every key spelled out).
@@ -448,6 +465,12 @@ impl<T: System> DynSystem for T {
     }
     fn runs_schedules_of(&self) -> Option<&'static str> {
         System::runs_schedules_of(self)
+    }
+    fn reads_every_event(&self) -> bool {
+        System::reads_every_event(self)
+    }
+    fn has_leader(&self) -> bool {
+        System::has_leader(self)
     }
     fn default_settings(&self) -> toml::Table {
         to_table(&T::Settings::default())

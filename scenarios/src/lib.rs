@@ -16,3 +16,4 @@ pub mod shrink;
 pub mod swarm;
 pub mod sweep;
 pub mod testing;
+pub mod values;

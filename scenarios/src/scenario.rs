@@ -286,10 +286,23 @@ pub enum Place {
     Checks,
 }
 
+/// Servers of a scenario that does not say.
+pub(crate) fn default_nodes() -> usize {
+    3
+}
+
+/// Run length of a scenario that does not say.
+pub(crate) fn default_duration() -> Nanos {
+    Nanos::from_secs(10)
+}
+
 /// A complete scenario.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Scenario {
+    /// Omitted in a file: the file's path names it.
+    #[serde(default)]
     pub name: String,
+    #[serde(default)]
     pub description: String,
     pub system: SystemRef,
     /// The system's settings, every key spelled out (the system read and normalized them).
@@ -300,6 +313,7 @@ pub struct Scenario {
     pub bugs: Vec<String>,
     pub nodes: usize,
     /// How long the run lasts in simulated time.
+    #[serde(default = "default_duration")]
     pub duration: Nanos,
     #[serde(default)]
     pub net: NetConfig,

@@ -87,13 +87,7 @@ fn run_once(s: &Scenario, seed: u64, opts: &RunOptions, check: &str) -> Option<O
         .iter()
         .filter(|v| v.check == check)
         .filter_map(|v| v.event)
-        .filter_map(|i| {
-            r.trace
-                .as_ref()?
-                .events()
-                .get(i as usize)
-                .map(|e| e.time_ns)
-        })
+        .filter_map(|i| r.trace.as_ref()?.event(i).map(|e| e.time_ns))
         .min();
     let operations = r.history.as_ref().map_or(0, |h| h.invocations());
     Some(Outcome {

@@ -12,6 +12,7 @@ compile_error!(
 );
 
 pub mod audit;
+pub mod budget;
 pub mod clock;
 pub mod digest;
 pub mod disk;

@@ -82,6 +82,10 @@ impl System for PrimaryBackup {
         s.clients
     }
 
+    fn has_leader(&self) -> bool {
+        true
+    }
+
     fn history_model(&self) -> Option<dst::ModelKind> {
         Some(dst::ModelKind::Register)
     }

@@ -144,6 +144,9 @@ pub struct CausalArgs {
     /// Also write the (single) trace as a ShiViz log to this path.
     #[arg(long, value_name = "PATH")]
     pub export_shiviz: Option<PathBuf>,
+    /// Replace the --export-shiviz file if it exists.
+    #[arg(long)]
+    pub force: bool,
     /// Machine-readable output: one JSON document with a result per file.
     #[arg(long)]
     pub json: bool,
@@ -511,6 +514,12 @@ fn run_causal(args: &CausalArgs) -> i32 {
         eprintln!("error: --export-shiviz takes exactly one trace file");
         return EXIT_BAD_INPUT;
     }
+    if let Some(out) = &args.export_shiviz {
+        if let Err(super::BadInput(e)) = super::outputs::check_outputs([Some(&**out)], args.force) {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    }
     let mut tally = Tally::default();
     for path in &args.files {
         let name = path.display().to_string();
@@ -581,7 +590,15 @@ fn run_causal(args: &CausalArgs) -> i32 {
         );
         tally.check_nanos += report.check_nanos;
         if let Some(out) = &args.export_shiviz {
-            if let Err(e) = std::fs::write(out, shiviz::export(&trace)) {
+            let mut file = std::fs::OpenOptions::new();
+            match args.force {
+                true => file.create(true).truncate(true),
+                false => file.create_new(true),
+            };
+            let written = file.write(true).open(out).and_then(|mut f| {
+                std::io::Write::write_all(&mut f, shiviz::export(&trace).as_bytes())
+            });
+            if let Err(e) = written {
                 eprintln!("error: cannot write {}: {e}", out.display());
                 return EXIT_BAD_INPUT;
             }

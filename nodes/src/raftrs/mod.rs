@@ -224,4 +224,8 @@ impl System for RaftRs {
     fn runs_schedules_of(&self) -> Option<&'static str> {
         Some("raft")
     }
+
+    fn has_leader(&self) -> bool {
+        true
+    }
 }

@@ -787,17 +787,18 @@ pub fn bench(args: BenchCheckArgs) -> i32 {
             bad += usize::from(v.starts_with("bad"));
         }
         let per = (parse + check) / files.len().max(1) as u32;
-        // Porcupine: 102 histories in ~0.4 s, i.e. ~3.9 ms each.
+        // The goal is 0.15x Porcupine: it took 1,090 ms for the 102 histories (issue 14),
+        // 1,872 ms side by side with dst on a loaded 2-core machine; 0.15 x 1,090 ms / 102.
         all_ok &= row(
             &format!("jepsen-etcd: {} histories (cas-register)", files.len()),
             parse,
             check,
             &format!("{} bad", bad),
             &format!(
-                "< 3.9 ms/history (Porcupine); {} each",
+                "< 1.6 ms/history (0.15x Porcupine); {} each",
                 fmt_nanos(per.as_nanos())
             ),
-            bad == 0 && per < Duration::from_micros(3900),
+            bad == 0 && per < Duration::from_micros(1600),
         );
         for name in ["c10-ok.txt", "c10-bad.txt"] {
             let text =

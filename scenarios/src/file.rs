@@ -527,7 +527,7 @@ mod tests {
             let e = err(&bad);
             let line = line_of_error(&e);
             assert!(
-                line + 3 >= changed && line <= changed,
+                line + 3 >= changed && line <= changed + to.matches('\n').count(),
                 "{from} -> {to}: {e} (changed line {changed})"
             );
             assert!(e.contains(says), "{from} -> {to}: {e}");

@@ -122,13 +122,13 @@ pub fn check(s: &Scenario) -> Result<(), (At, String)> {
             }
             Fault::Restart { node } if node < s.nodes && !may_be_down[node] => {
                 return here(format!(
-                    "fault at {at}: restart of {} but no earlier fault crashes it",
+                    "fault at {at}: restart of node {} but no earlier fault crashes it",
                     sim::node_ref::name(node)
                 ));
             }
             Fault::Resume { node } if node < s.nodes && !may_be_paused[node] => {
                 return here(format!(
-                    "fault at {at}: resume of {} but no earlier fault pauses it",
+                    "fault at {at}: resume of node {} but no earlier fault pauses it",
                     sim::node_ref::name(node)
                 ));
             }

@@ -80,7 +80,7 @@ pub(crate) fn pair_named_in(text: &str, span: Range<usize>, message: &str) -> Op
                 u8::from(key_named) * 2 + u8::from(value_named),
                 if value_named { value.len() } else { 0 },
             );
-            if score.0 > 0 && best.map_or(true, |(b, _)| score > b) {
+            if score.0 > 0 && best.is_none_or(|(b, _)| score > b) {
                 best = Some((score, offset + at));
             }
         }

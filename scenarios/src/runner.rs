@@ -324,6 +324,22 @@ fn apply(
             }
             Ok(Done::Nothing)
         }
+        Fault::BumpLeader { delta_ns } => {
+            if let Some(l) = running.leader(sim) {
+                sim.bump_clock(l, *delta_ns);
+            }
+            Ok(Done::Nothing)
+        }
+        Fault::StrobeLeader {
+            delta_ns,
+            period,
+            duration,
+        } => {
+            if let Some(l) = running.leader(sim) {
+                sim.strobe_clock(l, *delta_ns, period.0, duration.0);
+            }
+            Ok(Done::Nothing)
+        }
         Fault::CrashAll => {
             let mut crashed = Vec::new();
             for x in 0..n {
@@ -548,6 +564,7 @@ fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
             let liveness = sys.liveness.map(|b| (s.last_fault().0, b.0));
             let check = nodes::raft::check::check_run(&mut obs, liveness);
             violations.extend(check.violations);
+            violations.extend(nodes::raft::check::check_end(&obs, sys, &end));
             unknown = check.unknown;
             history = Some(ClientHistory::Kv(std::mem::take(&mut obs.history)));
         }

@@ -168,6 +168,17 @@ pub enum Fault {
     PauseMajority,
     /// Resume every paused server.
     ResumePaused,
+    /// Step the current leader's wall clock (its monotonic clock and timers keep going):
+    /// lands a clock step inside the period a lease or a timeout decides safety.
+    BumpLeader {
+        delta_ns: i64,
+    },
+    /// Strobe the current leader's wall clock (see `clock-strobe`).
+    StrobeLeader {
+        delta_ns: i64,
+        period: Nanos,
+        duration: Nanos,
+    },
 }
 
 impl Fault {
@@ -191,6 +202,8 @@ impl Fault {
             | Fault::CrashAll
             | Fault::CrashRandom
             | Fault::DriftLeader { .. }
+            | Fault::BumpLeader { .. }
+            | Fault::StrobeLeader { .. }
             | Fault::CrashMinority
             | Fault::CrashMajority
             | Fault::PauseLeader
@@ -292,6 +305,10 @@ pub fn check_names(system: &str) -> &'static [&'static str] {
             "log-matching",
             "linearizability",
             "liveness",
+            "client-progress",
+            "refused-start",
+            "commit-majority",
+            "duplicate-apply",
         ],
         "gossip" => &[
             "convergence",
@@ -299,8 +316,22 @@ pub fn check_names(system: &str) -> &'static [&'static str] {
             "lost-write",
             "resurrection",
             "conflict-audit",
+            "integrity",
+            "failure-detection",
+            "copies",
+            "client-progress",
+            "refused-start",
         ],
-        "twopc" => &["atomicity", "bank-total", "serializability", "blocked-time"],
+        "twopc" => &[
+            "atomicity",
+            "bank-total",
+            "serializability",
+            "blocked-time",
+            "locks-released",
+            "client-progress",
+            "commit-rate",
+            "refused-start",
+        ],
         _ => &[],
     }
 }

@@ -314,6 +314,7 @@ pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) ->
         }
     }
 
+    v.extend(super::liveness::check(obs, system, end, &mut stats));
     let acked_puts = obs.acked.values().filter(|a| !a.delete).count();
     stats.insert("live_servers".into(), json!(live.len()));
     stats.insert("acked_puts".into(), json!(acked_puts));

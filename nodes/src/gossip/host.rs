@@ -124,6 +124,9 @@ pub async fn run_server(
                             o.live_declared_dead.insert((node, incarnation));
                         }
                     }
+                    Observation::Acked { id } => {
+                        o.acked_write(id, config.copies.min(servers), now_true)
+                    }
                     Observation::Refuted { incarnation } => {
                         ctx.note(format!("refuted suspicion with incarnation {incarnation}"));
                         o.refutations += 1;

@@ -6,7 +6,8 @@
 //!   refutation, piggybacked dissemination, anti-entropy, client writes); `store`: the
 //!   versioned replica and its merge; `msg`: the wire; `host`: the async loop on the
 //!   simulator; `client`: client processes; `observer` and `check`: the oracle and the
-//!   end-of-run checks; `bugs`: the bug catalog.
+//!   end-of-run checks; `liveness`: failure detection, copies behind each ack and client
+//!   progress; `bugs`: the bug catalog.
 //!
 //! - `persist`: the replica and incarnation as a checksummed snapshot on the simulated
 //!   disk, replaced atomically and fsynced before anything that depends on it is sent.
@@ -18,6 +19,7 @@ pub mod bugs;
 pub mod check;
 pub mod client;
 pub mod host;
+pub mod liveness;
 pub mod machine;
 pub mod msg;
 pub mod observer;

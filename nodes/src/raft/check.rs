@@ -1,12 +1,13 @@
 //! The checks a Raft run ends with: the observer's safety findings, log matching over the
 //! final logs, linearizability of the client history (key-value model, per key), and
-//! liveness after the last fault.
+//! liveness after the last fault; and the checks every system gets (`check_end`).
 
-use checkers::history::{pair, History};
+use checkers::history::{pair, EventKind as HistKind, History};
 use checkers::linearizability::{self, ModelKind, Options, Verdict};
 use sim::audit::Violation;
 
 use super::observer::RaftObserver;
+use crate::system::RunEnd;
 
 /// How long the linearizability search may take before the verdict is unknown.
 pub const LINEARIZABILITY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -94,4 +95,26 @@ pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCh
         unknown,
         history_ops,
     }
+}
+
+/// The checks every system gets ([`crate::universal`]): each client completes an
+/// operation within the liveness bound after the last fault (when the scenario has a
+/// bound), and no server refuses to start on a disk no fault damaged.
+pub fn check_end(obs: &RaftObserver, system: &super::RaftSystem, end: &RunEnd<'_>) -> Vec<Violation> {
+    let mut v = crate::universal::refused_start(end);
+    if let Some(bound) = system.liveness {
+        let oks = obs
+            .history
+            .iter()
+            .filter(|e| e.kind == HistKind::Ok)
+            .map(|e| (e.process as usize, e.time.unwrap_or(0)));
+        v.extend(crate::universal::client_progress(
+            end.servers..end.servers + system.clients,
+            oks,
+            end.last_fault_ns,
+            bound.0,
+            end.end_ns,
+        ));
+    }
+    v
 }

@@ -12,6 +12,8 @@ crate::bug_catalog! {
         "a participant releases its locks as soon as it votes yes, before the decision",
     PresumeCommitOnTimeout = "presume-commit-on-timeout":
         "an in-doubt participant that hears nothing from the coordinator for a while commits on its own",
+    KeepAbortedLocks = "keep-aborted-locks":
+        "a participant releases its locks only for committed transactions: an aborted transaction's keys stay locked, so every later transaction on them is refused",
     NoRecordChecksum = "no-record-checksum":
         "recovery trusts any log record that decodes, without checking its checksum, so a flipped bit in a vote, a staged write or a decision is replayed as the truth",
 }

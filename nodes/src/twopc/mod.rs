@@ -7,7 +7,8 @@
 //! - `client`: list-append, bank-transfer and bank-audit transactions recorded in the
 //!   native history; `observer` and [`check_run`]: atomicity, serializability of the
 //!   committed list-append history, the bank total, and how long participants stayed
-//!   blocked in doubt holding locks; `bugs`: the bug catalog.
+//!   blocked in doubt holding locks; `liveness`: what must hold once the faults are over
+//!   (locks released, nobody left in doubt, clients committing); `bugs`: the bug catalog.
 //!
 //! Participants lock (no-wait), execute, log the prepare durably, then vote; the
 //! coordinator logs a commit durably before sending it (presumed abort: aborts are not
@@ -19,6 +20,7 @@ pub mod bugs;
 pub mod client;
 pub mod coordinator;
 pub mod host;
+pub mod liveness;
 pub mod msg;
 pub mod observer;
 pub mod participant;
@@ -359,6 +361,13 @@ pub fn check_run(
             violations.push(Violation::new("blocked-time", message, None).at_time(from.max(1)));
         }
     }
+    violations.extend(liveness::check(
+        obs,
+        system.clients,
+        end,
+        &blocked,
+        &mut stats,
+    ));
     stats.insert("refused".into(), json!(obs.refused.len()));
     let mut by_node = BTreeMap::new();
     for &(node, a, b) in &blocked {

@@ -155,6 +155,11 @@ impl Participant {
         self.lists.get(key).map_or(&[], |l| l.as_slice())
     }
 
+    /// The keys locked and by which transaction.
+    pub fn locks(&self) -> &BTreeMap<String, TxId> {
+        &self.locks
+    }
+
     /// In-doubt transactions and their staged writes.
     pub fn in_doubt(&self) -> BTreeMap<TxId, Vec<Write>> {
         self.pending
@@ -272,7 +277,9 @@ impl Participant {
         if commit {
             self.apply(&p.writes);
         }
-        self.locks.retain(|_, t| *t != txid);
+        if commit || !self.bugs.has(Bug::KeepAbortedLocks) {
+            self.locks.retain(|_, t| *t != txid);
+        }
         self.decided.insert(txid, commit);
         self.ready
             .events

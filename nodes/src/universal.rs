@@ -5,7 +5,7 @@
 //!   client, fails it);
 //! - `refused-start`: a server that refuses to start on its disk is a violation unless a
 //!   fault that damages data (a lying or failing fsync, a misdirected write, corruption, a
-//!   latent sector error, ENOSPC, a torn write) reached that disk first. Losing unsynced
+//!   latent sector error, ENOSPC) reached that disk first. Losing or tearing unsynced
 //!   writes in a crash is what every crash does, so it excuses nothing.
 //!
 //! Not judged: runs whose quiet tail is shorter than the bound (nothing can be expected of
@@ -64,16 +64,58 @@ pub fn client_progress(
     .at_time(deadline.max(1))]
 }
 
+/// Whether the network still loses messages at random after `from`: a client that does
+/// not retry can then wait out timeout after timeout, so a bounded progress check would
+/// judge the dice, not the system.
+pub fn still_lossy(end: &RunEnd<'_>, from: u64) -> bool {
+    end.events.iter().any(|e| {
+        e.time_ns > from
+            && matches!(
+                e.kind,
+                EventKind::Drop {
+                    reason: sim::trace::DropReason::Loss,
+                    ..
+                }
+            )
+    })
+}
+
 /// Whether a disk fault damages or withholds data a correct node could not rebuild by
 /// itself, so refusing to start after it is a defensible choice.
 fn excuses_refusal(f: &DiskFault) -> bool {
-    !matches!(
+    matches!(
         f,
-        DiskFault::LostWrite { .. }
-            | DiskFault::LostSetLen { .. }
-            | DiskFault::LostDirEntry { .. }
-            | DiskFault::CrashPoint { .. }
+        DiskFault::LyingFsync { .. }
+            | DiskFault::FsyncFailed { .. }
+            | DiskFault::Misdirected { .. }
+            | DiskFault::Corruption { .. }
+            | DiskFault::LatentError { .. }
+            | DiskFault::NoSpace { .. }
     )
+}
+
+/// Servers that can serve at the end: up, and not staying down after refusing to start or
+/// after a failed persist (such a node is up in the world's eyes, but out of the system)
+/// unless a restart came since.
+pub fn serving(end: &RunEnd<'_>) -> Vec<bool> {
+    let mut out: Vec<bool> = (0..end.servers)
+        .map(|n| end.statuses[n] == sim::Status::Up)
+        .collect();
+    let mut stayed = vec![false; end.servers];
+    for e in end.events {
+        let Some(n) = e.node.filter(|&n| n < end.servers) else {
+            continue;
+        };
+        match &e.kind {
+            EventKind::Note { text } if text.starts_with(REFUSAL_NOTE) => stayed[n] = true,
+            EventKind::Restart { .. } => stayed[n] = false,
+            _ => {}
+        }
+    }
+    for (o, s) in out.iter_mut().zip(stayed) {
+        *o &= !s;
+    }
+    out
 }
 
 /// Refused starts: a server's refusal note with no damaging fault on its disk before it.

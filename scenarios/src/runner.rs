@@ -561,7 +561,10 @@ fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
         }
         (SystemSpec::Raft(sys), Running::Raft(obs)) => {
             let mut obs = obs.lock().unwrap_or_else(|e| e.into_inner());
-            let liveness = sys.liveness.map(|b| (s.last_fault().0, b.0));
+            let liveness = sys
+                .liveness
+                .filter(|_| nodes::raft::check::majority_serving(&end))
+                .map(|b| (s.last_fault().0, b.0));
             let check = nodes::raft::check::check_run(&mut obs, liveness);
             violations.extend(check.violations);
             violations.extend(nodes::raft::check::check_end(&obs, sys, &end));

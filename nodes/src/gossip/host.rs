@@ -88,6 +88,10 @@ pub async fn run_server(
         {
             let now_true = ctx.world().now_ns();
             let mut o = obs.lock().unwrap();
+            // The replica first: an ack observed below is counted against it.
+            if ready.store_changed {
+                o.store(me, m.store().summary(), now_true);
+            }
             for ob in ready.observations {
                 match ob {
                     Observation::Wrote {
@@ -132,9 +136,6 @@ pub async fn run_server(
                         o.refutations += 1;
                     }
                 }
-            }
-            if ready.store_changed {
-                o.store(me, m.store().summary(), now_true);
             }
             if ready.members_changed {
                 let view = m

@@ -88,3 +88,23 @@ pub fn start(
     }
     obs
 }
+
+impl GossipSystem {
+    /// Draws protocol settings for a swarm run: indirect probes, the suspicion timeout,
+    /// the piggyback budget and the copies a write needs before it is acknowledged.
+    /// Returns what it drew, for the run's description.
+    pub fn draw_settings(&mut self, rng: &mut impl rand::Rng) -> Vec<String> {
+        let g = &mut self.gossip;
+        g.indirect = rng.gen_range(1..=3);
+        g.suspicion = sim::Nanos::from_millis(rng.gen_range(300..=800));
+        g.piggyback = rng.gen_range(2..=8);
+        g.copies = rng.gen_range(1..=3);
+        vec![format!(
+            "{} indirect probes, suspicion {} ms, piggyback {}, {} copies per write",
+            g.indirect,
+            g.suspicion.0 / 1_000_000,
+            g.piggyback,
+            g.copies
+        )]
+    }
+}

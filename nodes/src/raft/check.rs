@@ -102,7 +102,7 @@ pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCh
 /// bound), and no server refuses to start on a disk no fault damaged.
 pub fn check_end(obs: &RaftObserver, system: &super::RaftSystem, end: &RunEnd<'_>) -> Vec<Violation> {
     let mut v = crate::universal::refused_start(end);
-    if let Some(bound) = system.liveness {
+    if let Some(bound) = system.liveness.filter(|_| majority_serving(end)) {
         let oks = obs
             .history
             .iter()
@@ -117,4 +117,11 @@ pub fn check_end(obs: &RaftObserver, system: &super::RaftSystem, end: &RunEnd<'_
         ));
     }
     v
+}
+
+/// Whether a majority of the servers can serve at the end: liveness is judged only then
+/// (failing fsyncs and full disks may stop more servers than Raft can lose).
+pub fn majority_serving(end: &RunEnd<'_>) -> bool {
+    let serving = crate::universal::serving(end);
+    serving.iter().filter(|&&s| s).count() > end.servers / 2
 }

@@ -82,3 +82,24 @@ pub fn start(
     }
     obs
 }
+
+impl RaftSystem {
+    /// Draws protocol settings for a swarm run: PreVote, CheckQuorum, lease reads (only
+    /// with CheckQuorum, whose leader stickiness the lease relies on) and the batch size.
+    /// Returns what it drew, for the run's description.
+    pub fn draw_settings(&mut self, rng: &mut impl rand::Rng) -> Vec<String> {
+        let r = &mut self.raft;
+        r.pre_vote = rng.gen_bool(0.5);
+        r.check_quorum = rng.gen_bool(0.5);
+        r.lease_reads = r.check_quorum && rng.gen_bool(0.5);
+        r.max_batch = [1, 4, 16, 64][rng.gen_range(0..4)];
+        let on = |b: bool| if b { "on" } else { "off" };
+        vec![format!(
+            "PreVote {}, CheckQuorum {}, lease reads {}, batches of {}",
+            on(r.pre_vote),
+            on(r.check_quorum),
+            on(r.lease_reads),
+            r.max_batch
+        )]
+    }
+}

@@ -37,6 +37,11 @@ async fn recover<R: storage::Record>(
             stay_down(ctx, obs, why).await;
             None
         }
+        Recovered::Ok { torn_tail, .. } if torn_tail && bugs.has(Bug::RefuseTornTail) => {
+            let why = format!("{name} ends in a frame that fails its checksum");
+            stay_down(ctx, obs, why).await;
+            None
+        }
         Recovered::Ok { records, torn_tail } => {
             if torn_tail {
                 ctx.note(format!(

@@ -411,3 +411,19 @@ fn is_cycle(kind: &str) -> bool {
         .iter()
         .any(|k| kind.starts_with(k))
 }
+
+impl TwopcSystem {
+    /// Draws protocol settings for a swarm run: the coordinator's vote timeout and resend
+    /// interval and how often an in-doubt participant asks. Returns what it drew.
+    pub fn draw_settings(&mut self, rng: &mut impl rand::Rng) -> Vec<String> {
+        self.vote_timeout = Nanos::from_millis(rng.gen_range(80..=300));
+        self.resend = Nanos::from_millis(rng.gen_range(20..=80));
+        self.query_interval = Nanos::from_millis(rng.gen_range(50..=200));
+        vec![format!(
+            "vote timeout {} ms, resend {} ms, queries every {} ms",
+            self.vote_timeout.0 / 1_000_000,
+            self.resend.0 / 1_000_000,
+            self.query_interval.0 / 1_000_000
+        )]
+    }
+}

@@ -287,7 +287,8 @@ pub struct Checks {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub convergence_rounds: Option<u64>,
     /// Two-phase commit: no participant may stay in doubt, holding its locks, longer
-    /// than this (check `blocked-time`). Off unless set: blocking is what 2PC does.
+    /// than this over the whole run (check `blocked-time`). Unset, only the default
+    /// settling bound after the last fault applies: blocking during faults is what 2PC does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_blocked: Option<Nanos>,
 }

@@ -146,9 +146,10 @@ const MS: u64 = 1_000_000;
 /// (in-doubt writes of committed transactions counted as applied), serializability of the
 /// committed list-append history, and the blocked-time figures.
 ///
-/// `max_blocked` is the `blocked-time` check's bound: no yes voter may stay in doubt,
-/// holding its locks, longer than this. Off when `None`: blocking is what 2PC does, so
-/// most scenarios only report it.
+/// `max_blocked` is the `blocked-time` check's bound over the whole run: no yes voter may
+/// stay in doubt, holding its locks, longer than this. Off when `None`: blocking during
+/// faults is what 2PC does; the [`liveness`] checks' settling bound after the last fault
+/// applies either way.
 pub fn check_run(
     obs: &mut Observer,
     system: &TwopcSystem,

@@ -300,7 +300,9 @@ impl Participant {
             let waited = now.saturating_sub(p.since);
             if let Some(commit) = timeout_bug.filter(|_| waited >= self.config.in_doubt_timeout) {
                 give_up.push((txid, commit));
-            } else if now.saturating_sub(p.last_query) >= self.config.query_interval {
+            } else if now.saturating_sub(p.last_query) >= self.config.query_interval
+                && !self.bugs.has(Bug::NoInDoubtQuery)
+            {
                 p.last_query = now;
                 self.ready
                     .messages

@@ -185,7 +185,7 @@ mod tests {
             time_ns: index * MS,
             node: Some(node),
             kind,
-            vc: Default::default(),
+            vc: sim::VectorClock::empty(),
         }
     }
 

@@ -140,7 +140,12 @@ pub fn materialize(template: &Scenario, seed: u64) -> (Scenario, String) {
         &mut sim::rng::stream(seed, "swarm-settings"),
     ));
     let mut disk_rng = sim::rng::stream(seed, "swarm-disk");
-    mix.extend(crate::swarm_draws::disk(&mut s, &mut faults, window, &mut disk_rng));
+    mix.extend(crate::swarm_draws::disk(
+        &mut s,
+        &mut faults,
+        window,
+        &mut disk_rng,
+    ));
     faults.sort_by_key(|f| f.at);
     let last = faults.last().map_or(0, |f| f.at.0);
     s.duration = Nanos(last.max(1_000_000_000) + 4_000_000_000);

@@ -599,7 +599,9 @@ impl GossipMachine {
                     }
                     if p.acks >= p.need {
                         let p = self.pending.remove(&rid).expect("just seen");
-                        self.ready.observations.push(Observation::Acked { id: p.id });
+                        self.ready
+                            .observations
+                            .push(Observation::Acked { id: p.id });
                         self.send(
                             p.client,
                             GossipMsg::Reply {

@@ -100,7 +100,11 @@ pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCh
 /// The checks every system gets ([`crate::universal`]): each client completes an
 /// operation within the liveness bound after the last fault (when the scenario has a
 /// bound), and no server refuses to start on a disk no fault damaged.
-pub fn check_end(obs: &RaftObserver, system: &super::RaftSystem, end: &RunEnd<'_>) -> Vec<Violation> {
+pub fn check_end(
+    obs: &RaftObserver,
+    system: &super::RaftSystem,
+    end: &RunEnd<'_>,
+) -> Vec<Violation> {
     let mut v = crate::universal::refused_start(end);
     if let Some(bound) = system.liveness.filter(|_| majority_serving(end)) {
         let oks = obs

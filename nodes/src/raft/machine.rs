@@ -571,7 +571,9 @@ impl RaftMachine {
             let index = self.applied;
             let entry = self.log[index as usize - 1].clone();
             if let Some((client, seq)) = self.kv.executes(&entry.command) {
-                self.ready.observations.push(Observation::Executed { index, client, seq });
+                self.ready
+                    .observations
+                    .push(Observation::Executed { index, client, seq });
             }
             let result = self.kv.apply(&entry.command);
             self.ready.observations.push(Observation::Applied {

@@ -68,12 +68,14 @@ pub fn check(
                     let took = since.saturating_sub(down_at[dead]);
                     slowest = Some(slowest.map_or(took, |s| s.max(took)));
                 }
-                other if from + bound <= end.end_ns => {
-                    if v.iter().filter(|x| x.check == "failure-detection").count() < 3 {
-                        let state = other.map_or("unknown".to_string(), |(s, i, _)| {
-                            format!("{s:?} at incarnation {i}").to_lowercase()
-                        });
-                        v.push(
+                other
+                    if from + bound <= end.end_ns
+                        && v.iter().filter(|x| x.check == "failure-detection").count() < 3 =>
+                {
+                    let state = other.map_or("unknown".to_string(), |(s, i, _)| {
+                        format!("{s:?} at incarnation {i}").to_lowercase()
+                    });
+                    v.push(
                             Violation::new(
                                 "failure-detection",
                                 format!(
@@ -88,7 +90,6 @@ pub fn check(
                             )
                             .at_time((from + bound).max(1)),
                         );
-                    }
                 }
                 _ => {}
             }

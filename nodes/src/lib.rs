@@ -14,3 +14,7 @@ pub mod relay;
 pub mod system;
 pub mod twopc;
 pub mod universal;
+
+/// For `bug_catalog!` in other crates, which need not depend on serde_json themselves.
+#[doc(hidden)]
+pub use serde_json as __serde_json;

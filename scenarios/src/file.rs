@@ -11,17 +11,20 @@
 
 use std::path::Path;
 
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
+use sim::disk::DiskConfig;
+use sim::{Nanos, NetConfig};
 use toml::{Spanned, Value};
 
-use crate::scenario::{Place, Scenario, SystemSpec};
+use crate::registry::Registry;
+use crate::scenario::{Checks, ClockSpec, Place, Scenario, Scheduled, SystemRef};
 
 /// Top-level keys of the scenario itself; every other top-level key is a system setting.
-const SCENARIO_KEYS: [&str; 10] = [
+pub const SCENARIO_KEYS: [&str; 11] = [
     "name",
     "description",
     "system",
+    "bugs",
     "nodes",
     "duration",
     "net",
@@ -31,9 +34,6 @@ const SCENARIO_KEYS: [&str; 10] = [
     "checks",
 ];
 
-/// System settings that are check bounds: the file keeps them in `[checks]`.
-const BOUND_KEYS: [&str; 2] = ["liveness", "convergence_rounds"];
-
 /// The TOML text of a scenario, with a header saying how to use it.
 pub fn to_toml(s: &Scenario) -> String {
     let mut v = Value::try_from(s).expect("scenarios always serialize");
@@ -42,18 +42,9 @@ pub fn to_toml(s: &Scenario) -> String {
         Some(Value::Table(t)) => t,
         _ => toml::Table::new(),
     };
-    for key in BOUND_KEYS {
-        if let Some(bound) = top.remove(key) {
+    for key in s.system.bound_keys() {
+        if let Some(bound) = top.remove(*key) {
             checks.insert(key.to_string(), bound);
-        }
-    }
-    // A Raft scenario without a liveness bound skips the check.
-    if matches!(&s.system, SystemSpec::Raft(r) if r.liveness.is_none())
-        && !s.checks.skip.iter().any(|c| c == "liveness")
-    {
-        let skip = checks.entry("skip").or_insert_with(|| Value::Array(vec![]));
-        if let Value::Array(a) = skip {
-            a.push(Value::String("liveness".into()));
         }
     }
     // The checks come last, after the fault schedule they judge.
@@ -87,25 +78,49 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Probe {
-    liveness: Option<Spanned<Value>>,
-    convergence_rounds: Option<Spanned<Value>>,
+    system: Option<Spanned<Value>>,
+    bugs: Option<Spanned<Value>>,
     nodes: Option<Spanned<Value>>,
     net: Option<Spanned<Value>>,
     clocks: Option<Vec<Spanned<Value>>>,
     faults: Option<Vec<Spanned<Value>>>,
-    checks: Option<Spanned<ProbeChecks>>,
+    checks: Option<Spanned<toml::Table>>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct ProbeChecks {
-    liveness: Option<Spanned<Value>>,
-    convergence_rounds: Option<Spanned<Value>>,
+/// A scenario file as written: the system's settings are whatever top-level keys are not
+/// the scenario's own.
+#[derive(Deserialize)]
+struct Raw {
+    name: String,
+    description: String,
+    system: String,
+    #[serde(default)]
+    bugs: Vec<String>,
+    nodes: usize,
+    duration: Nanos,
+    #[serde(default)]
+    net: NetConfig,
+    #[serde(default)]
+    disk: DiskConfig,
+    #[serde(default)]
+    clocks: Vec<ClockSpec>,
+    #[serde(default)]
+    faults: Vec<Scheduled>,
+    #[serde(default)]
+    checks: Checks,
+    #[serde(flatten)]
+    settings: toml::Table,
+}
+
+/// Parses and validates a scenario's TOML text with the process's registry (see
+/// [`crate::registry::current`]).
+pub fn parse(text: &str, origin: &str) -> Result<Scenario, String> {
+    parse_with(crate::registry::current(), text, origin)
 }
 
 /// Parses and validates a scenario's TOML text; `origin` names it in errors (a path, or
 /// the built-in file). Errors are one line: origin, line, column and what was expected.
-pub fn parse(text: &str, origin: &str) -> Result<Scenario, String> {
+pub fn parse_with(registry: &Registry, text: &str, origin: &str) -> Result<Scenario, String> {
     let at = |offset: usize, msg: &str| {
         let (line, col) = line_col(text, offset);
         // Durations deserialize through an untagged enum whose own message says nothing.
@@ -115,10 +130,10 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, String> {
         );
         format!("{origin}:{line}:{col}: {}", msg.replace('\n', " "))
     };
-    let mut s: Scenario = toml::from_str(text).map_err(|e| {
-        let found = e.span().filter(|r| r.start > 0).map(|r| (r.start, None));
-        match found.or_else(|| locate(text, e.message())) {
-            Some((pos, better)) => at(pos, &better.unwrap_or_else(|| e.message().to_string())),
+    let raw: Raw = toml::from_str(text).map_err(|e| {
+        let found = e.span().filter(|r| r.start > 0).map(|r| r.start);
+        match found.or_else(|| unknown_key_at(text, e.message())) {
+            Some(pos) => at(pos, e.message()),
             None => at(0, e.message()),
         }
     })?;
@@ -126,59 +141,103 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, String> {
     let probe: Probe = toml::from_str(text).unwrap_or_default();
     let span_of = |v: &Option<Spanned<Value>>| v.as_ref().map_or(0, |v| v.span().start);
     let checks_at = probe.checks.as_ref().map_or(0, |c| c.span().start);
+    let system = registry
+        .lookup(&raw.system)
+        .map_err(|e| at(span_of(&probe.system), &e))?;
+    let Raw {
+        name,
+        description,
+        bugs,
+        nodes,
+        duration,
+        net,
+        disk,
+        clocks,
+        faults,
+        mut checks,
+        mut settings,
+        ..
+    } = raw;
     // Move the bounds from [checks] into the system settings; a bound given in both
     // places (old files have them at the top level) is ambiguous.
-    let inner = probe.checks.as_ref().map(|c| c.get_ref());
-    let twice = |key: &str,
-                 top: &Option<Spanned<Value>>,
-                 checks: Option<&Option<Spanned<Value>>>| match (top, checks) {
-        (Some(t), Some(Some(_))) => Err(at(
-            t.span().start,
-            &format!("{key} is set here and in [checks]; keep the one in [checks]"),
-        )),
-        _ => Ok(()),
-    };
-    twice("liveness", &probe.liveness, inner.map(|c| &c.liveness))?;
-    twice(
-        "convergence_rounds",
-        &probe.convergence_rounds,
-        inner.map(|c| &c.convergence_rounds),
-    )?;
-    let wrong_system = |key: &str, pos: usize, system: &str| {
-        at(
-            pos,
-            &format!("{key} in [checks] applies to {system} scenarios only"),
-        )
-    };
-    let check_pos = |c: Option<&ProbeChecks>, f: fn(&ProbeChecks) -> &Option<Spanned<Value>>| {
-        c.map_or(checks_at, |c| span_of(f(c)))
-    };
-    if let Some(bound) = s.checks.liveness.take() {
-        match &mut s.system {
-            SystemSpec::Raft(r) => r.liveness = Some(bound),
-            _ => {
-                return Err(wrong_system(
-                    "liveness",
-                    check_pos(inner, |c| &c.liveness),
-                    "raft",
-                ))
+    let bound_keys = system.bound_keys();
+    let mut moved = Vec::new();
+    for (key, bound) in std::mem::take(&mut checks.bounds) {
+        let key_at = top_level_key_at(text, &key).unwrap_or(checks_at);
+        if !bound_keys.contains(&key.as_str()) {
+            let msg = if bound_keys.is_empty() {
+                format!(
+                    "unknown key `{key}` in [checks]: {} scenarios take only `skip` there",
+                    system.name()
+                )
+            } else {
+                format!(
+                    "unknown key `{key}` in [checks]: {} scenarios take `skip` and {}",
+                    system.name(),
+                    bound_keys.join(", ")
+                )
+            };
+            return Err(at(checks_key_at(text, &key).unwrap_or(checks_at), &msg));
+        }
+        if settings.contains_key(&key) {
+            return Err(at(
+                key_at,
+                &format!("{key} is set here and in [checks]; keep the one in [checks]"),
+            ));
+        }
+        moved.push((key.clone(), bound.clone()));
+        settings.insert(key, bound);
+    }
+    let settings = system.read_settings(&settings, nodes).map_err(|msg| {
+        // A value of the wrong shape: read the settings again from the text, which keeps
+        // positions. A value that parsed but cannot work names its key first.
+        if let Some((pos, better)) = system.locate_settings_error(text, &SCENARIO_KEYS) {
+            return at(pos, &better);
+        }
+        // A bound from [checks]: try each alone on the defaults.
+        for (key, bound) in &moved {
+            let mut alone = system.default_settings();
+            alone.insert(key.clone(), bound.clone());
+            if let Err(e) = system.read_settings(&alone, nodes) {
+                return at(checks_key_at(text, key).unwrap_or(checks_at), &e);
             }
         }
-    }
-    if let Some(rounds) = s.checks.convergence_rounds.take() {
-        match &mut s.system {
-            SystemSpec::Gossip(g) => g.convergence_rounds = rounds,
-            _ => {
-                let pos = check_pos(inner, |c| &c.convergence_rounds);
-                return Err(wrong_system("convergence_rounds", pos, "gossip"));
-            }
+        if let Some(pos) = unknown_key_at(text, &msg) {
+            return at(pos, &msg);
         }
+        let key = msg.split(':').next().unwrap_or("");
+        let pos = dotted_key_at(text, key)
+            .or_else(|| checks_key_at(text, key))
+            .unwrap_or(0);
+        at(pos, &msg)
+    })?;
+    let catalog: Vec<&str> = system.bugs().into_iter().map(|(b, _)| b).collect();
+    if let Some(bad) = bugs.iter().find(|b| !catalog.contains(&b.as_str())) {
+        let msg = if catalog.is_empty() {
+            format!("unknown bug '{bad}': {} has no bug catalog", system.name())
+        } else {
+            format!(
+                "unknown bug '{bad}'; {}'s bugs: {}",
+                system.name(),
+                catalog.join(", ")
+            )
+        };
+        return Err(at(span_of(&probe.bugs), &msg));
     }
-    if let SystemSpec::Raft(r) = &mut s.system {
-        if s.checks.skip.iter().any(|c| c == "liveness") {
-            r.liveness = None;
-        }
-    }
+    let s = Scenario {
+        name,
+        description,
+        system: SystemRef(system),
+        settings,
+        bugs,
+        nodes,
+        duration,
+        net,
+        disk,
+        clocks,
+        faults,
+        checks,
+    };
     s.validate_at().map_err(|(place, msg)| {
         let nth = |v: &Option<Vec<Spanned<Value>>>, i: usize| {
             v.as_ref()
@@ -198,96 +257,70 @@ pub fn parse(text: &str, origin: &str) -> Result<Scenario, String> {
     Ok(s)
 }
 
+/// Reads and validates a scenario file with the process's registry.
+pub fn load(path: &Path) -> Result<Scenario, String> {
+    load_with(crate::registry::current(), path)
+}
+
 /// Reads and validates a scenario file. The scenario is named by its path, so replay
 /// commands point back here.
-pub fn load(path: &Path) -> Result<Scenario, String> {
+pub fn load_with(registry: &Registry, path: &Path) -> Result<Scenario, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let mut s = parse(&text, &path.display().to_string())?;
+    let mut s = parse_with(registry, &text, &path.display().to_string())?;
     s.name = path.display().to_string();
     Ok(s)
 }
 
-/// Finds where an error without a position is: reads the system's settings on their own
-/// (no `flatten`, so positions survive), or finds the unknown top-level key the error
-/// names. Returns the offset and, when the second reading said it better, its message.
-fn locate(text: &str, message: &str) -> Option<(usize, Option<String>)> {
-    #[derive(Deserialize)]
-    struct Head {
-        system: String,
-    }
-    if let Ok(head) = toml::from_str::<Head>(text) {
-        let de = toml::Deserializer::new(text);
-        if let Err(e) = SystemOnly(&head.system).deserialize(de) {
-            if let Some(r) = e.span().filter(|r| r.start > 0) {
-                return Some((r.start, Some(e.message().to_string())));
-            }
-        }
-    }
-    // "unknown field `x`, expected ...": point at the key.
+/// "unknown field `x`, expected ...": where the top-level key `x` is.
+fn unknown_key_at(text: &str, message: &str) -> Option<usize> {
     let key = message.strip_prefix("unknown field `")?.split('`').next()?;
+    top_level_key_at(text, key)
+}
+
+/// Where the top-level key `key` starts (its line: top-level keys are not indented).
+fn top_level_key_at(text: &str, key: &str) -> Option<usize> {
     let keys: std::collections::BTreeMap<String, Spanned<Value>> = toml::from_str(text).ok()?;
     let value = keys.get(key)?.span().start;
-    // The value's line; the key starts that line (top-level keys are not indented).
-    Some((text[..value].rfind('\n').map_or(0, |i| i + 1), None))
+    Some(text[..value].rfind('\n').map_or(0, |i| i + 1))
 }
 
-/// Deserializes the system's settings from the whole document, skipping the scenario's
-/// own keys: a way to get positions for errors in them.
-struct SystemOnly<'a>(&'a str);
+/// Where `key = ...` is inside the `[checks]` table.
+fn checks_key_at(text: &str, key: &str) -> Option<usize> {
+    key_in_table(text, "checks", key)
+}
 
-impl<'de> DeserializeSeed<'de> for SystemOnly<'_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
+/// Where a settings key is: `a.b.c` is key `c` of table `[a.b]` (or a top-level key).
+fn dotted_key_at(text: &str, dotted: &str) -> Option<usize> {
+    let dotted = dotted.trim();
+    if dotted.is_empty() || dotted.contains(' ') {
+        return None;
+    }
+    match dotted.rsplit_once('.') {
+        None => top_level_key_at(text, dotted),
+        Some((table, key)) => key_in_table(text, table, key),
     }
 }
 
-impl<'de> Visitor<'de> for SystemOnly<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a scenario table")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        let de = serde::de::value::MapAccessDeserializer::new(Filtered(map));
-        match self.0 {
-            "raft" => nodes::raft::RaftSystem::deserialize(de).map(drop),
-            "gossip" => nodes::gossip::GossipSystem::deserialize(de).map(drop),
-            "twopc" => nodes::twopc::TwopcSystem::deserialize(de).map(drop),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// A map without the scenario's own keys.
-struct Filtered<A>(A);
-
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for Filtered<A> {
-    type Error = A::Error;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, A::Error> {
-        loop {
-            let Some(key) = self.0.next_key::<String>()? else {
-                return Ok(None);
-            };
-            if SCENARIO_KEYS.contains(&key.as_str()) {
-                self.0.next_value::<IgnoredAny>()?;
-                continue;
+/// The line of `key = ...` after the header `[table]` and before the next header.
+fn key_in_table(text: &str, table: &str, key: &str) -> Option<usize> {
+    let header = format!("[{table}]");
+    let mut offset = 0;
+    let mut inside = false;
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with('[') {
+            inside = t == header;
+        } else if inside {
+            if let Some((k, _)) = t.split_once('=') {
+                if k.trim() == key {
+                    return Some(offset + (line.len() - line.trim_start().len()));
+                }
             }
-            let key = serde::de::value::StringDeserializer::<A::Error>::new(key);
-            return seed.deserialize(key).map(Some);
         }
+        offset += line.len();
     }
-
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, A::Error> {
-        self.0.next_value_seed(seed)
-    }
+    None
 }
 
 #[cfg(test)]
@@ -307,14 +340,9 @@ mod tests {
     fn the_scenario_keys_are_every_top_level_key_but_the_systems() {
         for s in crate::builtin::everything() {
             let v = Value::try_from(&s).unwrap();
-            let system = match &s.system {
-                SystemSpec::Relay(c) => Value::try_from(c).unwrap(),
-                SystemSpec::Raft(c) => Value::try_from(c).unwrap(),
-                SystemSpec::Gossip(c) => Value::try_from(c).unwrap(),
-                SystemSpec::Twopc(c) => Value::try_from(c).unwrap(),
-            };
+            let system = s.system.default_settings();
             for key in v.as_table().unwrap().keys() {
-                let of_system = system.as_table().unwrap().contains_key(key);
+                let of_system = system.contains_key(key);
                 assert_eq!(
                     of_system,
                     !SCENARIO_KEYS.contains(&key.as_str()),
@@ -368,7 +396,7 @@ mod tests {
             (
                 "liveness = \"3s\"",
                 "max_blocked = \"1s\"",
-                "twopc scenarios only",
+                "unknown key `max_blocked` in [checks]: raft scenarios take `skip` and liveness",
             ),
             (
                 "liveness = \"3s\"",
@@ -415,19 +443,52 @@ mod tests {
             1,
         );
         let back = parse(&old, "old.toml").unwrap();
-        let SystemSpec::Raft(r) = &back.system else {
-            panic!()
-        };
-        assert_eq!(r.liveness, Some(sim::Nanos::from_secs(2)));
+        assert_eq!(
+            back.settings.get("liveness").and_then(|v| v.as_str()),
+            Some("2s")
+        );
         let both = text.replacen("nodes = 5", "liveness = \"2s\"\nnodes = 5", 1);
         assert!(err(&both).contains("set here and in [checks]"));
         let skipped = text.replace(
             "liveness = \"3s\"",
             "liveness = \"3s\"\nskip = [\"liveness\"]",
         );
-        let SystemSpec::Raft(r) = parse(&skipped, "s.toml").unwrap().system else {
-            panic!()
-        };
-        assert_eq!(r.liveness, None);
+        let back = parse(&skipped, "s.toml").unwrap();
+        assert_eq!(back.checks.skip, vec!["liveness".to_string()]);
+        let typo = text.replace("liveness = \"3s\"", "livenes = \"3s\"");
+        let e = err(&typo);
+        assert!(e.contains("unknown key `livenes` in [checks]"), "{e}");
+        assert_eq!(
+            line_of_error(&e),
+            line_of_error(&format!(
+                "f.toml:{}:1",
+                text[..text.find("liveness = ").unwrap()]
+                    .matches('\n')
+                    .count()
+                    + 1
+            ))
+        );
+    }
+
+    #[test]
+    fn unknown_systems_and_bugs_are_one_line_naming_what_exists() {
+        let text = to_toml(&crate::builtin::find("raft/churn").unwrap());
+        let e = err(&text.replace("system = \"raft\"", "system = \"mykv\""));
+        assert!(
+            e.contains("unknown system 'mykv'; known systems: relay, raft, gossip, twopc"),
+            "{e}"
+        );
+        assert_eq!(
+            line_of_error(&e),
+            text.lines()
+                .position(|l| l.starts_with("system ="))
+                .unwrap()
+                + 1
+        );
+        let e = err(&text.replacen("nodes = 5", "bugs = [\"no-such-bug\"]\nnodes = 5", 1));
+        assert!(
+            e.contains("unknown bug 'no-such-bug'; raft's bugs: commit-previous-term"),
+            "{e}"
+        );
     }
 }

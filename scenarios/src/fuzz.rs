@@ -108,13 +108,27 @@ pub fn fuzz(
         shrink_runs,
         shard,
     } = *plan;
-    let families: Vec<_> = systems
-        .iter()
-        .map(|s| {
-            builtin::find(&format!("swarm/{s}"))
-                .ok_or_else(|| format!("no swarm family for system '{s}'"))
-        })
-        .collect::<Result<_, _>>()?;
+    let registry = crate::registry::current();
+    let families: Vec<_> = if systems.is_empty() {
+        registry
+            .scenarios()
+            .into_iter()
+            .filter(crate::swarm::is_swarm)
+            .collect()
+    } else {
+        systems
+            .iter()
+            .map(|s| {
+                registry.lookup(s)?;
+                builtin::find(&format!("swarm/{s}")).ok_or_else(|| {
+                    format!("system '{s}' has no swarm family (its System::swarm_base is None)")
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    if families.is_empty() {
+        return Err("no registered system has a swarm family to fuzz".to_string());
+    }
     let found_dir: PathBuf = corpus.parent().unwrap_or(Path::new(".")).join("found");
     let mut seen = known_signatures(corpus);
     let started = std::time::Instant::now();

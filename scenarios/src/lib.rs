@@ -8,6 +8,7 @@ pub mod file;
 pub mod fuzz;
 pub mod html;
 pub mod labs;
+pub mod registry;
 pub mod report;
 pub mod runner;
 pub mod scenario;

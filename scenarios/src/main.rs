@@ -1,12 +1,5 @@
-//! The `dst` binary.
+//! The `dst` binary: the command line for the bundled systems.
 
 fn main() {
-    // Rust ignores SIGPIPE, so a closed pipe (`dst list | head`) would make every later
-    // print panic; a command-line tool should just stop, as `cat` does.
-    #[cfg(unix)]
-    // SAFETY: called first thing, before any thread exists; SIG_DFL is a valid handler.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     std::process::exit(scenarios::cli::main());
 }

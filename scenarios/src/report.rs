@@ -65,9 +65,11 @@ pub struct RunReport {
     pub stats: NetStats,
 }
 
-/// The command that replays `scenario` at `seed` with the given `--bug` flags.
+/// The command that replays `scenario` at `seed` with the given `--bug` flags, starting
+/// with the registry's command (the program that runs this CLI).
 pub fn replay_command(scenario: &str, seed: u64, bugs: &[String]) -> String {
-    let mut cmd = format!("cargo run --release -- replay {scenario} --seed {seed}");
+    let prefix = crate::registry::current().command_prefix();
+    let mut cmd = format!("{prefix} replay {scenario} --seed {seed}");
     for b in bugs {
         cmd.push_str(&format!(" --bug {b}"));
     }

@@ -3,12 +3,11 @@
 //! run (a broken invariant) becomes a violation of the run, not a crash of the tool.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex};
 
-use nodes::raft::{Bug, Bugs, RaftObserver};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use nodes::system::{Recorder, RunEnd, Running};
 use rand::seq::SliceRandom;
 use rand::Rng;
 use sim::audit::{audit_world, Violation};
@@ -16,74 +15,52 @@ use sim::trace::{first_divergence, Divergence};
 use sim::{InitialClock, NodeSpec, SimConfig, SimHandle, Status, Topology, Trace, WorldFaults};
 
 use crate::report::{replay_command, RunReport, Verdict};
-use crate::scenario::{Fault, Scenario, Scheduled, SystemSpec};
+use crate::scenario::{Fault, Scenario, Scheduled};
+
+pub use nodes::system::ClientHistory;
 
 /// Knobs of a single run beyond scenario and seed.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub world_faults: WorldFaults,
-    /// Raft bugs to switch on (`--bug raft:NAME`).
-    pub raft_bugs: Bugs,
-    pub gossip_bugs: nodes::gossip::Bugs,
-    pub twopc_bugs: nodes::twopc::Bugs,
+    /// Bugs to switch on (`--bug SYSTEM:NAME`) as (system, bug); a run switches on those
+    /// of its own system.
+    pub bugs: Vec<(String, String)>,
 }
 
 impl RunOptions {
-    /// Options with these `--bug SYSTEM:NAME` switches on.
+    /// Options with these `--bug SYSTEM:NAME` switches on, checked against the process's
+    /// registry.
     pub fn with_bugs(bugs: &[String]) -> Result<Self, String> {
-        let mut opts = RunOptions::default();
-        for b in bugs {
-            add_bug(&mut opts, b)?;
-        }
-        Ok(opts)
+        crate::registry::current().run_options(bugs)
     }
 
     /// The `--bug` flags that reproduce these options, for replay commands.
     pub fn bug_flags(&self) -> Vec<String> {
-        let raft = self.raft_bugs.0.iter().map(|b| format!("raft:{b}"));
-        let gossip = self.gossip_bugs.0.iter().map(|b| format!("gossip:{b}"));
-        let twopc = self.twopc_bugs.0.iter().map(|b| format!("twopc:{b}"));
-        raft.chain(gossip).chain(twopc).collect()
+        self.bugs.iter().map(|(s, b)| format!("{s}:{b}")).collect()
+    }
+
+    /// The bugs a run of `system` switches on: the scenario's own and these options'.
+    fn bugs_for(&self, s: &Scenario) -> Vec<String> {
+        let mut bugs = s.bugs.clone();
+        for (system, bug) in &self.bugs {
+            if system == s.system.name() && !bugs.contains(bug) {
+                bugs.push(bug.clone());
+            }
+        }
+        bugs
     }
 }
 
-/// Every catalogued bug as `SYSTEM:NAME` with its one-line description.
+/// Every catalogued bug of the process's registry as `SYSTEM:NAME` with its description.
 pub fn all_bugs() -> Vec<(String, &'static str)> {
-    let raft = Bug::ALL.iter().map(|b| (format!("raft:{b}"), b.describe()));
-    let gossip = nodes::gossip::Bug::ALL
-        .iter()
-        .map(|b| (format!("gossip:{b}"), b.describe()));
-    let twopc = nodes::twopc::Bug::ALL
-        .iter()
-        .map(|b| (format!("twopc:{b}"), b.describe()));
-    raft.chain(gossip).chain(twopc).collect()
+    crate::registry::current().bugs()
 }
 
 /// Parses `SYSTEM:NAME` into the options; says what exists if it does not.
 pub fn add_bug(opts: &mut RunOptions, spec: &str) -> Result<(), String> {
-    let known = || {
-        all_bugs()
-            .into_iter()
-            .map(|(b, _)| b)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let Some((system, name)) = spec.split_once(':') else {
-        return Err(format!(
-            "bug '{spec}' is not SYSTEM:NAME; known bugs: {}",
-            known()
-        ));
-    };
-    let added = match system {
-        "raft" => Bug::parse(name).map(|b| opts.raft_bugs.0.insert(b)),
-        "gossip" => nodes::gossip::Bug::parse(name).map(|b| opts.gossip_bugs.0.insert(b)),
-        "twopc" => nodes::twopc::Bug::parse(name).map(|b| opts.twopc_bugs.0.insert(b)),
-        _ => None,
-    };
-    match added {
-        Some(_) => Ok(()),
-        None => Err(format!("unknown bug '{spec}'; known bugs: {}", known())),
-    }
+    opts.bugs.push(crate::registry::current().parse_bug(spec)?);
+    Ok(())
 }
 
 /// A report plus, when the run finished, its trace and node names.
@@ -95,41 +72,9 @@ pub struct RunResult {
     pub history: Option<ClientHistory>,
 }
 
-/// A run's client history. Raft keeps its events and renders them as native JSON lines
-/// only when asked: rendering costs about a tenth of a whole run, and most runs (sweeps,
-/// benches) never show their history.
-#[derive(Debug, Clone)]
-pub enum ClientHistory {
-    /// Already rendered as JSON lines.
-    Lines(String),
-    /// Raft's key-value history, not rendered yet.
-    Kv(Vec<checkers::history::Event>),
-}
-
-impl ClientHistory {
-    /// The history as native JSON lines, which `dst check` reads.
-    pub fn json_lines(&self) -> std::borrow::Cow<'_, str> {
-        match self {
-            ClientHistory::Lines(text) => text.as_str().into(),
-            ClientHistory::Kv(events) => checkers::history::native::to_json_lines(events).into(),
-        }
-    }
-
-    /// How many operations were invoked, without rendering the history.
-    pub fn invocations(&self) -> usize {
-        match self {
-            ClientHistory::Lines(text) => text.matches("\"type\":\"invoke\"").count(),
-            ClientHistory::Kv(events) => events
-                .iter()
-                .filter(|e| e.kind == checkers::history::EventKind::Invoke)
-                .count(),
-        }
-    }
-}
-
 fn sim_config(s: &Scenario, seed: u64, opts: &RunOptions) -> SimConfig {
     let servers = (1..=s.nodes).map(|i| format!("n{i}"));
-    let clients = (1..=s.system.clients()).map(|i| format!("c{i}"));
+    let clients = (1..=s.clients()).map(|i| format!("c{i}"));
     let mut nodes: Vec<NodeSpec> = servers
         .chain(clients)
         .map(|name| NodeSpec {
@@ -154,28 +99,9 @@ fn sim_config(s: &Scenario, seed: u64, opts: &RunOptions) -> SimConfig {
     }
 }
 
-/// What the running system exposes to the nemesis and the checks.
-enum Running {
-    Relay,
-    Raft(Arc<Mutex<RaftObserver>>),
-    Gossip(Arc<Mutex<nodes::gossip::Observer>>),
-    Twopc(Arc<Mutex<nodes::twopc::Observer>>),
-}
-
-impl Running {
-    /// The server that is leader now, if the system has one and it is up.
-    fn leader(&self, sim: &SimHandle) -> Option<usize> {
-        match self {
-            Running::Relay | Running::Gossip(_) => None,
-            // The coordinator is node 0: "the leader" of two-phase commit.
-            Running::Twopc(_) => Some(0).filter(|&c| sim.status(c) == Status::Up),
-            Running::Raft(obs) => obs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .current_leader()
-                .filter(|&l| sim.status(l) == Status::Up),
-        }
-    }
+/// The server that leads now, if the system has leaders and it is up.
+fn leader(running: &dyn Running, sim: &SimHandle) -> Option<usize> {
+    running.leader(sim).filter(|&l| sim.status(l) == Status::Up)
 }
 
 /// What a fault did, so that its `for` can undo it.
@@ -244,7 +170,7 @@ fn some_up(sim: &SimHandle, servers: usize, count: usize, rng: &mut impl Rng) ->
 fn apply(
     sim: &SimHandle,
     s: &Scenario,
-    running: &Running,
+    running: &dyn Running,
     fault: &Fault,
     rng: &mut impl Rng,
 ) -> Result<Done, String> {
@@ -300,9 +226,9 @@ fn apply(
             Ok(Done::Crashed(vec![*node]))
         }
         // No leader right now: nothing to crash.
-        Fault::CrashLeader => crash_all(sim, running.leader(sim).into_iter().collect()),
+        Fault::CrashLeader => crash_all(sim, leader(running, sim).into_iter().collect()),
         Fault::CrashFollower => {
-            let leader = running.leader(sim);
+            let leader = leader(running, sim);
             let up: Vec<usize> = (0..n)
                 .filter(|&x| Some(x) != leader && sim.status(x) == Status::Up)
                 .collect();
@@ -313,13 +239,13 @@ fn apply(
             }
         }
         Fault::IsolateLeader => {
-            let node = running.leader(sim).unwrap_or(0);
+            let node = leader(running, sim).unwrap_or(0);
             sim.partition_with(&Topology::Isolate { node: Some(node) }, rng)
                 .map(Done::Partitioned)
                 .map_err(|e| e.to_string())
         }
         Fault::DriftLeader { ppm } => {
-            if let Some(l) = running.leader(sim) {
+            if let Some(l) = leader(running, sim) {
                 sim.set_drift(l, *ppm);
             }
             Ok(Done::Nothing)
@@ -367,7 +293,7 @@ fn apply(
         }
         Fault::CrashMinority => crash_all(sim, some_up(sim, n, minority, rng)),
         Fault::CrashMajority => crash_all(sim, some_up(sim, n, majority, rng)),
-        Fault::PauseLeader => pause_all(sim, running.leader(sim).into_iter().collect()),
+        Fault::PauseLeader => pause_all(sim, leader(running, sim).into_iter().collect()),
         Fault::PauseMinority => pause_all(sim, some_up(sim, n, minority, rng)),
         Fault::PauseMajority => pause_all(sim, some_up(sim, n, majority, rng)),
         Fault::ResumePaused => {
@@ -413,7 +339,7 @@ fn due_ends(until: u64, ends: &mut Ends, done: &mut [Option<Done>]) -> Vec<(u64,
 /// Plays the fault schedule, ending each fault that has a `for` when it runs out (before
 /// any fault scheduled at that same instant); returns violations for faults that did not
 /// apply.
-async fn nemesis(sim: &SimHandle, s: &Scenario, running: &Running) -> Vec<Violation> {
+async fn nemesis(sim: &SimHandle, s: &Scenario, running: &dyn Running) -> Vec<Violation> {
     let mut problems = Vec::new();
     // Pending ends, earliest first; ties in schedule order.
     let mut ends = Ends::new();
@@ -481,26 +407,20 @@ fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
     let config = sim_config(s, seed, opts);
     let names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
     let replay = replay_command(&s.name, seed, &opts.bug_flags());
+    let recorder = Recorder::default();
+    let run_recorder = &recorder;
     quiet_panics::install();
     let outcome = quiet_panics::during_run(|| {
         catch_unwind(AssertUnwindSafe(|| {
             sim::run(config, |sim| async move {
-                let running = match &s.system {
-                    SystemSpec::Relay(cfg) => {
-                        nodes::relay::start(&sim, *cfg);
-                        Running::Relay
-                    }
-                    SystemSpec::Raft(sys) => {
-                        Running::Raft(nodes::raft::start(&sim, sys, s.nodes, &opts.raft_bugs))
-                    }
-                    SystemSpec::Gossip(sys) => {
-                        Running::Gossip(nodes::gossip::start(&sim, sys, s.nodes, &opts.gossip_bugs))
-                    }
-                    SystemSpec::Twopc(sys) => {
-                        Running::Twopc(nodes::twopc::start(&sim, sys, s.nodes, &opts.twopc_bugs))
-                    }
-                };
-                let problems = nemesis(&sim, s, &running).await;
+                let running = s.system.start(
+                    &sim,
+                    &s.settings,
+                    s.nodes,
+                    &opts.bugs_for(s),
+                    run_recorder.clone(),
+                );
+                let problems = nemesis(&sim, s, &*running).await;
                 (problems, running)
             })
         }))
@@ -538,10 +458,7 @@ fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
     };
     let (mut violations, running) = out.value;
     violations.extend(audit_world(out.trace.events(), &out.names));
-    let mut unknown = None;
-    let mut history = None;
-    let mut stats = serde_json::Map::new();
-    let end = nodes::system::RunEnd {
+    let end = RunEnd {
         events: out.trace.events(),
         names: &out.names,
         statuses: &out.statuses,
@@ -549,45 +466,17 @@ fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
         last_fault_ns: s.last_fault().0,
         end_ns: out.sim_time_ns,
     };
-    match (&s.system, running) {
-        (SystemSpec::Relay(_), _) => {
-            let servers = &out.statuses[..s.nodes];
-            violations.extend(nodes::relay::check_traffic_resumes(
-                out.trace.events(),
-                &out.names[..s.nodes],
-                servers,
-                s.last_fault().0,
-            ))
-        }
-        (SystemSpec::Raft(sys), Running::Raft(obs)) => {
-            let mut obs = obs.lock().unwrap_or_else(|e| e.into_inner());
-            let liveness = sys
-                .liveness
-                .filter(|_| nodes::raft::check::majority_serving(&end))
-                .map(|b| (s.last_fault().0, b.0));
-            let check = nodes::raft::check::check_run(&mut obs, liveness);
-            violations.extend(check.violations);
-            violations.extend(nodes::raft::check::check_end(&obs, sys, &end));
-            unknown = check.unknown;
-            history = Some(ClientHistory::Kv(std::mem::take(&mut obs.history)));
-        }
-        (SystemSpec::Gossip(sys), Running::Gossip(obs)) => {
-            let mut obs = obs.lock().unwrap_or_else(|e| e.into_inner());
-            let check = nodes::gossip::check_run(&mut obs, sys, &end);
-            violations.extend(check.violations);
-            unknown = check.unknown;
-            history = check.history.map(ClientHistory::Lines);
-            stats = check.stats;
-        }
-        (SystemSpec::Twopc(sys), Running::Twopc(obs)) => {
-            let mut obs = obs.lock().unwrap_or_else(|e| e.into_inner());
-            let check = nodes::twopc::check_run(&mut obs, sys, &end, s.checks.max_blocked);
-            violations.extend(check.violations);
-            unknown = check.unknown;
-            history = check.history.map(ClientHistory::Lines);
-            stats = check.stats;
-        }
-        _ => unreachable!("each system starts its own kind of run"),
+    let check = running.judge(&end);
+    violations.extend(check.violations);
+    let mut unknown = check.unknown;
+    let stats = check.stats;
+    let mut history = check.history;
+    if let Some(model) = s.system.history_model() {
+        let events = recorder.take();
+        let judged = nodes::system::check_history(events, model, "client history");
+        violations.extend(judged.violations);
+        unknown = unknown.or(judged.unknown);
+        history = Some(ClientHistory::Events(judged.events));
     }
     violations.retain(|v| !s.checks.skip.contains(&v.check));
     let verdict = if !violations.is_empty() {

@@ -5,44 +5,48 @@
 //! (and documented in `scenarios/FORMAT.md`); the built-ins are such files, in
 //! `scenarios/builtin/`.
 
+use std::sync::Arc;
+
+use nodes::system::DynSystem;
 use serde::{Deserialize, Serialize};
 use sim::disk::DiskConfig;
 use sim::{Nanos, NetConfig, Topology};
 
-use nodes::gossip::GossipSystem;
-use nodes::raft::RaftSystem;
-use nodes::relay::RelayConfig;
-use nodes::twopc::TwopcSystem;
+/// The system under test, as a scenario holds it: a registered system (serialized as its
+/// name). Two references are equal when they name the same system.
+#[derive(Clone)]
+pub struct SystemRef(pub Arc<dyn DynSystem>);
 
-/// The system under test and its settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "system", rename_all = "kebab-case")]
-pub enum SystemSpec {
-    Relay(RelayConfig),
-    Raft(RaftSystem),
-    Gossip(GossipSystem),
-    Twopc(TwopcSystem),
+impl SystemRef {
+    /// The system's name, as in `system = "NAME"` and `--bug NAME:BUG`.
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
 }
 
-impl SystemSpec {
-    /// The system's name, as in `--bug SYSTEM:NAME`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            SystemSpec::Relay(_) => "relay",
-            SystemSpec::Raft(_) => "raft",
-            SystemSpec::Gossip(_) => "gossip",
-            SystemSpec::Twopc(_) => "twopc",
-        }
-    }
+impl std::ops::Deref for SystemRef {
+    type Target = dyn DynSystem;
 
-    /// Client processes that run beside the servers.
-    pub fn clients(&self) -> usize {
-        match self {
-            SystemSpec::Relay(_) => 0,
-            SystemSpec::Raft(r) => r.clients,
-            SystemSpec::Gossip(g) => g.clients,
-            SystemSpec::Twopc(t) => t.clients,
-        }
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl std::fmt::Debug for SystemRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "System({})", self.name())
+    }
+}
+
+impl PartialEq for SystemRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Serialize for SystemRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
@@ -269,72 +273,19 @@ pub fn at(ms: u64, fault: Fault) -> Scheduled {
 
 /// The checks a scenario runs, by name as reports print them, and their bounds.
 ///
-/// Every check of the system runs unless named in `skip`. The bounds of Raft's liveness
-/// and gossip's convergence live in the system settings in memory (the nodes read them
-/// there); the file form moves them here, so a file's `[checks]` table holds every bound
-/// (`file` does the moving). `max_blocked` goes to the 2PC checks as an argument.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+/// Every check of the system runs unless named in `skip`. The bounds (such as Raft's
+/// `liveness`) are system settings in memory, where the system reads them; a file keeps
+/// them in its `[checks]` table (`file` moves them), and `bounds` holds them only between
+/// reading a file and moving them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Checks {
     /// Checks whose violations are ignored.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skip: Vec<String>,
-    /// Raft: after the last fault, a client write must commit within this (file form).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub liveness: Option<Nanos>,
-    /// Gossip: anti-entropy rounds within which live servers must converge after the
-    /// last fault (file form).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub convergence_rounds: Option<u64>,
-    /// Two-phase commit: no participant may stay in doubt, holding its locks, longer
-    /// than this over the whole run (check `blocked-time`). Unset, only the default
-    /// settling bound after the last fault applies: blocking during faults is what 2PC does.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_blocked: Option<Nanos>,
-}
-
-/// The checks each system runs, by the names violations carry; the world audit runs for
-/// every system on top of these.
-pub fn check_names(system: &str) -> &'static [&'static str] {
-    match system {
-        "relay" => &["traffic-resumes"],
-        "raft" => &[
-            "election-safety",
-            "leader-completeness",
-            "state-machine-safety",
-            "commit-monotonic",
-            "log-matching",
-            "linearizability",
-            "liveness",
-            "client-progress",
-            "refused-start",
-            "commit-majority",
-            "duplicate-apply",
-        ],
-        "gossip" => &[
-            "convergence",
-            "membership",
-            "lost-write",
-            "resurrection",
-            "conflict-audit",
-            "integrity",
-            "failure-detection",
-            "copies",
-            "client-progress",
-            "refused-start",
-        ],
-        "twopc" => &[
-            "atomicity",
-            "bank-total",
-            "serializability",
-            "blocked-time",
-            "locks-released",
-            "client-progress",
-            "commit-rate",
-            "refused-start",
-        ],
-        _ => &[],
-    }
+    /// The system's bounds, as a file's `[checks]` gives them.
+    #[serde(flatten)]
+    pub bounds: toml::Table,
 }
 
 /// Where in a scenario a validation error is, so a file can point at the line.
@@ -349,12 +300,17 @@ pub enum Place {
 }
 
 /// A complete scenario.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Scenario {
     pub name: String,
     pub description: String,
+    pub system: SystemRef,
+    /// The system's settings, every key spelled out (the system read and normalized them).
     #[serde(flatten)]
-    pub system: SystemSpec,
+    pub settings: toml::Table,
+    /// Bugs of the system's catalog this scenario always switches on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bugs: Vec<String>,
     pub nodes: usize,
     /// How long the run lasts in simulated time.
     pub duration: Nanos,
@@ -432,7 +388,7 @@ impl Scenario {
             }
         }
         let system = self.system.name();
-        let known = check_names(system);
+        let known: Vec<&str> = self.system.checks().into_iter().map(|(c, _)| c).collect();
         if let Some(bad) = self
             .checks
             .skip
@@ -447,13 +403,12 @@ impl Scenario {
                 ),
             ));
         }
-        if self.checks.max_blocked.is_some() && system != "twopc" {
-            return Err((
-                Place::Checks,
-                "max_blocked applies to twopc scenarios only".to_string(),
-            ));
-        }
         Ok(())
+    }
+
+    /// How many client processes run beside the servers.
+    pub fn clients(&self) -> usize {
+        self.system.clients(&self.settings)
     }
 
     /// When the last fault happens or, for a fault with a `for`, ends (zero if there are

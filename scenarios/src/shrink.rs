@@ -25,7 +25,7 @@ use sim::{Nanos, Topology};
 
 use crate::report::Verdict;
 use crate::runner::{fault_stream, run_scenario, RunOptions};
-use crate::scenario::{Fault, Scenario, SystemSpec};
+use crate::scenario::{Fault, Scenario};
 
 /// Size figures of a scenario's run, for the before/after summary.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub struct Shrunk {
 }
 
 fn clients_of(s: &Scenario) -> usize {
-    s.system.clients()
+    s.clients()
 }
 
 fn cut_links(s: &Scenario) -> usize {
@@ -338,48 +338,35 @@ impl Search<'_> {
     fn fewer_clients_and_operations(&mut self) -> bool {
         let mut improved = false;
         while clients_of(&self.best) > 1 && !self.spent() {
+            let Some(fewer) = self.best.system.fewer_clients(&self.best.settings) else {
+                break;
+            };
             let mut cand = self.best.clone();
-            match &mut cand.system {
-                SystemSpec::Raft(r) => r.clients -= 1,
-                SystemSpec::Gossip(g) => g.clients -= 1,
-                SystemSpec::Twopc(t) => t.clients -= 1,
-                SystemSpec::Relay(_) => break,
-            }
+            cand.settings = fewer;
             if !self.try_keep(cand) {
                 break;
             }
             improved = true;
         }
-        for step in 0..2 {
-            while !self.spent() && self.size.operations > 1 {
-                let mut cand = self.best.clone();
-                let changed = match (&mut cand.system, step) {
-                    (SystemSpec::Raft(r), 0) => double(&mut r.client.think),
-                    (SystemSpec::Gossip(g), 0) => double(&mut g.client.think),
-                    (SystemSpec::Twopc(t), 0) => double(&mut t.think),
-                    (SystemSpec::Gossip(g), _) if g.client.until.0 > 10_000_000 => {
-                        g.client.until.0 /= 2;
-                        true
-                    }
-                    _ => false,
-                };
-                let fewer = |old: &Size, new: &Size| new.operations < old.operations;
-                if !changed || !self.try_keep_if(cand, fewer) {
-                    break;
+        // The system's ways to make fewer operations, most promising first; after one
+        // works, ask again from the smaller scenario.
+        'again: while !self.spent() && self.size.operations > 1 {
+            for settings in self.best.system.fewer_operations(&self.best.settings) {
+                if self.spent() {
+                    break 'again;
                 }
-                improved = true;
+                let mut cand = self.best.clone();
+                cand.settings = settings;
+                let fewer = |old: &Size, new: &Size| new.operations < old.operations;
+                if self.try_keep_if(cand, fewer) {
+                    improved = true;
+                    continue 'again;
+                }
             }
+            break;
         }
         improved
     }
-}
-
-/// Doubles a think time (from at least 1 ms), up to 5 s; false when already there.
-fn double(think: &mut Nanos) -> bool {
-    let next = (think.0.max(1_000_000) * 2).min(5_000_000_000);
-    let changed = next != think.0;
-    think.0 = next;
-    changed
 }
 
 /// The run cut at `end`: faults after it dropped, `for` durations clipped to it.
@@ -519,11 +506,10 @@ pub fn shrink(
         ..
     } = search;
     // The file must fail on its own: write the bugs into it.
-    match &mut best.system {
-        SystemSpec::Raft(r) => r.bugs.0.extend(opts.raft_bugs.0.iter().copied()),
-        SystemSpec::Gossip(g) => g.bugs.0.extend(opts.gossip_bugs.0.iter().copied()),
-        SystemSpec::Twopc(t) => t.bugs.0.extend(opts.twopc_bugs.0.iter().copied()),
-        SystemSpec::Relay(_) => {}
+    for (system, bug) in &opts.bugs {
+        if system == best.system.name() && !best.bugs.contains(bug) {
+            best.bugs.push(bug.clone());
+        }
     }
     best.name = format!("{}-shrunk", s.name.trim_end_matches(".toml"));
     best.description = format!(

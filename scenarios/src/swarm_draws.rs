@@ -15,16 +15,12 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use sim::Nanos;
 
-use crate::scenario::{Fault, Scenario, Scheduled, SystemSpec};
+use crate::scenario::{Fault, Scenario, Scheduled};
 
-/// Draws the system's settings into `s`; returns what was drawn.
+/// Draws the system's settings into `s` (the system's own hook); returns what was drawn.
 pub fn settings(s: &mut Scenario, rng: &mut ChaCha8Rng) -> Vec<String> {
-    match &mut s.system {
-        SystemSpec::Raft(r) => r.draw_settings(rng),
-        SystemSpec::Gossip(g) => g.draw_settings(rng),
-        SystemSpec::Twopc(t) => t.draw_settings(rng),
-        SystemSpec::Relay(_) => Vec::new(),
-    }
+    let system = s.system.0.clone();
+    system.swarm_settings(&mut s.settings, rng)
 }
 
 /// Draws at most one disk fault family into `s` and `faults` (faults start in `window`,

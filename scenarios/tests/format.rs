@@ -73,14 +73,20 @@ fn a_blocked_time_bound_flags_long_blocking_and_skip_hides_a_check() {
     assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.violations);
     let blocked = r.system_stats["blocked_max_ms"].as_u64().unwrap();
     assert!(blocked > 1, "the coordinator's crashes block participants");
-    s.checks.max_blocked = Some(Nanos::from_millis(blocked - 1));
+    s.settings.insert(
+        "max_blocked".into(),
+        toml::Value::try_from(Nanos::from_millis(blocked - 1)).unwrap(),
+    );
     let r = run_scenario(&s, 0, &RunOptions::default()).report;
     assert!(
         r.violations.iter().any(|v| v.check == "blocked-time"),
         "{:?}",
         r.violations
     );
-    s.checks.max_blocked = Some(Nanos::from_millis(blocked));
+    s.settings.insert(
+        "max_blocked".into(),
+        toml::Value::try_from(Nanos::from_millis(blocked)).unwrap(),
+    );
     let r = run_scenario(&s, 0, &RunOptions::default()).report;
     assert_eq!(r.verdict, Verdict::Pass, "{:?}", r.violations);
 

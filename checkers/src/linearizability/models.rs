@@ -12,8 +12,8 @@
 //! to a list-valued key is simply not a legal step.
 //!
 //! Each model also prunes its partitions before the search (`Model::preprocess`), only in
-//! ways proved not to change the verdict: an indeterminate append, enqueue or add whose value
-//! no read ever observes is dropped as "never happened", and in an append-only key with
+//! ways proved not to change the verdict: an indeterminate append, enqueue or add (or write
+//! of a plain register) whose value no read ever observes is dropped as "never happened", and in an append-only key with
 //! unique appended values a read that shows `.. p v ..` pins the append of `v` to the moment
 //! the list ends with `p`. Histories outside those preconditions (string appends, puts or cas
 //! on the key, repeated values) are searched unpruned, which is slower but never wrong.
@@ -161,6 +161,24 @@ impl Model for Register {
     }
     fn describe_state(&self, s: &Value) -> String {
         s.to_string()
+    }
+    /// Drops indeterminate writes whose value no read returns. Such a write X is never
+    /// needed: given a linearization with X, the state is X's value from X to the next
+    /// write, and no read can sit there (none returns that value), so taking X out
+    /// changes no read's outcome; given one without X, X can go last. A stale primary or a
+    /// partition leaves many such writes behind, and each one doubles the search.
+    fn preprocess(&self, part: &mut Vec<(RegOp, &Operation)>) {
+        let observed: BTreeSet<Value> = part
+            .iter()
+            .filter_map(|(op, _)| match op {
+                RegOp::Read(Some(v)) => Some(v.clone()),
+                _ => None,
+            })
+            .collect();
+        part.retain(|(op, o)| match op {
+            RegOp::Write(v) => !o.is_indeterminate() || observed.contains(v),
+            _ => true,
+        });
     }
 }
 

@@ -343,6 +343,6 @@ pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) ->
         violations: v,
         unknown: None,
         stats,
-        history: Some(history),
+        history: Some(crate::system::ClientHistory::Lines(history)),
     }
 }

@@ -31,6 +31,8 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use sim::SimHandle;
 
+use crate::system::{RunEnd, Running, Start, System, SystemCheck};
+
 pub use bugs::{Bug, Bugs};
 pub use check::check_run;
 pub use client::ClientConfig;
@@ -48,8 +50,6 @@ pub struct GossipSystem {
     /// Anti-entropy rounds within which live servers must converge once faults and
     /// clients are quiet.
     pub convergence_rounds: u64,
-    /// Bugs this scenario always switches on (the CLI can add more).
-    pub bugs: Bugs,
 }
 
 impl Default for GossipSystem {
@@ -59,7 +59,6 @@ impl Default for GossipSystem {
             client: ClientConfig::default(),
             gossip: GossipConfig::default(),
             convergence_rounds: 30,
-            bugs: Bugs::none(),
         }
     }
 }
@@ -72,10 +71,8 @@ pub fn start(
     bugs: &Bugs,
 ) -> Arc<Mutex<Observer>> {
     let obs = Arc::new(Mutex::new(Observer::new(servers)));
-    let mut all_bugs = system.bugs.clone();
-    all_bugs.0.extend(bugs.0.iter().copied());
     for node in 0..servers {
-        let (o, config, b) = (obs.clone(), system.gossip, all_bugs.clone());
+        let (o, config, b) = (obs.clone(), system.gossip, bugs.clone());
         sim.start_node(node, move |ctx| {
             host::run_server(ctx, servers, config, b.clone(), o.clone())
         });
@@ -106,5 +103,116 @@ impl GossipSystem {
             g.piggyback,
             g.copies
         )]
+    }
+}
+
+/// Gossip as a system under test: registered with the harness through the public interface.
+pub struct Gossip;
+
+struct GossipRun {
+    obs: Arc<Mutex<Observer>>,
+    settings: GossipSystem,
+}
+
+impl Running for GossipRun {
+    fn judge(self: Box<Self>, end: &RunEnd<'_>) -> SystemCheck {
+        let mut obs = self.obs.lock().unwrap_or_else(|e| e.into_inner());
+        check_run(&mut obs, &self.settings, end)
+    }
+}
+
+impl System for Gossip {
+    type Settings = GossipSystem;
+    type Bug = Bug;
+
+    fn name(&self) -> &'static str {
+        "gossip"
+    }
+
+    fn describe(&self) -> &'static str {
+        "SWIM membership and a key-value store spread by push-pull anti-entropy"
+    }
+
+    fn clients(&self, s: &GossipSystem) -> usize {
+        s.clients
+    }
+
+    fn checks(&self) -> Vec<(&'static str, &'static str)> {
+        vec![
+            (
+                "convergence",
+                "live servers converge within the bound after the last fault",
+            ),
+            ("membership", "live servers agree on who is alive"),
+            ("lost-write", "an acknowledged write is never lost"),
+            ("resurrection", "a deleted key does not come back"),
+            ("conflict-audit", "siblings are kept, not silently dropped"),
+            (
+                "integrity",
+                "a server never serves damaged data from its disk",
+            ),
+            (
+                "failure-detection",
+                "a server down for long is dead in every live server's view",
+            ),
+            (
+                "copies",
+                "an acknowledged write is on as many servers as promised",
+            ),
+            (
+                "client-progress",
+                "after the last fault every client completes an operation within a bound",
+            ),
+            (
+                "refused-start",
+                "no server refuses to start on a disk no fault damaged",
+            ),
+        ]
+    }
+
+    fn bound_keys(&self) -> &'static [&'static str] {
+        &["convergence_rounds"]
+    }
+
+    fn start(&self, st: Start<'_, GossipSystem, Bug>) -> Box<dyn Running> {
+        let bugs = Bugs(st.bugs.clone());
+        let obs = start(st.sim, st.settings, st.servers, &bugs);
+        Box::new(GossipRun {
+            obs,
+            settings: st.settings.clone(),
+        })
+    }
+
+    fn fewer_clients(&self, s: &GossipSystem) -> Option<GossipSystem> {
+        (s.clients > 1).then(|| GossipSystem {
+            clients: s.clients - 1,
+            ..s.clone()
+        })
+    }
+
+    fn fewer_operations(&self, s: &GossipSystem) -> Vec<GossipSystem> {
+        let mut out = Vec::new();
+        let mut slower = s.clone();
+        if crate::system::double_think(&mut slower.client.think) {
+            out.push(slower);
+        }
+        if s.client.until.0 > 10_000_000 {
+            let mut shorter = s.clone();
+            shorter.client.until.0 /= 2;
+            out.push(shorter);
+        }
+        out
+    }
+
+    fn swarm_settings(
+        &self,
+        settings: &mut GossipSystem,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Vec<String> {
+        settings.draw_settings(rng)
+    }
+
+    fn swarm_base(&self) -> Option<&'static str> {
+        Some("gossip/partition-halves")
     }
 }

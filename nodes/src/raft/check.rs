@@ -2,15 +2,14 @@
 //! final logs, linearizability of the client history (key-value model, per key), and
 //! liveness after the last fault; and the checks every system gets (`check_end`).
 
-use checkers::history::{pair, EventKind as HistKind, History};
-use checkers::linearizability::{self, ModelKind, Options, Verdict};
+use checkers::history::EventKind as HistKind;
+use checkers::linearizability::ModelKind;
 use sim::audit::Violation;
 
 use super::observer::RaftObserver;
 use crate::system::RunEnd;
 
-/// How long the linearizability search may take before the verdict is unknown.
-pub const LINEARIZABILITY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub use crate::system::LINEARIZABILITY_TIMEOUT;
 
 /// The outcome of the end-of-run checks.
 pub struct RaftCheck {
@@ -24,49 +23,15 @@ pub struct RaftCheck {
 pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCheck {
     obs.check_log_matching();
     let mut violations = std::mem::take(&mut obs.violations);
-    let mut unknown = None;
-    // Borrow the events for the check instead of copying them; they go back below.
-    let history = History {
-        source: "raft client history".to_string(),
-        events: std::mem::take(&mut obs.history),
-    };
-    let mut history_ops = 0;
-    match pair(&history) {
-        Err(e) => violations.push(Violation::new(
-            "history",
-            format!("the client history is malformed: {e}"),
-            None,
-        )),
-        Ok(ops) => {
-            history_ops = ops.ops.len();
-            let opts = Options {
-                timeout: Some(LINEARIZABILITY_TIMEOUT),
-                ..Options::default()
-            };
-            match linearizability::check_with(ModelKind::Kv, None, &ops, &opts) {
-                Err(e) => violations.push(Violation::new(
-                    "history",
-                    format!("cannot check the history: {e}"),
-                    None,
-                )),
-                Ok(report) => match report.verdict {
-                    Verdict::Linearizable => {}
-                    Verdict::NotLinearizable { witness } => {
-                        violations.push(
-                            Violation::new("linearizability", witness.render(6), None)
-                                .with_ops(witness.op_refs(6)),
-                        );
-                    }
-                    Verdict::Unknown { progress } => {
-                        unknown = Some(format!(
-                            "linearizability search ran out of time: {progress:?}"
-                        ));
-                    }
-                },
-            }
-        }
-    }
-    obs.history = history.events;
+    let judged = crate::system::check_history(
+        std::mem::take(&mut obs.history),
+        ModelKind::Kv,
+        "raft client history",
+    );
+    violations.extend(judged.violations);
+    let unknown = judged.unknown;
+    let history_ops = judged.ops;
+    obs.history = judged.events;
     if let Some((quiet_from, bound)) = liveness {
         let deadline = quiet_from + bound;
         let elected = obs

@@ -26,7 +26,9 @@ mod vote;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use sim::{Nanos, SimHandle};
+use sim::{Nanos, SimHandle, Status};
+
+use crate::system::{ClientHistory, RunEnd, Running, Start, System, SystemCheck};
 
 pub use bugs::{Bug, Bugs};
 pub use client::ClientConfig;
@@ -42,8 +44,6 @@ pub struct RaftSystem {
     pub client: ClientConfig,
     /// After the last fault, a client write must commit within this.
     pub liveness: Option<Nanos>,
-    /// Bugs this scenario always switches on (the CLI can add more).
-    pub bugs: Bugs,
 }
 
 impl Default for RaftSystem {
@@ -53,7 +53,6 @@ impl Default for RaftSystem {
             clients: 3,
             client: ClientConfig::default(),
             liveness: Some(Nanos::from_secs(3)),
-            bugs: Bugs::none(),
         }
     }
 }
@@ -66,10 +65,8 @@ pub fn start(
     bugs: &Bugs,
 ) -> Arc<Mutex<RaftObserver>> {
     let obs = Arc::new(Mutex::new(RaftObserver::new(servers)));
-    let mut all_bugs = system.bugs.clone();
-    all_bugs.0.extend(bugs.0.iter().copied());
     for node in 0..servers {
-        let (o, config, b) = (obs.clone(), system.raft, all_bugs.clone());
+        let (o, config, b) = (obs.clone(), system.raft, bugs.clone());
         sim.start_node(node, move |ctx| {
             host::run_server(ctx, servers, config, b.clone(), o.clone())
         });
@@ -101,5 +98,144 @@ impl RaftSystem {
             on(r.lease_reads),
             r.max_batch
         )]
+    }
+}
+
+/// Raft as a system under test: registered with the harness through the public interface.
+pub struct Raft;
+
+/// A running Raft cluster: the observer tells who leads and judges the run.
+struct RaftRun {
+    obs: Arc<Mutex<RaftObserver>>,
+    settings: RaftSystem,
+}
+
+impl Running for RaftRun {
+    fn leader(&self, sim: &SimHandle) -> Option<usize> {
+        self.obs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .current_leader()
+            .filter(|&l| sim.status(l) == Status::Up)
+    }
+
+    fn judge(self: Box<Self>, end: &RunEnd<'_>) -> SystemCheck {
+        let mut obs = self.obs.lock().unwrap_or_else(|e| e.into_inner());
+        let liveness = self
+            .settings
+            .liveness
+            .filter(|_| check::majority_serving(end))
+            .map(|b| (end.last_fault_ns, b.0));
+        let mut check = check::check_run(&mut obs, liveness);
+        check
+            .violations
+            .extend(check::check_end(&obs, &self.settings, end));
+        SystemCheck {
+            violations: check.violations,
+            unknown: check.unknown,
+            stats: Default::default(),
+            history: Some(ClientHistory::Events(std::mem::take(&mut obs.history))),
+        }
+    }
+}
+
+impl System for Raft {
+    type Settings = RaftSystem;
+    type Bug = Bug;
+
+    fn name(&self) -> &'static str {
+        "raft"
+    }
+
+    fn describe(&self) -> &'static str {
+        "Raft: a replicated key-value store with PreVote, CheckQuorum, ReadIndex and lease reads"
+    }
+
+    fn clients(&self, s: &RaftSystem) -> usize {
+        s.clients
+    }
+
+    fn checks(&self) -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("election-safety", "at most one leader per term"),
+            (
+                "leader-completeness",
+                "a new leader holds every committed entry",
+            ),
+            (
+                "state-machine-safety",
+                "no two nodes apply different entries at one index",
+            ),
+            ("commit-monotonic", "a node's commit index never goes back"),
+            (
+                "log-matching",
+                "logs that agree at an index agree before it",
+            ),
+            (
+                "linearizability",
+                "the clients' key-value history is linearizable",
+            ),
+            (
+                "liveness",
+                "after the last fault a write commits within the bound",
+            ),
+            (
+                "client-progress",
+                "after the last fault every client completes an operation within the bound",
+            ),
+            (
+                "refused-start",
+                "no server refuses to start on a disk no fault damaged",
+            ),
+            (
+                "commit-majority",
+                "an entry is on a majority of logs when it commits",
+            ),
+            (
+                "duplicate-apply",
+                "no node executes a client request twice",
+            ),
+        ]
+    }
+
+    fn bound_keys(&self) -> &'static [&'static str] {
+        &["liveness"]
+    }
+
+    fn start(&self, st: Start<'_, RaftSystem, Bug>) -> Box<dyn Running> {
+        let bugs = Bugs(st.bugs.clone());
+        let obs = start(st.sim, st.settings, st.servers, &bugs);
+        Box::new(RaftRun {
+            obs,
+            settings: st.settings.clone(),
+        })
+    }
+
+    fn fewer_clients(&self, s: &RaftSystem) -> Option<RaftSystem> {
+        (s.clients > 1).then(|| RaftSystem {
+            clients: s.clients - 1,
+            ..s.clone()
+        })
+    }
+
+    fn fewer_operations(&self, s: &RaftSystem) -> Vec<RaftSystem> {
+        let mut slower = s.clone();
+        if crate::system::double_think(&mut slower.client.think) {
+            vec![slower]
+        } else {
+            vec![]
+        }
+    }
+
+    fn swarm_settings(
+        &self,
+        settings: &mut RaftSystem,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Vec<String> {
+        settings.draw_settings(rng)
+    }
+
+    fn swarm_base(&self) -> Option<&'static str> {
+        Some("raft/partition-halves")
     }
 }

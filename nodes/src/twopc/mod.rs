@@ -36,7 +36,7 @@ use serde_json::json;
 use sim::audit::Violation;
 use sim::{EventKind, Nanos, SimHandle};
 
-use crate::system::{RunEnd, SystemCheck};
+use crate::system::{RunEnd, Running, Start, System, SystemCheck};
 
 pub use bugs::{Bug, Bugs};
 pub use observer::Observer;
@@ -68,8 +68,10 @@ pub struct TwopcSystem {
     pub client_timeout: Nanos,
     /// Pause between a client's transactions, uniform up to this.
     pub think: Nanos,
-    /// Bugs this scenario always switches on (the CLI can add more).
-    pub bugs: Bugs,
+    /// No participant may stay in doubt, holding its locks, longer than this (check
+    /// `blocked-time`). Off unless set: blocking is what 2PC does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_blocked: Option<Nanos>,
 }
 
 impl Default for TwopcSystem {
@@ -85,7 +87,7 @@ impl Default for TwopcSystem {
             in_doubt_timeout: Nanos::from_millis(300),
             client_timeout: Nanos::from_millis(1000),
             think: Nanos::from_millis(30),
-            bugs: Bugs::none(),
+            max_blocked: None,
         }
     }
 }
@@ -107,8 +109,7 @@ pub fn start(
         system.accounts,
         system.initial_balance,
     )));
-    let mut all_bugs = system.bugs.clone();
-    all_bugs.0.extend(bugs.0.iter().copied());
+    let all_bugs = bugs.clone();
     let cconfig = CoordinatorConfig {
         vote_timeout: system.vote_timeout.0,
         resend: system.resend.0,
@@ -379,7 +380,9 @@ pub fn check_run(
         violations,
         unknown: None,
         stats,
-        history: Some(checkers::history::native::to_json_lines(&obs.history)),
+        history: Some(crate::system::ClientHistory::Events(std::mem::take(
+            &mut obs.history,
+        ))),
     }
 }
 
@@ -426,5 +429,117 @@ impl TwopcSystem {
             self.resend.0 / 1_000_000,
             self.query_interval.0 / 1_000_000
         )]
+    }
+}
+
+/// Two-phase commit as a system under test: registered with the harness through the
+/// public interface. Its "leader", for role faults, is the coordinator (n1).
+pub struct Twopc;
+
+struct TwopcRun {
+    obs: Arc<Mutex<Observer>>,
+    settings: TwopcSystem,
+}
+
+impl Running for TwopcRun {
+    fn leader(&self, sim: &SimHandle) -> Option<usize> {
+        Some(0).filter(|&c| sim.status(c) == sim::Status::Up)
+    }
+
+    fn judge(self: Box<Self>, end: &RunEnd<'_>) -> SystemCheck {
+        let mut obs = self.obs.lock().unwrap_or_else(|e| e.into_inner());
+        check_run(&mut obs, &self.settings, end, self.settings.max_blocked)
+    }
+}
+
+impl System for Twopc {
+    type Settings = TwopcSystem;
+    type Bug = Bug;
+
+    fn name(&self) -> &'static str {
+        "twopc"
+    }
+
+    fn describe(&self) -> &'static str {
+        "two-phase commit with durable prepares and decisions, bank and list-append clients"
+    }
+
+    fn clients(&self, s: &TwopcSystem) -> usize {
+        s.clients
+    }
+
+    fn checks(&self) -> Vec<(&'static str, &'static str)> {
+        vec![
+            (
+                "atomicity",
+                "every participant applies the coordinator's decision",
+            ),
+            ("bank-total", "transfers keep the bank's total"),
+            (
+                "serializability",
+                "the committed list-append history is serializable",
+            ),
+            (
+                "blocked-time",
+                "no participant stays in doubt longer than max_blocked, nor long after the last fault",
+            ),
+            (
+                "locks-released",
+                "no lock outlives its transaction's doubt",
+            ),
+            (
+                "client-progress",
+                "after the last fault every client commits within a bound",
+            ),
+            (
+                "commit-rate",
+                "commits after the faults do not collapse",
+            ),
+            (
+                "refused-start",
+                "no server refuses to start on a disk no fault damaged",
+            ),
+        ]
+    }
+
+    fn bound_keys(&self) -> &'static [&'static str] {
+        &["max_blocked"]
+    }
+
+    fn start(&self, st: Start<'_, TwopcSystem, Bug>) -> Box<dyn Running> {
+        let bugs = Bugs(st.bugs.clone());
+        let obs = start(st.sim, st.settings, st.servers, &bugs);
+        Box::new(TwopcRun {
+            obs,
+            settings: st.settings.clone(),
+        })
+    }
+
+    fn fewer_clients(&self, s: &TwopcSystem) -> Option<TwopcSystem> {
+        (s.clients > 1).then(|| TwopcSystem {
+            clients: s.clients - 1,
+            ..s.clone()
+        })
+    }
+
+    fn fewer_operations(&self, s: &TwopcSystem) -> Vec<TwopcSystem> {
+        let mut slower = s.clone();
+        if crate::system::double_think(&mut slower.think) {
+            vec![slower]
+        } else {
+            vec![]
+        }
+    }
+
+    fn swarm_settings(
+        &self,
+        settings: &mut TwopcSystem,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Vec<String> {
+        settings.draw_settings(rng)
+    }
+
+    fn swarm_base(&self) -> Option<&'static str> {
+        Some("twopc/partition-halves")
     }
 }

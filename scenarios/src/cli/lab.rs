@@ -80,8 +80,9 @@ pub fn run(cmd: LabCommand) -> CmdResult {
                 );
             }
             println!(
-                "\nguides: {}/*/GUIDE.md\nprint one: cargo run --release -- lab show NAME\nstart one: cargo run --release -- lab run NAME",
-                dir.display()
+                "\nguides: {}/*/GUIDE.md\nprint one: {p} lab show NAME\nstart one: {p} lab run NAME",
+                dir.display(),
+                p = crate::registry::current().command_prefix()
             );
             Ok(0)
         }
@@ -167,8 +168,10 @@ fn run_broken(lab: &Lab, i: usize, a: &LabRunArgs) -> Result<bool, BadInput> {
         );
     }
     println!(
-        "  next: read the guide (cargo run --release -- lab show {}), then prove the fix:\n        cargo run --release -- lab run {} --fixed",
-        lab.name, lab.name
+        "  next: read the guide ({p} lab show {}), then prove the fix:\n        {p} lab run {} --fixed",
+        lab.name,
+        lab.name,
+        p = crate::registry::current().command_prefix()
     );
     Ok(found.expected_check)
 }

@@ -133,8 +133,9 @@ struct SweepArgs {
 
 #[derive(Debug, Args)]
 struct FuzzArgs {
-    /// Systems to fuzz, comma separated (each has a swarm/SYSTEM family).
-    #[arg(long, value_delimiter = ',', default_value = "raft")]
+    /// Systems to fuzz, comma separated (each has a swarm/SYSTEM family; default: every
+    /// system that has one).
+    #[arg(long, value_delimiter = ',')]
     systems: Vec<String>,
     /// Stop after this much wall time, like 30m or 90s.
     #[arg(long, value_parser = sim::parse_duration, conflicts_with = "runs")]
@@ -303,9 +304,34 @@ struct BadInput(String);
 
 type CmdResult = Result<i32, BadInput>;
 
-/// Entry point of the `dst` binary; returns the exit code.
+/// Entry point of the `dst` binary (the bundled systems); returns the exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
+    main_with(crate::registry::bundled())
+}
+
+/// The whole `dst` command line for the systems `registry` holds, reading the process's
+/// arguments; returns the exit code. A user's binary is
+/// `fn main() { std::process::exit(cli::main_with(my_registry())) }`. Installs the
+/// registry (see `Registry::install`), so replay commands name this program.
+pub fn main_with(registry: crate::registry::Registry) -> i32 {
+    main_from(registry, std::env::args_os())
+}
+
+/// [`main_with`] with explicit arguments (the first is the program name).
+pub fn main_from<I, T>(registry: crate::registry::Registry, args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    // Rust ignores SIGPIPE, so a closed pipe (`dst list | head`) would make every later
+    // print panic; a command-line tool should just stop, as `cat` does.
+    #[cfg(unix)]
+    // SAFETY: SIG_DFL is a valid handler; the CLI sets it before it starts any run.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    registry.install();
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -374,17 +400,7 @@ fn one_line(text: &str) -> String {
 }
 
 fn scenario(name: &str) -> Result<Scenario, BadInput> {
-    if let Some(s) = builtin::find(name) {
-        s.validate().map_err(BadInput)?;
-        return Ok(s);
-    }
-    let path = Path::new(name);
-    if name.ends_with(".toml") || path.exists() {
-        return crate::file::load(path).map_err(BadInput);
-    }
-    Err(BadInput(format!(
-        "unknown scenario '{name}'; `dst list` shows the built-in scenarios, or give a path to a .toml file"
-    )))
+    crate::registry::current().scenario(name).map_err(BadInput)
 }
 
 fn merge_cmd(files: &[PathBuf], out: Option<&Path>) -> CmdResult {
@@ -462,57 +478,76 @@ fn run_options(bugs: &[String]) -> Result<RunOptions, BadInput> {
 
 /// The checks a scenario's runs make, with their bounds, for listings.
 fn checks_of(s: &Scenario) -> String {
-    use crate::scenario::SystemSpec;
-    let mut v: Vec<String> = crate::scenario::check_names(s.system.name())
-        .iter()
-        .filter(|c| !s.checks.skip.iter().any(|k| k == *c))
-        .map(|c| match (&s.system, *c) {
-            (SystemSpec::Raft(r), "liveness") => match r.liveness {
-                Some(b) => format!("liveness within {b}"),
-                None => "liveness off".to_string(),
-            },
-            (SystemSpec::Gossip(g), "convergence") => {
-                format!("convergence within {} rounds", g.convergence_rounds)
-            }
-            (_, "blocked-time") => match s.checks.max_blocked {
-                Some(b) => format!("blocked-time within {b}"),
-                None => "blocked time (reported, no bound)".to_string(),
-            },
-            (_, c) => c.to_string(),
-        })
+    let mut v: Vec<String> = s
+        .system
+        .checks()
+        .into_iter()
+        .filter(|(c, _)| !s.checks.skip.iter().any(|k| k == c))
+        .map(|(c, _)| c.to_string())
         .collect();
     v.push("world audit".into());
-    v.join(", ")
+    let bounds: Vec<String> = s
+        .system
+        .bound_keys()
+        .iter()
+        .filter_map(|k| s.settings.get(*k).map(|b| format!("{k} = {b}")))
+        .collect();
+    if bounds.is_empty() {
+        v.join(", ")
+    } else {
+        format!("{} (bounds: {})", v.join(", "), bounds.join(", "))
+    }
 }
 
 fn list(json: bool) -> CmdResult {
-    let all = builtin::everything();
+    let registry = crate::registry::current();
+    let all = registry.scenarios();
     if json {
         let rows: Vec<_> = all
             .iter()
             .map(|s| {
-                serde_json::json!({"name": s.name, "description": s.description, "nodes": s.nodes, "checks": checks_of(s)})
+                serde_json::json!({"name": s.name, "system": s.system.name(), "description": s.description, "nodes": s.nodes, "checks": checks_of(s)})
             })
             .collect();
-        let bugs: Vec<_> = crate::runner::all_bugs()
+        let bugs: Vec<_> = registry
+            .bugs()
             .into_iter()
             .map(|(b, d)| serde_json::json!({"bug": b, "description": d}))
             .collect();
-        println!("{}", serde_json::json!({"scenarios": rows, "bugs": bugs}));
+        let systems: Vec<_> = registry
+            .systems()
+            .map(|s| {
+                let checks: Vec<_> = s
+                    .checks()
+                    .into_iter()
+                    .map(|(c, d)| serde_json::json!({"check": c, "description": d}))
+                    .collect();
+                serde_json::json!({"system": s.name(), "description": s.describe(), "checks": checks})
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"systems": systems, "scenarios": rows, "bugs": bugs})
+        );
     } else {
         let width = all.iter().map(|s| s.name.len()).max().unwrap_or(0);
         for s in &all {
             println!("{:width$}  {}", s.name, s.description);
         }
         println!();
-        for system in ["relay", "raft", "gossip", "twopc"] {
-            if let Some(s) = all.iter().find(|s| s.system.name() == system) {
-                println!("{system} scenarios check: {}", checks_of(s));
+        for system in registry.systems() {
+            let name = system.name();
+            match all.iter().find(|s| s.system.name() == name) {
+                Some(s) => println!("{name} scenarios check: {}", checks_of(s)),
+                None => {
+                    let checks: Vec<&str> = system.checks().into_iter().map(|(c, _)| c).collect();
+                    println!("{name} scenarios check: {}, world audit", checks.join(", "))
+                }
             }
         }
         println!("(a scenario's [checks] table sets the bounds; `dst show NAME` prints it)\n");
         println!("bugs (--bug SYSTEM:NAME):");
-        for (b, d) in crate::runner::all_bugs() {
+        for (b, d) in registry.bugs() {
             println!("  {b:32} {d}");
         }
     }
@@ -930,10 +965,9 @@ fn shrink_cmd(a: ShrinkArgs) -> CmdResult {
         );
         println!("  clients       {:>6} -> {}", b.clients, f.clients);
         println!(
-            "  wrote {}; replay: cargo run --release -- replay {} --seed {}",
+            "  wrote {}; replay: {}",
             out.display(),
-            out.display(),
-            a.seed
+            crate::report::replay_command(&out.display().to_string(), a.seed, &[])
         );
     }
     Ok(0)

@@ -343,6 +343,80 @@ fn plant_lin_bug(
     }
 }
 
+/// A key-value history where one key is beyond any exhaustive search and others hold
+/// definite violations: the case where checking keys one at a time in key order gives up
+/// on the hard key before it reaches the violations.
+#[derive(Clone, Debug)]
+pub struct HardKeySpec {
+    /// Operations of the ordinary (linearizable) part, over keys `1..keys`.
+    pub ops: usize,
+    pub clients: usize,
+    /// Keys in all, the hard key "0" included.
+    pub keys: usize,
+    /// Indeterminate puts of distinct values on key "0", all concurrent with a final read
+    /// of a value none of them wrote: deciding it means trying every subset of them.
+    pub hard_puts: usize,
+    /// Keys `1..=violations` end with a stale read (put A, put B, get A, in sequence).
+    pub violations: usize,
+    pub seed: u64,
+}
+
+/// Generates a [`HardKeySpec`] history as native JSON lines.
+pub fn hard_key_history(spec: &HardKeySpec) -> String {
+    let keys = spec.keys.max(2);
+    let clients = spec.clients.max(1);
+    let base = lin_history(&LinSpec {
+        model: LinModel::Kv,
+        ops: spec.ops,
+        clients,
+        keys: keys - 1,
+        crash_percent: 0,
+        seed: spec.seed,
+        bug: None,
+    });
+    let mut lines = Vec::new();
+    // Processes above every client's: the hard puts, each crashing (never completing).
+    let hard_proc = |i: usize| clients * 1000 + i;
+    for i in 0..spec.hard_puts {
+        lines.push(json!({"process": hard_proc(i), "type": "invoke", "f": "put", "key": "0", "value": format!("h{i}")}).to_string());
+    }
+    for line in base.lines() {
+        let mut v: serde_json::Value = serde_json::from_str(line).expect("generated JSON");
+        let k: usize = v["key"].as_str().and_then(|k| k.parse().ok()).unwrap_or(0);
+        v["key"] = json!((k + 1).to_string());
+        lines.push(v.to_string());
+    }
+    let p = 0;
+    for k in 1..=spec.violations.min(keys - 1) {
+        let key = k.to_string();
+        for (ty, f, value) in [
+            ("invoke", "put", json!(format!("stale-a{k}"))),
+            ("ok", "put", json!(format!("stale-a{k}"))),
+            ("invoke", "put", json!(format!("stale-b{k}"))),
+            ("ok", "put", json!(format!("stale-b{k}"))),
+            ("invoke", "get", json!(null)),
+            ("ok", "get", json!(format!("stale-a{k}"))),
+        ] {
+            lines.push(
+                json!({"process": p, "type": ty, "f": f, "key": key, "value": value}).to_string(),
+            );
+        }
+    }
+    let reader = hard_proc(spec.hard_puts);
+    lines.push(
+        json!({"process": reader, "type": "invoke", "f": "get", "key": "0", "value": null})
+            .to_string(),
+    );
+    lines.push(
+        json!({"process": reader, "type": "ok", "f": "get", "key": "0", "value": "never-written"})
+            .to_string(),
+    );
+    for i in 0..spec.hard_puts {
+        lines.push(json!({"process": hard_proc(i), "type": "info", "f": "put", "key": "0", "value": format!("h{i}")}).to_string());
+    }
+    lines.join("\n") + "\n"
+}
+
 /// A cycle planted at the end of a generated transaction history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TxnBug {

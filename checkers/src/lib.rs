@@ -9,6 +9,7 @@
 
 pub mod causality;
 pub mod error;
+mod fxhash;
 pub mod generate;
 pub mod history;
 pub mod linearizability;

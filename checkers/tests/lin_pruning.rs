@@ -155,6 +155,7 @@ fn append_heavy_history_with_crashed_appends_is_linearizable() {
     let opts = Options {
         timeout: None,
         max_cache_bytes: 16 << 20,
+        threads: 1,
     };
     let v = verdict_with(&KvMap::new(None), &text, &opts);
     assert_eq!(v.name(), "linearizable", "{v:?}");
@@ -289,6 +290,7 @@ fn mangle_list(rng: &mut Rng, h: &mut [Json], extra: i64) {
 const REFERENCE: Options = Options {
     timeout: None,
     max_cache_bytes: 2 << 20,
+    threads: 1,
 };
 
 /// On small histories the pruned and unpruned kv searches agree, correct or mangled, with

@@ -224,3 +224,70 @@ fn user_models_plug_in() {
     let r = check(&Counter, &pair(&h).unwrap(), &Options::default()).unwrap();
     assert!(matches!(r.verdict, Verdict::NotLinearizable { .. }));
 }
+
+/// The issue-14 case: key "0" cannot be decided, five other keys hold violations. Checked
+/// key by key in key order this gave up as unknown on key "0" (after gigabytes); scheduled
+/// in rounds, a violation of another key is the verdict.
+#[test]
+fn a_hard_key_does_not_hide_violations_in_others() {
+    use checkers::generate::{hard_key_history, HardKeySpec};
+    let text = hard_key_history(&HardKeySpec {
+        ops: 1500,
+        clients: 50,
+        keys: 10,
+        hard_puts: 40,
+        violations: 5,
+        seed: 3,
+    });
+    let h = parse_str("hard.jsonl", &text, None).unwrap();
+    let ops = pair(&h).unwrap();
+    let mut witnesses = Vec::new();
+    for threads in [1, 4] {
+        let opts = Options {
+            timeout: Some(Duration::from_secs(60)),
+            max_cache_bytes: 256 << 20,
+            threads,
+        };
+        let r = check_with(ModelKind::Kv, None, &ops, &opts).unwrap();
+        let Verdict::NotLinearizable { witness } = r.verdict else {
+            panic!("expected a violation, got {:?}", r.verdict)
+        };
+        witnesses.push(witness);
+    }
+    // The first violating key in key order, whatever the threads.
+    assert_eq!(witnesses[0].partition.as_deref(), Some("\"1\""));
+    assert_eq!(witnesses[0], witnesses[1]);
+}
+
+/// Without violations elsewhere, the hard key stays undecided and the report says which
+/// partition and why; every other partition is decided.
+#[test]
+fn unknown_names_the_undecided_partitions() {
+    use checkers::generate::{hard_key_history, HardKeySpec};
+    let text = hard_key_history(&HardKeySpec {
+        ops: 600,
+        clients: 10,
+        keys: 4,
+        hard_puts: 30,
+        violations: 0,
+        seed: 1,
+    });
+    let ops = pair(&parse_str("hard.jsonl", &text, None).unwrap()).unwrap();
+    let opts = Options {
+        timeout: None,
+        max_cache_bytes: 8 << 20,
+        threads: 2,
+    };
+    let r = check_with(ModelKind::Kv, None, &ops, &opts).unwrap();
+    let Verdict::Unknown { progress } = r.verdict else {
+        panic!("expected unknown, got {:?}", r.verdict)
+    };
+    assert_eq!(progress.partitions, 4);
+    assert_eq!(progress.partitions_checked, 3);
+    assert_eq!(progress.undecided.len(), 1);
+    let u = &progress.undecided[0];
+    assert_eq!(u.partition.as_deref(), Some("\"0\""));
+    assert_eq!(u.reason, "memory limit");
+    assert!(u.cache_bytes <= 8 << 20, "{u:?}");
+    assert_eq!(progress.max_cache_bytes, 8 << 20);
+}

@@ -1,7 +1,7 @@
 //! Planted anomalies are caught and named; valid histories pass.
 
 use checkers::history::{pair, parse_str};
-use checkers::serializability::{check, Options, Report, Workload};
+use checkers::serializability::{self as ser, check, Options, Report, Workload};
 use serde_json::json;
 
 /// Builds a native history: each txn is (process, completion type, invoke value, ok value),
@@ -226,4 +226,51 @@ fn rw_register_cycles_are_explained() {
         false,
     );
     assert!(r.is_valid(), "{:#?}", r.anomalies);
+}
+
+/// dst's 2PC clients mix list-append transactions, bank transfers and audits in one
+/// history: without a workload each goes to its own checker, and an audit that sees money
+/// made or lost is caught.
+#[test]
+fn mixed_workloads_are_split_and_a_wrong_bank_total_is_caught() {
+    let lines = |audit2: i64| {
+        [
+            r#"{"process":0,"type":"invoke","f":"txn","value":[["append","l1",1],["r","l2",null]]}"#.to_string(),
+            r#"{"process":0,"type":"ok","f":"txn","value":[["append","l1",1],["r","l2",[]]]}"#.to_string(),
+            r#"{"process":1,"type":"invoke","f":"audit","value":[["r","a0",null],["r","a1",null]]}"#.to_string(),
+            r#"{"process":1,"type":"ok","f":"audit","value":[["r","a0",100],["r","a1",100]]}"#.to_string(),
+            r#"{"process":2,"type":"invoke","f":"transfer","value":[["add","a0",-5],["add","a1",5]]}"#.to_string(),
+            r#"{"process":2,"type":"ok","f":"transfer","value":[["add","a0",-5],["add","a1",5]]}"#.to_string(),
+            r#"{"process":1,"type":"invoke","f":"audit","value":[["r","a0",null],["r","a1",null]]}"#.to_string(),
+            format!(r#"{{"process":1,"type":"ok","f":"audit","value":[["r","a0",95],["r","a1",{audit2}]]}}"#),
+            r#"{"process":3,"type":"invoke","f":"audit","value":[["r","a0",null],["r","a1",null]]}"#.to_string(),
+            r#"{"process":3,"type":"fail","f":"audit","value":[["r","a0",null],["r","a1",null]]}"#.to_string(),
+        ]
+        .join("\n")
+    };
+    let check = |text: &str| {
+        let ops = pair(&parse_str("2pc.jsonl", text, None).unwrap()).unwrap();
+        ser::check_mixed(&ops, &ser::Options::default()).unwrap()
+    };
+    let good = check(&lines(105));
+    assert!(good.is_valid(), "{:?}", good.anomalies);
+    assert!(
+        good.notes
+            .iter()
+            .any(|n| n.contains("2 list-append") || n.contains("1 list-append")),
+        "{:?}",
+        good.notes
+    );
+    assert!(
+        good.notes.iter().any(|n| n.contains("bank")),
+        "{:?}",
+        good.notes
+    );
+    let bad = check(&lines(104));
+    assert_eq!(bad.anomalies.len(), 1, "{:?}", bad.anomalies);
+    assert_eq!(bad.anomalies[0].kind, "wrong-total");
+    assert_eq!(bad.anomalies[0].lines[0], 7); // the bad audit's invocation
+                                              // Told it is list-append only, the bank transactions are bad input, not skipped.
+    let ops = pair(&parse_str("2pc.jsonl", &lines(105), None).unwrap()).unwrap();
+    assert!(ser::check(&ops, Workload::ListAppend, &ser::Options::default()).is_err());
 }

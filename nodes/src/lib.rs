@@ -9,11 +9,13 @@
 
 pub mod codec;
 pub mod gossip;
+pub mod lock;
 pub mod raft;
 pub mod relay;
 pub mod system;
 pub mod twopc;
 pub mod universal;
+pub mod validate;
 
 /// For `bug_catalog!` in other crates, which need not depend on serde_json themselves.
 #[doc(hidden)]

@@ -207,8 +207,11 @@ pub trait Running: Send {
         None
     }
 
-    /// Judges the finished run: the system's own checks.
-    fn judge(self: Box<Self>, end: &RunEnd<'_>) -> SystemCheck;
+    /// Judges the finished run: the system's own checks. The default has none (a system
+    /// may rely on its recorded history alone).
+    fn judge(self: Box<Self>, _end: &RunEnd<'_>) -> SystemCheck {
+        SystemCheck::default()
+    }
 }
 
 /// A system under test, as its author writes it. Register it with the harness's registry;
@@ -237,8 +240,10 @@ pub trait System: Send + Sync + 'static {
 
     /// The names of the checks [`Running::judge`] may report, with one line each; a
     /// scenario's `[checks] skip` may name them. `linearizability` is added for systems
-    /// with a [`System::history_model`].
-    fn checks(&self) -> Vec<(&'static str, &'static str)>;
+    /// with a [`System::history_model`]. The default: none of its own.
+    fn checks(&self) -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
 
     /// Settings keys that are check bounds: a scenario file keeps them in `[checks]`.
     fn bound_keys(&self) -> &'static [&'static str] {
@@ -295,6 +300,21 @@ pub trait System: Send + Sync + 'static {
     fn runs_schedules_of(&self) -> Option<&'static str> {
         None
     }
+
+    /// Whether the system has a leader for role faults (`crash-leader`, `isolate-leader`,
+    /// `pause-leader`, `drift-leader`, ...): [`Running::leader`] names it. A scenario with
+    /// a leader fault on a system without one is refused.
+    fn has_leader(&self) -> bool {
+        false
+    }
+
+    /// Whether [`Running::judge`] reads every trace event. Runs that export no trace keep
+    /// only landmark events (crashes, restarts, pauses, partitions, heals, clock changes,
+    /// notes, disk faults) so memory does not grow with run length; a system whose checks
+    /// read deliveries or sends says so here.
+    fn reads_every_event(&self) -> bool {
+        false
+    }
 }
 
 /// A system as the harness holds it: settings as a TOML table, bugs by name. Every
@@ -310,6 +330,8 @@ pub trait DynSystem: Send + Sync {
     fn history_model(&self) -> Option<ModelKind>;
     fn swarm_base(&self) -> Option<&'static str>;
     fn runs_schedules_of(&self) -> Option<&'static str>;
+    fn reads_every_event(&self) -> bool;
+    fn has_leader(&self) -> bool;
     /// The default settings.
     fn default_settings(&self) -> toml::Table;
     /// Reads, validates and normalizes settings (every key spelled out).
@@ -354,10 +376,7 @@ pub struct HistoryCheck {
 pub fn check_history(events: Vec<Event>, model: ModelKind, source: &str) -> HistoryCheck {
     use checkers::history::{pair, History};
     use checkers::linearizability::{self, Options, Verdict};
-    let history = History {
-        source: source.to_string(),
-        events,
-    };
+    let history = History::new(source, events);
     let mut violations = Vec::new();
     let mut unknown = None;
     let mut ops = 0;
@@ -462,6 +481,12 @@ impl<T: System> DynSystem for T {
     }
     fn runs_schedules_of(&self) -> Option<&'static str> {
         System::runs_schedules_of(self)
+    }
+    fn reads_every_event(&self) -> bool {
+        System::reads_every_event(self)
+    }
+    fn has_leader(&self) -> bool {
+        System::has_leader(self)
     }
     fn default_settings(&self) -> toml::Table {
         to_table(&T::Settings::default())

@@ -48,7 +48,7 @@ struct CorpusFile {
 /// scenario file (`*.toml`) instead of a built-in, relative to the corpus file.
 pub fn load(path: &Path) -> Result<Vec<Case>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let file: CorpusFile = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let file: CorpusFile = toml::from_str(&text).map_err(|e| toml_error(path, &text, &e))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     Ok(file
         .case
@@ -60,6 +60,19 @@ pub fn load(path: &Path) -> Result<Vec<Case>, String> {
             c
         })
         .collect())
+}
+
+/// A TOML error as one line: file, line and column, and what was expected (the error's
+/// own text quotes the source over several lines).
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().replace('\n', " ");
+    match e.span() {
+        Some(r) => {
+            let (line, col) = crate::file::line_col(text, r.start);
+            format!("{}:{line}:{col}: {}", path.display(), message.trim())
+        }
+        None => format!("{}: {}", path.display(), message.trim()),
+    }
 }
 
 /// Replays a case; `Err` says how the outcome differs from what the case expects.
@@ -101,18 +114,65 @@ pub fn failures(cases: &[Case]) -> Vec<String> {
         .collect()
 }
 
+/// The catalogued bugs of `system` (from the process's registry) that no case of `cases`
+/// catches on its own with a named check: every bug should have one.
+pub fn uncaught_bugs(system: &str, cases: &[Case]) -> Result<Vec<String>, String> {
+    let sys = crate::registry::current().lookup(system)?;
+    Ok(sys
+        .bugs()
+        .into_iter()
+        .map(|(bug, _)| format!("{system}:{bug}"))
+        .filter(|flag| {
+            !cases
+                .iter()
+                .any(|c| c.bugs == [flag.clone()] && c.expect == "violation" && c.check.is_some())
+        })
+        .collect())
+}
+
 /// What tells two cases apart when corpora are merged: a fuzz finding's signature
-/// (system, check, bugs), else the scenario file's name, seed and bugs.
-fn identity(c: &Case) -> String {
+/// (system, check, bugs), else the scenario's seed and bugs and the built-in's name or the
+/// scenario file's contents (two different `found/x.toml` at one seed are two cases).
+/// `dir` is what a relative scenario path is relative to.
+fn identity(c: &Case, dir: &Path) -> String {
     match c.note.strip_prefix("fuzz: ") {
         Some(rest) => format!("fuzz {}", rest.split(' ').next().unwrap_or("")),
         None => {
             let file = Path::new(&c.scenario)
                 .file_name()
                 .map_or(c.scenario.clone(), |f| f.to_string_lossy().into_owned());
-            format!("{file} {} {}", c.seed, c.bugs.join("+"))
+            // A scenario file is known by its contents: merging renames files
+            // (`found/x-2.toml`) that would otherwise overwrite a different one.
+            match std::fs::read_to_string(dir.join(&c.scenario)) {
+                Ok(contents) if c.scenario.ends_with(".toml") => {
+                    format!("file {} {} {contents}", c.seed, c.bugs.join("+"))
+                }
+                _ => format!("{file} {} {}", c.seed, c.bugs.join("+")),
+            }
         }
     }
+}
+
+/// A case a corpus can hold: a known scenario (built-in or an existing file), known bugs
+/// and an `expect` that is a verdict.
+fn check_case(c: &Case) -> Result<(), String> {
+    let what = format!("case {} seed {}", c.scenario, c.seed);
+    if !["pass", "violation", "unknown"].contains(&c.expect.as_str()) {
+        return Err(format!(
+            "{what}: expect = \"{}\" is not pass, violation or unknown",
+            c.expect
+        ));
+    }
+    RunOptions::with_bugs(&c.bugs).map_err(|e| format!("{what}: {e}"))?;
+    let known = if c.scenario.ends_with(".toml") {
+        Path::new(&c.scenario).is_file()
+    } else {
+        builtin::find(&c.scenario).is_some()
+    };
+    if !known {
+        return Err(format!("{what}: no such scenario"));
+    }
+    Ok(())
 }
 
 /// What `merge_into` did.
@@ -135,16 +195,18 @@ pub fn merge_into(out: &Path, inputs: &[PathBuf]) -> Result<MergeSummary, String
     let mut cases: Vec<Case> = if out.exists() {
         let text = std::fs::read_to_string(out).map_err(|e| format!("{}: {e}", out.display()))?;
         toml::from_str::<CorpusFile>(&text)
-            .map_err(|e| format!("{}: {e}", out.display()))?
+            .map_err(|e| toml_error(out, &text, &e))?
             .case
     } else {
         Vec::new()
     };
-    let mut seen: BTreeSet<String> = cases.iter().map(identity).collect();
+    let mut seen: BTreeSet<String> = cases.iter().map(|c| identity(c, out_dir)).collect();
     let (mut added, mut duplicates) = (0, 0);
     for input in inputs {
         for mut c in load(input)? {
-            if !seen.insert(identity(&c)) {
+            check_case(&c).map_err(|e| format!("{}: {e}", input.display()))?;
+            // `load` made scenario paths relative to the working directory.
+            if !seen.insert(identity(&c, Path::new("."))) {
                 duplicates += 1;
                 continue;
             }
@@ -249,6 +311,51 @@ mod tests {
         // Merging again adds nothing.
         let again = merge_into(&out, &[root.join("b").join("corpus.toml")]).unwrap();
         assert_eq!((again.cases, again.added), (2, 0));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn cases_with_one_file_name_and_seed_but_different_scenarios_are_both_kept() {
+        let root = std::env::temp_dir().join(format!("dst-corpus-same-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let write = |dir: &Path, body: &str| {
+            std::fs::create_dir_all(dir.join("found")).unwrap();
+            std::fs::write(dir.join("found/case.toml"), body).unwrap();
+            let corpus = dir.join("corpus.toml");
+            std::fs::write(
+                &corpus,
+                "[[case]]\nscenario = \"found/case.toml\"\nseed = 4\nexpect = \"pass\"\n",
+            )
+            .unwrap();
+            corpus
+        };
+        let halves = crate::file::to_toml(&builtin::find("relay/halves").unwrap());
+        let lossy = crate::file::to_toml(&builtin::find("relay/lossy").unwrap());
+        let a = write(&root.join("a"), &halves);
+        let b = write(&root.join("b"), &lossy);
+        let c = write(&root.join("c"), &halves);
+        let out = root.join("merged/corpus.toml");
+        let m = merge_into(&out, &[a, b, c]).unwrap();
+        assert_eq!((m.cases, m.added, m.duplicates), (2, 2, 1));
+        // Merging into a corpus that holds them already: the file beside it is compared.
+        let again = merge_into(&out, &[root.join("b/corpus.toml")]).unwrap();
+        assert_eq!((again.cases, again.added), (2, 0));
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn corpus_toml_errors_are_one_line_at_the_key() {
+        let root = std::env::temp_dir().join(format!("dst-corpus-err-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        let bad = root.join("bad.toml");
+        std::fs::write(
+            &bad,
+            "[[case]]\nscenario = \"relay/halves\"\nseed = \"x\"\n",
+        )
+        .unwrap();
+        let e = load(&bad).unwrap_err();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(e.starts_with(&format!("{}:3:8: ", bad.display())), "{e}");
         let _ = std::fs::remove_dir_all(&root);
     }
 }

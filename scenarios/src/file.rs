@@ -91,12 +91,16 @@ struct Probe {
 /// the scenario's own.
 #[derive(Deserialize)]
 struct Raw {
+    #[serde(default)]
     name: String,
+    #[serde(default)]
     description: String,
     system: String,
     #[serde(default)]
     bugs: Vec<String>,
+    #[serde(default = "crate::scenario::default_nodes")]
     nodes: usize,
+    #[serde(default = "crate::scenario::default_duration")]
     duration: Nanos,
     #[serde(default)]
     net: NetConfig,
@@ -206,9 +210,7 @@ pub fn parse_with(registry: &Registry, text: &str, origin: &str) -> Result<Scena
             return at(pos, &msg);
         }
         let key = msg.split(':').next().unwrap_or("");
-        let pos = dotted_key_at(text, key)
-            .or_else(|| checks_key_at(text, key))
-            .unwrap_or(0);
+        let pos = checks_key_at(text, key).unwrap_or_else(|| key_offset(text, &msg));
         at(pos, &msg)
     })?;
     let catalog: Vec<&str> = system.bugs().into_iter().map(|(b, _)| b).collect();
@@ -224,7 +226,7 @@ pub fn parse_with(registry: &Registry, text: &str, origin: &str) -> Result<Scena
         };
         return Err(at(span_of(&probe.bugs), &msg));
     }
-    let s = Scenario {
+    let mut s = Scenario {
         name,
         description,
         system: SystemRef(system),
@@ -254,7 +256,75 @@ pub fn parse_with(registry: &Registry, text: &str, origin: &str) -> Result<Scena
         };
         at(pos, &msg)
     })?;
+    if s.name.is_empty() {
+        s.name = origin.to_string();
+    }
+    let fault_at = |i: usize| {
+        probe
+            .faults
+            .as_ref()
+            .and_then(|v| v.get(i))
+            .map_or(0, |x| x.span().start)
+    };
+    let tables: Vec<Value> = probe
+        .faults
+        .iter()
+        .flatten()
+        .map(|t| t.get_ref().clone())
+        .collect();
+    crate::values::unknown_fault_keys(&s, &tables).map_err(|(i, msg)| at(fault_at(i), &msg))?;
+    crate::values::check(&s).map_err(|(place, msg)| match place {
+        crate::values::At::Key(k) => at(key_offset(text, &k), &msg),
+        crate::values::At::Fault(i) => at(fault_at(i), &msg),
+    })?;
     Ok(s)
+}
+
+/// Where the key a message starts with (`raft.heartbeat`, `accounts`) is written: the
+/// line `heartbeat = ...` inside `[raft]` (or `raft.heartbeat = ...` at the top), else the
+/// table itself; 0 if the key is not in the text (a default value was at fault).
+pub(crate) fn key_offset(text: &str, message: &str) -> usize {
+    let path = message
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches(':');
+    let (table, key) = match path.rsplit_once('.') {
+        Some((t, k)) => (t, k),
+        None => ("", path),
+    };
+    let assigns = |line: &str, key: &str| {
+        line.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let mut current = String::new();
+    let mut offset = 0;
+    let mut table_at = None;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        if let Some(header) = trimmed.strip_prefix('[') {
+            current = header
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            if current == path {
+                return offset + indent;
+            }
+            if current == table && table_at.is_none() {
+                table_at = Some(offset + indent);
+            }
+        } else if (current == table && assigns(trimmed, key))
+            || (current.is_empty() && !table.is_empty() && assigns(trimmed, path))
+        {
+            return offset + indent;
+        }
+        offset += line.len();
+    }
+    table_at.unwrap_or(0)
 }
 
 /// Reads and validates a scenario file with the process's registry.
@@ -288,18 +358,6 @@ fn top_level_key_at(text: &str, key: &str) -> Option<usize> {
 /// Where `key = ...` is inside the `[checks]` table.
 fn checks_key_at(text: &str, key: &str) -> Option<usize> {
     key_in_table(text, "checks", key)
-}
-
-/// Where a settings key is: `a.b.c` is key `c` of table `[a.b]` (or a top-level key).
-fn dotted_key_at(text: &str, dotted: &str) -> Option<usize> {
-    let dotted = dotted.trim();
-    if dotted.is_empty() || dotted.contains(' ') {
-        return None;
-    }
-    match dotted.rsplit_once('.') {
-        None => top_level_key_at(text, dotted),
-        Some((table, key)) => key_in_table(text, table, key),
-    }
 }
 
 /// The line of `key = ...` after the header `[table]` and before the next header.

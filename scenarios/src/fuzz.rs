@@ -77,6 +77,38 @@ fn known_signatures(corpus: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// The corpus `dst fuzz` adds to is missing (it is created) or a regular file that reads
+/// as a corpus: anything else (a binary file, a truncated corpus, a device) is refused
+/// rather than replaced.
+fn check_corpus(corpus: &Path) -> Result<(), String> {
+    match fs::metadata(corpus) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("{}: {e}", corpus.display())),
+        Ok(m) if !m.is_file() => Err(format!(
+            "{} is not a regular file; --out names the corpus file findings are added to",
+            corpus.display()
+        )),
+        Ok(_) => crate::corpus::load(corpus).map(drop).map_err(|e| {
+            format!(
+                "{} (not a corpus dst fuzz can add to; name another --out file)",
+                e
+            )
+        }),
+    }
+}
+
+/// `stem.toml` in `dir`, or `stem-2.toml`, `stem-3.toml`, ... if taken: a finding never
+/// replaces a file already in found/ (perhaps one a user edited).
+fn free_name(dir: &Path, stem: &str) -> String {
+    (1..)
+        .map(|n| match n {
+            1 => format!("{stem}.toml"),
+            n => format!("{stem}-{n}.toml"),
+        })
+        .find(|name| fs::symlink_metadata(dir.join(name)).is_err())
+        .expect("some numbered name is free")
+}
+
 /// What to fuzz and where findings go.
 pub struct FuzzPlan<'a> {
     pub systems: &'a [String],
@@ -129,6 +161,7 @@ pub fn fuzz(
     if families.is_empty() {
         return Err("no registered system has a swarm family to fuzz".to_string());
     }
+    check_corpus(corpus)?;
     let found_dir: PathBuf = corpus.parent().unwrap_or(Path::new(".")).join("found");
     let mut seen = known_signatures(corpus);
     let started = std::time::Instant::now();
@@ -137,7 +170,12 @@ pub fn fuzz(
     while keep_going(runs) {
         let seed = seed_of(start_seed, runs, shard);
         let family = &families[(runs % families.len() as u64) as usize];
-        let r = run_scenario(family, seed, opts).report;
+        // Only the report is read: keep no more of the trace than the checks need.
+        let lean = RunOptions {
+            lean_trace: true,
+            ..opts.clone()
+        };
+        let r = run_scenario(family, seed, &lean).report;
         runs += 1;
         if r.verdict == Verdict::Violation {
             failures += 1;
@@ -149,12 +187,15 @@ pub fn fuzz(
                     .map_err(|e| format!("shrinking seed {seed}: {e}"))?;
                 fs::create_dir_all(&found_dir)
                     .map_err(|e| format!("{}: {e}", found_dir.display()))?;
-                let file_name = format!("{}-{}-{seed}.toml", family.system.name(), check);
+                let stem = format!("{}-{}-{seed}", family.system.name(), check);
+                let file_name = free_name(&found_dir, &stem);
                 let file = found_dir.join(&file_name);
                 let mut sc = shrunk.scenario.clone();
                 sc.name = format!("found/{file_name}");
                 write_atomically(&file, crate::file::to_toml(&sc).as_bytes())
                     .map_err(|e| format!("{}: {e}", file.display()))?;
+                // Read again (another job may share it) and checked again before appending.
+                check_corpus(corpus)?;
                 let mut text = fs::read_to_string(corpus).unwrap_or_default();
                 if text.is_empty() {
                     text.push_str(
@@ -194,6 +235,41 @@ pub fn fuzz(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn findings_never_replace_a_file_and_only_a_corpus_is_added_to() {
+        let dir = std::env::temp_dir().join(format!("dst-fuzz-files-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        assert_eq!(free_name(&dir, "raft-x-3"), "raft-x-3.toml");
+        fs::write(dir.join("raft-x-3.toml"), "edited by hand").unwrap();
+        assert_eq!(free_name(&dir, "raft-x-3"), "raft-x-3-2.toml");
+        // Missing: created later. A corpus: added to. Anything else: refused.
+        assert!(check_corpus(&dir.join("new.toml")).is_ok());
+        let corpus = dir.join("corpus.toml");
+        fs::write(
+            &corpus,
+            "[[case]]\nscenario = \"relay/halves\"\nseed = 1\nexpect = \"pass\"\n",
+        )
+        .unwrap();
+        assert!(check_corpus(&corpus).is_ok());
+        fs::write(
+            &corpus,
+            "[[case]]\nscenario = \"relay/halves\"\nseed = 1\nexpe",
+        )
+        .unwrap();
+        let e = check_corpus(&corpus).unwrap_err();
+        assert!(e.contains("not a corpus") && !e.contains('\n'), "{e}");
+        fs::write(&corpus, [0u8, 159, 146, 150, 255]).unwrap();
+        assert!(check_corpus(&corpus).is_err());
+        assert!(check_corpus(&dir)
+            .unwrap_err()
+            .contains("not a regular file"));
+        if Path::new("/dev/null").exists() {
+            assert!(check_corpus(Path::new("/dev/null")).is_err());
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn fuzz_shards_cover_the_seeds_of_one_job_exactly() {

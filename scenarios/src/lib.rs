@@ -17,3 +17,4 @@ pub mod swarm;
 pub mod swarm_draws;
 pub mod sweep;
 pub mod testing;
+pub mod values;

@@ -311,6 +311,7 @@ pub fn bundled() -> Registry {
         .system(nodes::raft::Raft)
         .system(nodes::gossip::Gossip)
         .system(nodes::twopc::Twopc)
+        .system(nodes::lock::Lock)
         .command("cargo run --release --");
     for (name, text) in crate::builtin::BUILTIN_FILES {
         r = r.scenario_file(name, text);

@@ -183,6 +183,82 @@ pub enum Fault {
         period: Nanos,
         duration: Nanos,
     },
+    // Crash triggers (`sim::crash_trigger`): each watches `node`, or every server when
+    // `node` is absent (the first to act fires it), and crashes that server, or every
+    // server when `power` is set (a power loss). A trigger that never fires does nothing;
+    // with a `for` it stays armed that long, then what it crashed restarts.
+    /// Crash right after the Nth fsync (file or directory) from now, N drawn uniformly
+    /// from 1..=max_syncs by the faults stream.
+    CrashAfterSyncs {
+        #[serde(
+            default,
+            deserialize_with = "sim::node_ref::opt_node",
+            serialize_with = "sim::node_ref::ser_opt_node",
+            skip_serializing_if = "Option::is_none"
+        )]
+        node: Option<usize>,
+        max_syncs: u64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        power: bool,
+    },
+    /// Crash right after the Nth message sent from now, N drawn from 1..=max_sends.
+    CrashAfterSends {
+        #[serde(
+            default,
+            deserialize_with = "sim::node_ref::opt_node",
+            serialize_with = "sim::node_ref::ser_opt_node",
+            skip_serializing_if = "Option::is_none"
+        )]
+        node: Option<usize>,
+        max_sends: u64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        power: bool,
+    },
+    /// Crash right after the next rename, before a directory sync can make it durable.
+    CrashAfterRename {
+        #[serde(
+            default,
+            deserialize_with = "sim::node_ref::opt_node",
+            serialize_with = "sim::node_ref::ser_opt_node",
+            skip_serializing_if = "Option::is_none"
+        )]
+        node: Option<usize>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        power: bool,
+    },
+    /// Crash right after a disk write (or length change, create, rename, remove) leaves
+    /// unsynced data: the window between a write and its fsync. With `max_writes`, on
+    /// the Nth such write, N drawn from 1..=max_writes.
+    CrashOnUnsyncedWrite {
+        #[serde(
+            default,
+            deserialize_with = "sim::node_ref::opt_node",
+            serialize_with = "sim::node_ref::ser_opt_node",
+            skip_serializing_if = "Option::is_none"
+        )]
+        node: Option<usize>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        power: bool,
+        /// Fire on the Nth such moment, N drawn from 1..=this (1 when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_writes: Option<u64>,
+    },
+    /// Crash right after a message sent while the disk holds unsynced data: what the
+    /// message promised may rest on data the crash loses.
+    CrashOnUnsyncedSend {
+        #[serde(
+            default,
+            deserialize_with = "sim::node_ref::opt_node",
+            serialize_with = "sim::node_ref::ser_opt_node",
+            skip_serializing_if = "Option::is_none"
+        )]
+        node: Option<usize>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        power: bool,
+        /// Fire on the Nth such moment, N drawn from 1..=this (1 when absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_sends: Option<u64>,
+    },
 }
 
 impl Fault {
@@ -197,6 +273,11 @@ impl Fault {
             | Fault::ClockStrobe { node, .. }
             | Fault::CrashAfterDiskOps { node, .. }
             | Fault::CrashAfterRandomDiskOps { node, .. } => vec![node],
+            Fault::CrashAfterSyncs { node, .. }
+            | Fault::CrashAfterSends { node, .. }
+            | Fault::CrashAfterRename { node, .. }
+            | Fault::CrashOnUnsyncedWrite { node, .. }
+            | Fault::CrashOnUnsyncedSend { node, .. } => node.into_iter().collect(),
             Fault::Partition(_)
             | Fault::Heal
             | Fault::CrashLeader
@@ -235,6 +316,11 @@ impl Fault {
                 | Fault::PauseLeader
                 | Fault::PauseMinority
                 | Fault::PauseMajority
+                | Fault::CrashAfterSyncs { .. }
+                | Fault::CrashAfterSends { .. }
+                | Fault::CrashAfterRename { .. }
+                | Fault::CrashOnUnsyncedWrite { .. }
+                | Fault::CrashOnUnsyncedSend { .. }
         )
     }
 }
@@ -249,6 +335,11 @@ pub struct Scheduled {
     pub fault: Fault,
     #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
     pub lasting: Option<Nanos>,
+    /// Fire at a moment drawn uniformly from `at..=at + jitter` by the fault's own random
+    /// stream (so shrinking other faults away leaves the draw alone); its `for` shifts
+    /// with it. A jittered fault never fires before the fault listed ahead of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<Nanos>,
 }
 
 impl Scheduled {
@@ -257,12 +348,19 @@ impl Scheduled {
             at,
             fault,
             lasting: None,
+            jitter: None,
         }
     }
 
-    /// When the fault's effect ends by itself (its `for`), if it does.
+    /// When the fault's effect ends by itself (its `for`), if it does, without jitter.
     pub fn ends(&self) -> Option<Nanos> {
         self.lasting.map(|d| Nanos(self.at.0 + d.0))
+    }
+
+    /// The latest moment the fault or its end can come, with its whole jitter.
+    pub fn latest_end(&self) -> Nanos {
+        let jitter = self.jitter.map_or(0, |j| j.0);
+        Nanos(self.ends().unwrap_or(self.at).0.saturating_add(jitter))
     }
 }
 
@@ -299,10 +397,23 @@ pub enum Place {
     Checks,
 }
 
+/// Servers of a scenario that does not say.
+pub(crate) fn default_nodes() -> usize {
+    3
+}
+
+/// Run length of a scenario that does not say.
+pub(crate) fn default_duration() -> Nanos {
+    Nanos::from_secs(10)
+}
+
 /// A complete scenario.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Scenario {
+    /// Omitted in a file: the file's path names it.
+    #[serde(default)]
     pub name: String,
+    #[serde(default)]
     pub description: String,
     pub system: SystemRef,
     /// The system's settings, every key spelled out (the system read and normalized them).
@@ -313,6 +424,7 @@ pub struct Scenario {
     pub bugs: Vec<String>,
     pub nodes: usize,
     /// How long the run lasts in simulated time.
+    #[serde(default = "default_duration")]
     pub duration: Nanos,
     #[serde(default)]
     pub net: NetConfig,
@@ -362,7 +474,7 @@ impl Scenario {
             if s.at < last {
                 return Err(here(format!("faults are not in time order at {}", s.at)));
             }
-            let end = s.ends().unwrap_or(s.at);
+            let end = s.latest_end();
             if end > self.duration {
                 return Err(here(format!(
                     "fault at {} ends at {}, after the end of the run {}",
@@ -416,7 +528,7 @@ impl Scenario {
     pub fn last_fault(&self) -> Nanos {
         self.faults
             .iter()
-            .map(|s| s.ends().unwrap_or(s.at))
+            .map(Scheduled::latest_end)
             .max()
             .unwrap_or(Nanos::ZERO)
     }

@@ -87,13 +87,7 @@ fn run_once(s: &Scenario, seed: u64, opts: &RunOptions, check: &str) -> Option<O
         .iter()
         .filter(|v| v.check == check)
         .filter_map(|v| v.event)
-        .filter_map(|i| {
-            r.trace
-                .as_ref()?
-                .events()
-                .get(i as usize)
-                .map(|e| e.time_ns)
-        })
+        .filter_map(|i| r.trace.as_ref()?.event(i).map(|e| e.time_ns))
         .min();
     let operations = r.history.as_ref().map_or(0, |h| h.invocations());
     Some(Outcome {
@@ -314,11 +308,17 @@ impl Search<'_> {
                         d.0 = whole_ms(d.0 / 2);
                         true
                     }
-                    (_, Fault::ClockStrobe { duration, .. }) if duration.0 > 1_000_000 => {
+                    (_, Fault::ClockStrobe { duration, .. })
+                    | (_, Fault::StrobeLeader { duration, .. })
+                        if duration.0 > 1_000_000 =>
+                    {
                         duration.0 = whole_ms(duration.0 / 2);
                         true
                     }
-                    (_, Fault::ClockBump { delta_ns, .. }) if delta_ns.abs() > 1_000_000 => {
+                    (_, Fault::ClockBump { delta_ns, .. })
+                    | (_, Fault::BumpLeader { delta_ns })
+                        if delta_ns.abs() > 1_000_000 =>
+                    {
                         *delta_ns /= 2;
                         true
                     }
@@ -394,6 +394,11 @@ fn cut_at(s: &Scenario, end: Nanos) -> Scenario {
             if e > end {
                 f.lasting = Some(Nanos(end.0 - f.at.0));
             }
+        }
+        // A jittered fault must still fit before the cut.
+        if let Some(j) = f.jitter {
+            let room = end.0 - f.ends().unwrap_or(f.at).0;
+            f.jitter = Some(Nanos(j.0.min(room)));
         }
     }
     c

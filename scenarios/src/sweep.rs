@@ -84,7 +84,19 @@ impl Shard {
     pub const WHOLE: Shard = Shard { index: 0, count: 1 };
 
     pub fn seeds(self, range: SeedRange) -> impl Iterator<Item = u64> {
-        (range.start..range.end).filter(move |s| (s - range.start) % self.count == self.index)
+        (0..self.len(range)).map(move |i| self.nth(range, i))
+    }
+
+    /// How many seeds of `range` this shard runs, without walking the range (a range can
+    /// hold 2^64 seeds).
+    pub fn len(self, range: SeedRange) -> u64 {
+        let n = range.end - range.start;
+        n / self.count + u64::from(self.index < n % self.count)
+    }
+
+    /// The shard's `i`th seed of `range` (`i < len`).
+    pub fn nth(self, range: SeedRange, i: u64) -> u64 {
+        range.start + self.index + i * self.count
     }
 }
 
@@ -127,6 +139,14 @@ impl SweepReport {
     /// by seed; the rate is total runs over the longest shard's time (shards run at once).
     pub fn merge(parts: Vec<SweepReport>) -> Result<Vec<SweepReport>, String> {
         let mut by_name: std::collections::BTreeMap<String, SweepReport> = Default::default();
+        for (i, p) in parts.iter().enumerate() {
+            if parts[..i].iter().any(|q| q.same_as(p)) {
+                return Err(format!(
+                    "the same report of {} is given twice: each shard counts once",
+                    p.scenario
+                ));
+            }
+        }
         for p in parts {
             match by_name.get_mut(&p.scenario) {
                 None => {
@@ -142,8 +162,9 @@ impl SweepReport {
                             p.scenario
                         ));
                     }
-                    m.runs += p.runs;
-                    m.passed += p.passed;
+                    let overflow = || format!("run counts of {} overflow", p.scenario);
+                    m.runs = m.runs.checked_add(p.runs).ok_or_else(overflow)?;
+                    m.passed = m.passed.checked_add(p.passed).ok_or_else(overflow)?;
                     m.failures.extend(p.failures);
                     m.failures.sort_by_key(|f| f.seed);
                     m.elapsed_sec = m.elapsed_sec.max(p.elapsed_sec);
@@ -152,6 +173,47 @@ impl SweepReport {
             }
         }
         Ok(by_name.into_values().collect())
+    }
+
+    /// What a report written by `dst sweep` always holds: no more passes than runs, and
+    /// times and rates that are finite and not negative.
+    pub fn check(&self) -> Result<(), String> {
+        if self.passed > self.runs {
+            return Err(format!(
+                "{}: {} passed of {} runs",
+                self.scenario, self.passed, self.runs
+            ));
+        }
+        if self.failures.len() as u64 > self.runs - self.passed {
+            return Err(format!(
+                "{}: {} failures but {} runs that did not pass",
+                self.scenario,
+                self.failures.len(),
+                self.runs - self.passed
+            ));
+        }
+        for (name, x) in [
+            ("elapsed_sec", self.elapsed_sec),
+            ("seeds_per_sec", self.seeds_per_sec),
+        ] {
+            if !x.is_finite() || x < 0.0 {
+                return Err(format!(
+                    "{}: {name} = {x} is not a time or rate",
+                    self.scenario
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether two reports are one shard's report given twice.
+    fn same_as(&self, other: &SweepReport) -> bool {
+        let seeds = |r: &SweepReport| r.failures.iter().map(|f| f.seed).collect::<Vec<_>>();
+        self.scenario == other.scenario
+            && self.runs == other.runs
+            && self.passed == other.passed
+            && self.elapsed_sec.to_bits() == other.elapsed_sec.to_bits()
+            && seeds(self) == seeds(other)
     }
 
     pub fn verdict(&self) -> Verdict {
@@ -180,19 +242,25 @@ pub fn sweep(
     on_done: &(dyn Fn(&RunReport) + Sync),
 ) -> SweepReport {
     let started = Instant::now();
-    let list: Vec<u64> = shard.seeds(seeds).collect();
+    let total = shard.len(seeds);
     let next = AtomicU64::new(0);
     let failures = Mutex::new(Vec::new());
     let passed = AtomicU64::new(0);
-    let jobs = jobs.clamp(1, list.len().clamp(1, 256));
+    let jobs = jobs.clamp(1, total.clamp(1, 256) as usize);
+    // Sweeps read only reports: keep no more of each trace than the checks need.
+    let lean = RunOptions {
+        lean_trace: true,
+        ..opts.clone()
+    };
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                let Some(&seed) = list.get(i) else {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
                     break;
-                };
-                let report = run_scenario(scenario, seed, opts).report;
+                }
+                let seed = shard.nth(seeds, i);
+                let report = run_scenario(scenario, seed, &lean).report;
                 on_done(&report);
                 if report.verdict == Verdict::Pass {
                     passed.fetch_add(1, Ordering::Relaxed);
@@ -215,10 +283,10 @@ pub fn sweep(
     failures.sort_by_key(|f| f.seed);
     SweepReport {
         scenario: scenario.name.clone(),
-        runs: list.len() as u64,
+        runs: total,
         passed: passed.into_inner(),
         failures,
-        seeds_per_sec: list.len() as f64 / elapsed.max(1e-9),
+        seeds_per_sec: total as f64 / elapsed.max(1e-9),
         elapsed_sec: elapsed,
     }
 }
@@ -236,6 +304,17 @@ mod tests {
         assert!(parse_seed("-1").is_err());
         assert!(parse_seed("0x").is_err());
         assert!(parse_seed("18446744073709551616").is_err());
+    }
+
+    #[test]
+    fn the_whole_seed_space_is_counted_without_walking_it() {
+        let range = parse_seed_range("0..18446744073709551615").unwrap();
+        let whole = Shard::WHOLE;
+        assert_eq!(whole.len(range), u64::MAX);
+        assert_eq!(whole.nth(range, u64::MAX - 1), u64::MAX - 1);
+        let last = Shard { index: 2, count: 3 };
+        assert_eq!(last.len(range), u64::MAX / 3);
+        assert_eq!(last.seeds(range).take(2).collect::<Vec<_>>(), vec![2, 5]);
     }
 
     #[test]

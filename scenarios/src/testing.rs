@@ -66,7 +66,11 @@ impl Sweep {
     pub fn failures(&self) -> Vec<(u64, String, String)> {
         let mut out = Vec::new();
         for seed in seeds_from_env(self.seeds.clone()) {
-            let r = run_scenario(&self.scenario, seed, &self.opts).report;
+            let lean = RunOptions {
+                lean_trace: true,
+                ..self.opts.clone()
+            };
+            let r = run_scenario(&self.scenario, seed, &lean).report;
             if r.verdict != Verdict::Pass {
                 let what = r
                     .violations

@@ -293,3 +293,236 @@ fn a_closed_pipe_ends_dst_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.is_empty(), "{err}");
 }
+
+#[test]
+fn unknown_systems_bugs_and_settings_typos_are_one_line_and_exit_2() {
+    let dir = std::env::temp_dir().join(format!("dst-sys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = String::from_utf8(dst(&["show", "raft/churn"]).stdout).unwrap();
+    let cases = [
+        (
+            "system = \"raft\"",
+            "system = \"mykv\"",
+            "unknown system 'mykv'; known systems: relay, raft",
+        ),
+        ("clients = 3", "clientz = 3", "unknown field `clientz`"),
+        (
+            "nodes = 5",
+            "bugs = [\"nope\"]\nnodes = 5",
+            "unknown bug 'nope'; raft's bugs:",
+        ),
+    ];
+    for (i, (from, to, says)) in cases.iter().enumerate() {
+        let path = dir.join(format!("bad-{i}.toml"));
+        std::fs::write(&path, base.replacen(from, to, 1)).unwrap();
+        let out = dst(&["run", path.to_str().unwrap(), "--seed", "1"]);
+        assert_eq!(out.status.code(), Some(2), "{to}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{to}: {err}");
+        assert!(
+            err.contains(&format!("bad-{i}.toml:")),
+            "names the file: {err}"
+        );
+    }
+    for (bug, says) in [
+        ("mykv:x", "unknown system 'mykv'"),
+        ("raft:nope", "raft's bugs: commit-previous-term"),
+        ("relay:x", "relay has no bug catalog"),
+    ] {
+        let out = dst(&["run", "raft/churn", "--seed", "1", "--bug", bug]);
+        assert_eq!(out.status.code(), Some(2), "{bug}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{bug}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unwritable_stdout_is_one_line_and_exit_2() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("no /dev/full here; skipped");
+        return;
+    };
+    let commands: [&[&str]; 5] = [
+        &["list"],
+        &["list", "--json"],
+        &["show", "raft/partition-halves"],
+        &["run", "relay/halves", "--seed", "1"],
+        &["run", "relay/halves", "--seed", "1", "--json"],
+    ];
+    for args in commands {
+        let out = Command::new(env!("CARGO_BIN_EXE_dst"))
+            .args(args)
+            .stdout(full.try_clone().unwrap())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: cannot write to stdout"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn output_files_are_checked_before_running_and_never_replaced() {
+    let dir = std::env::temp_dir().join(format!("dst-outputs-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mine = dir.join("mine.html");
+    std::fs::write(&mine, "my own file").unwrap();
+    let mine_s = mine.to_str().unwrap();
+    let missing_dir = dir.join("no-such-dir/t.jsonl");
+    let runs: [&[&str]; 4] = [
+        &[
+            "replay",
+            "raft/partition-halves",
+            "--seed",
+            "1",
+            "--html",
+            mine_s,
+        ],
+        &[
+            "run",
+            "raft/partition-halves",
+            "--seed",
+            "1",
+            "--history",
+            mine_s,
+        ],
+        &[
+            "run",
+            "raft/partition-halves",
+            "--seed",
+            "1",
+            "--trace",
+            missing_dir.to_str().unwrap(),
+        ],
+        &["lab", "run", "01-split-brain", "--html", mine_s],
+    ];
+    for args in runs {
+        let out = dst(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        // Refused before the run: one line, nothing printed about a run.
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // ShiViz export: refused without --force, written with it.
+    let trace = dir.join("t.jsonl");
+    let out = dst(&[
+        "run",
+        "relay/halves",
+        "--seed",
+        "1",
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let causal = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            "causal",
+            trace.to_str().unwrap(),
+            "--export-shiviz",
+            mine_s,
+        ];
+        args.extend(extra);
+        dst(&args)
+    };
+    let out = causal(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "my own file");
+    // The relay does not deliver causally (exit 1), but the export is written.
+    let out = causal(&["--force"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(std::fs::read_to_string(&mine).unwrap(), "my own file");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn merge_refuses_reports_no_sweep_writes() {
+    let dir = std::env::temp_dir().join(format!("dst-merge-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let report = |runs: &str, passed: &str, elapsed: &str| {
+        format!(
+            r#"{{"scenario":"relay/halves","runs":{runs},"passed":{passed},"failures":[],"seeds_per_sec":1.0,"elapsed_sec":{elapsed}}}"#
+        )
+    };
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let good = write("good.json", &report("10", "10", "1.0"));
+    let other = write("other.json", &report("5", "5", "2.0"));
+    let huge = write(
+        "huge.json",
+        &report("18446744073709551615", "18446744073709551615", "1.0"),
+    );
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec![write("empty.json", "[]")], "no sweep report"),
+        (
+            vec![write("passed.json", &report("3", "5", "1.0"))],
+            "5 passed of 3 runs",
+        ),
+        (
+            vec![write("neg.json", &report("3", "3", "-1.0"))],
+            "elapsed_sec",
+        ),
+        (vec![good.clone(), good.clone()], "twice"),
+        (vec![good.clone(), huge], "overflow"),
+    ];
+    for (files, says) in cases {
+        let mut args = vec!["merge"];
+        args.extend(files.iter().map(String::as_str));
+        let out = dst(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{files:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{files:?}: {err}");
+    }
+    assert_eq!(dst(&["merge", &good, &other]).status.code(), Some(0));
+    // Corpus cases that name what does not exist.
+    let corpus = |name: &str, case: &str| write(name, &format!("[[case]]\n{case}\n"));
+    let out_corpus = dir.join("merged.toml");
+    for (file, says) in [
+        (
+            corpus(
+                "c1.toml",
+                "scenario = \"raft/nope\"\nseed = 1\nexpect = \"pass\"",
+            ),
+            "no such scenario",
+        ),
+        (
+            corpus(
+                "c2.toml",
+                "scenario = \"relay/halves\"\nseed = 1\nexpect = \"maybe\"",
+            ),
+            "expect",
+        ),
+        (
+            corpus(
+                "c3.toml",
+                "scenario = \"relay/halves\"\nseed = 1\nexpect = \"pass\"\nbugs = [\"raft:nope\"]",
+            ),
+            "unknown bug",
+        ),
+    ] {
+        let out = dst(&["merge", &file, "--out", out_corpus.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says) && err.contains(&file), "{err}");
+        assert!(!out_corpus.exists());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -69,14 +69,52 @@ impl Violation {
 
 /// Replays the trace's lifecycle and partition events and checks every delivery.
 pub fn audit_world(events: &[TraceEvent], names: &[String]) -> Vec<Violation> {
-    let n = names.len();
-    let name = |i: usize| names.get(i).map_or("?", String::as_str);
-    // How many partitions cut each link; a link is cut while some partition holds it.
-    let mut cut: BTreeMap<(usize, usize), u32> = BTreeMap::new();
-    let mut status = vec![Status::Up; n];
-    let mut own = vec![0u64; n];
-    let mut out = Vec::new();
+    let mut audit = WorldAudit::default();
     for ev in events {
+        audit.observe(ev, names);
+    }
+    audit.into_violations()
+}
+
+/// The world audit as events stream by: what it needs of the past is only which links are
+/// cut, each node's status and each node's own clock entry, so a run that keeps no events
+/// is audited exactly as one that keeps them all.
+#[derive(Debug, Clone, Default)]
+pub struct WorldAudit {
+    /// How many partitions cut each link; a link is cut while some partition holds it.
+    cut: BTreeMap<(usize, usize), u32>,
+    status: Vec<Status>,
+    own: Vec<u64>,
+    out: Vec<Violation>,
+}
+
+impl WorldAudit {
+    /// The violations found so far.
+    pub fn violations(&self) -> &[Violation] {
+        &self.out
+    }
+
+    pub fn into_violations(self) -> Vec<Violation> {
+        self.out
+    }
+
+    /// Checks one event (the next of the trace) and updates the world as the audit sees it.
+    pub fn observe(&mut self, ev: &TraceEvent, names: &[String]) {
+        let name = |i: usize| names.get(i).map_or("?", String::as_str);
+        // Nodes are numbered densely; a node not seen yet starts up, at clock zero.
+        let highest = [ev.node, deliver_from(ev)].into_iter().flatten().max();
+        if let Some(h) = highest {
+            if h >= self.status.len() {
+                self.status.resize(h + 1, Status::Up);
+                self.own.resize(h + 1, 0);
+            }
+        }
+        let WorldAudit {
+            cut,
+            status,
+            own,
+            out,
+        } = self;
         if let Some(node) = ev.node {
             own[node] += 1;
             if ev.vc.get(node) != Some(&own[node]) {
@@ -165,7 +203,13 @@ pub fn audit_world(events: &[TraceEvent], names: &[String]) -> Vec<Violation> {
             }
         }
     }
-    out
+}
+
+fn deliver_from(ev: &TraceEvent) -> Option<usize> {
+    match ev.kind {
+        EventKind::Deliver { from, .. } => Some(from),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ compile_error!(
 );
 
 pub mod audit;
+pub mod budget;
 pub mod clock;
+pub mod crash_trigger;
 pub mod digest;
 pub mod disk;
 pub mod duration;

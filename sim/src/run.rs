@@ -115,6 +115,8 @@ pub struct RunOutput<T> {
     pub net: NetStats,
     pub sim_time_ns: u64,
     pub statuses: Vec<Status>,
+    /// What the run's crashes found on the disks.
+    pub disk_crashes: crate::disk::CrashStats,
 }
 
 /// Runs `main` in a fresh world built from `config`. Panics inside the run (a node's
@@ -139,7 +141,9 @@ where
         driver.abort();
         let statuses = (0..world.len()).map(|i| world.status(i)).collect();
         let net = world.net_stats();
+        let disk_crashes = world.crash_stats();
         let out = RunOutput {
+            disk_crashes,
             value,
             trace: world.take_trace(),
             names,

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::audit::{Violation, WorldAudit};
 use crate::digest::DigestHasher;
 use crate::disk::event::{digest_hash, DiskFault, DiskOp};
 
@@ -184,6 +185,21 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Events a trace keeps even when it keeps no others: rare ones that system checks
+    /// read after the run (lifecycle, partitions, clock changes, notes, disk faults).
+    /// Messages, timers and disk operations, the bulk of a run, are not landmarks.
+    pub fn is_landmark(&self) -> bool {
+        !matches!(
+            self,
+            EventKind::Send { .. }
+                | EventKind::Deliver { .. }
+                | EventKind::Drop { .. }
+                | EventKind::Duplicate { .. }
+                | EventKind::Timer { .. }
+                | EventKind::Disk(_)
+        )
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             EventKind::Send { .. } => "send",
@@ -439,19 +455,30 @@ thread_local! {
 /// The capacity hint never asks for more than this many events up front.
 const MAX_CAPACITY_HINT: usize = 1 << 18;
 
-/// The recorded events of a run and their running digest.
+/// How often (in events) a run compares the process's resident memory with its budget.
+const BUDGET_CHECK_EVERY: u64 = 1 << 16;
+
+/// The recorded events of a run, their running digest and the world audit.
+///
+/// A trace that keeps every event grows with the run. One that does not keeps only the
+/// landmarks (lifecycle, partitions, clock changes, notes, disk faults: what system checks
+/// read after a run) and still digests and audits every event as it goes by, so its digest
+/// and audit are exactly those of the full trace while its memory does not grow with
+/// messages, timers and disk operations.
 #[derive(Debug, Clone)]
 pub struct Trace {
     events: Vec<TraceEvent>,
     count: u64,
     hasher: DigestHasher,
     keep_events: bool,
-    /// Node names, for log lines only.
+    audit: WorldAudit,
+    /// Node names, for log lines and audit messages.
     names: Arc<[String]>,
 }
 
 impl Trace {
-    /// `keep_events: false` keeps only the count and the digest (for throughput runs).
+    /// `keep_events: false` keeps only the landmark events, the count, the digest and the
+    /// audit (for long runs, sweeps and throughput runs).
     pub fn new(keep_events: bool) -> Self {
         Self::with_names(keep_events, Vec::new())
     }
@@ -468,6 +495,7 @@ impl Trace {
             count: 0,
             hasher: DigestHasher::new(),
             keep_events,
+            audit: WorldAudit::default(),
             names: names.into(),
         }
     }
@@ -481,11 +509,15 @@ impl Trace {
             vc,
         };
         ev.digest_into(&mut self.hasher);
+        self.audit.observe(&ev, &self.names);
         self.count += 1;
+        if self.count.is_multiple_of(BUDGET_CHECK_EVERY) {
+            crate::budget::check(time_ns);
+        }
         if tracing::enabled!(target: "dst::trace", tracing::Level::DEBUG) {
             tracing::debug!(target: "dst::trace", "{}", ev.to_json(&self.names));
         }
-        if self.keep_events {
+        if self.keep_events || ev.kind.is_landmark() {
             self.events.push(ev);
         }
     }
@@ -498,8 +530,27 @@ impl Trace {
         }
     }
 
+    /// The kept events: all of them if the trace keeps events, else only the landmarks
+    /// (see [`EventKind::is_landmark`]). Positions are indices only in a complete trace;
+    /// [`Trace::event`] finds an event by its index in either.
     pub fn events(&self) -> &[TraceEvent] {
         &self.events
+    }
+
+    /// Whether every event was kept (exports and pictures need that).
+    pub fn is_complete(&self) -> bool {
+        self.keep_events
+    }
+
+    /// The kept event with this index, if it was kept.
+    pub fn event(&self, index: u64) -> Option<&TraceEvent> {
+        let at = self.events.binary_search_by_key(&index, |e| e.index).ok()?;
+        Some(&self.events[at])
+    }
+
+    /// What the world audit found over every event (kept or not).
+    pub fn audit(&self) -> Vec<Violation> {
+        self.audit.violations().to_vec()
     }
 
     pub fn len(&self) -> u64 {
@@ -521,6 +572,11 @@ impl Trace {
 
     /// Writes the events as JSON lines.
     pub fn write_json_lines(&self, names: &[String], out: &mut impl Write) -> io::Result<()> {
+        if !self.keep_events {
+            return Err(io::Error::other(
+                "the run kept only landmark events, not the whole trace",
+            ));
+        }
         for ev in &self.events {
             serde_json::to_writer(&mut *out, &ev.to_json(names))?;
             out.write_all(b"\n")?;

@@ -60,6 +60,7 @@ pub(crate) struct WorldState {
     faults_rng: ChaCha8Rng,
     pub trace: Trace,
     pub disks: DiskSet,
+    pub triggers: crate::crash_trigger::CrashTriggers,
     hooks: Vec<Box<dyn ProcessHook>>,
     driver_waker: Option<Waker>,
     driver_armed: Option<u64>,
@@ -126,6 +127,7 @@ impl World {
                 faults_rng: stream(seed, "faults"),
                 trace: Trace::with_names(keep_events, names.clone()),
                 disks: DiskSet::new(*disk, seed, &names),
+                triggers: crate::crash_trigger::CrashTriggers::new(n),
                 hooks: Vec::new(),
                 driver_waker: None,
                 driver_armed: None,
@@ -218,8 +220,66 @@ impl World {
 
     // ---- node-side operations -------------------------------------------------------
 
-    /// A node sends a message; returns its id.
+    /// A node sends a message; returns its id. A crash trigger may crash the sender (or
+    /// a set of nodes) right after the message leaves.
     pub(crate) fn send(
+        &self,
+        from: usize,
+        to: usize,
+        what: &'static str,
+        payload: Arc<dyn std::any::Any + Send + Sync>,
+    ) -> u64 {
+        let fired = {
+            let st = self.lock();
+            if st.nodes[from].status == Status::Crashed {
+                // A trigger crashed this node inside its current step; the rest of the
+                // step never happens, so neither do its sends.
+                return 0;
+            }
+            drop(st);
+            let id = self.send_inner(from, to, what, payload);
+            let mut st = self.lock();
+            let st = &mut *st;
+            let disk = &st.disks.disks[from];
+            let fired = st
+                .triggers
+                .observe(from, crate::crash_trigger::Act::Send, || {
+                    disk.has_unsynced()
+                });
+            if let Some(f) = &fired {
+                let now = st.now();
+                let fault = crate::disk::DiskFault::CrashTrigger {
+                    what: f.what.to_string(),
+                };
+                st.record_net(now, EventKind::DiskFault { node: from, fault });
+            }
+            (id, fired)
+        };
+        let (id, fired) = fired;
+        if let Some(f) = fired {
+            for v in f.victims {
+                let _ = self.crash(v);
+            }
+        }
+        id
+    }
+
+    /// Arms a crash trigger (see `crash_trigger`); returns its id.
+    pub fn arm_crash_trigger(
+        &self,
+        when: crate::crash_trigger::CrashWhen,
+        watched: Vec<usize>,
+        victims: Vec<usize>,
+    ) -> u64 {
+        self.lock().triggers.arm(when, watched, victims)
+    }
+
+    /// Disarms crash trigger `id` if it has not fired.
+    pub fn disarm_crash_trigger(&self, id: u64) {
+        self.lock().triggers.disarm(id);
+    }
+
+    fn send_inner(
         &self,
         from: usize,
         to: usize,

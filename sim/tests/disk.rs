@@ -186,6 +186,7 @@ fn same_seed_same_digest_with_disk_faults_on() {
         misdirected: 0.1,
         corruption: 0.1,
         latent_error: 0.1,
+        sync_reorder: 0.5,
     };
     let go = |seed| {
         let out = run(config(seed, faults), |sim| async move {

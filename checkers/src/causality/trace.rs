@@ -5,7 +5,9 @@
 //! integer index, or null for world events (partitions, heals), which carry no clock and are
 //! skipped. `vc` is an object host->counter or an array indexed by node; array indices are
 //! named by an optional header line `{"nodes":["n0","n1",...]}`, else by their number. A node
-//! event without `vc` is skipped too (not every trace event ticks the clock). `kind`
+//! event with `"vc":null` is skipped too (not every trace event ticks the clock), but a line
+//! missing `node` or `vc` altogether is an error: a misspelt key must not silently drop
+//! events and make up causal violations. `kind`
 //! `"send"`/`"deliver"` (also `"recv"`/`"receive"`) with a `"msg"` id (string or integer)
 //! link messages; any other kind is a local event.
 //!
@@ -237,12 +239,22 @@ impl<'de> Deserialize<'de> for MsgId {
     }
 }
 
+/// Deserializes a field that may be null: `None` when the field is absent (thanks to
+/// `default`), `Some(None)` when it is null. A misspelt key must not read as a null one.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 #[derive(Deserialize)]
 struct RawEvent<'a> {
-    #[serde(borrow, default)]
-    node: Option<NodeRef<'a>>,
-    #[serde(borrow, default)]
-    vc: Option<RawVc<'a>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    node: Option<Option<NodeRef<'a>>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    vc: Option<Option<RawVc<'a>>>,
     #[serde(borrow, default)]
     kind: Option<Cow<'a, str>>,
     #[serde(default)]
@@ -273,7 +285,7 @@ fn parse_json(source: &str, text: &str) -> Result<Trace, InputError> {
             )
         })?;
         if let Some(names) = raw.nodes {
-            if raw.kind.is_none() && raw.vc.is_none() {
+            if raw.kind.is_none() && raw.vc.is_none() && raw.node.is_none() {
                 header = Some(names);
                 continue;
             }
@@ -293,15 +305,29 @@ fn parse_json(source: &str, text: &str) -> Result<Trace, InputError> {
                 None => Ok(idx.to_string()),
             }
         };
-        let host = match raw.node {
-            None | Some(NodeRef::None) => continue, // world event
-            Some(NodeRef::Name(n)) => hosts.get(&n),
-            Some(NodeRef::Index(i)) => {
-                let n = name_of(i, &header)?;
-                hosts.get(&n)
-            }
+        let host =
+            match raw.node {
+                None => return Err(InputError::new(
+                    source,
+                    lineno,
+                    "expected a `node` field: a host name, a node index, or null for a world event",
+                )),
+                Some(None) | Some(Some(NodeRef::None)) => continue, // world event
+                Some(Some(NodeRef::Name(n))) => hosts.get(&n),
+                Some(Some(NodeRef::Index(i))) => {
+                    let n = name_of(i, &header)?;
+                    hosts.get(&n)
+                }
+            };
+        let vc = match raw.vc {
+            None => return Err(InputError::new(
+                source,
+                lineno,
+                "expected a `vc` field on a node's event: its vector clock (null if it has none)",
+            )),
+            Some(None) => continue, // explicitly no clock
+            Some(Some(vc)) => vc,
         };
-        let Some(vc) = raw.vc else { continue };
         let mut sparse = Vec::new();
         match vc {
             RawVc::Map(entries) => {

@@ -64,6 +64,24 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Skips whitespace, comments and `#_` discarded forms.
+    pub fn skip_discards(&mut self) -> Result<(), EdnError> {
+        self.skip_discards_at(0)
+    }
+
+    /// `skip_discards` inside `depth` levels of nesting (the discarded forms count too).
+    fn skip_discards_at(&mut self, depth: usize) -> Result<(), EdnError> {
+        loop {
+            self.skip_ws();
+            if self.src.get(self.pos) == Some(&b'#') && self.src.get(self.pos + 1) == Some(&b'_') {
+                self.pos += 2;
+                self.read_depth(depth + 1)?;
+            } else {
+                return Ok(());
+            }
+        }
+    }
+
     pub fn at_end(&mut self) -> bool {
         self.skip_ws();
         self.pos >= self.src.len()
@@ -158,7 +176,7 @@ impl<'a> Reader<'a> {
     fn read_seq(&mut self, close: u8, depth: usize) -> Result<Vec<Value>, EdnError> {
         let mut items = Vec::new();
         loop {
-            self.skip_ws();
+            self.skip_discards_at(depth + 1)?;
             match self.src.get(self.pos) {
                 None => {
                     return self.err(format!(
@@ -269,10 +287,81 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Writes a value as EDN that [`read_one`] reads back as the same value.
+pub fn write_value(v: &Value, out: &mut String) {
+    match v {
+        Value::Str(s) => {
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '\n' => out.push_str("\\n"),
+                    '\t' => out.push_str("\\t"),
+                    '\r' => out.push_str("\\r"),
+                    c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
+        Value::List(l) => {
+            out.push('[');
+            for (i, x) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                write_value(x, out);
+            }
+            out.push(']');
+        }
+        Value::Map(m) => {
+            out.push('{');
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_value(k, out);
+                out.push(' ');
+                write_value(x, out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The events as Jepsen/Knossos EDN, one operation map per line, as Jepsen writes
+/// `history.edn` (`:time` only when known, `:key` only when set).
+pub fn to_edn_lines(events: &[crate::history::Event]) -> String {
+    let mut out = String::new();
+    for e in events {
+        out.push_str(&format!(
+            "{{:process {}, :type :{}, :f :{}",
+            e.process,
+            e.kind.name(),
+            e.f
+        ));
+        if let Some(k) = &e.key {
+            out.push_str(", :key ");
+            write_value(k, &mut out);
+        }
+        out.push_str(", :value ");
+        write_value(&e.value, &mut out);
+        if let Some(t) = e.time {
+            out.push_str(&format!(", :time {t}"));
+        }
+        out.push_str("}\n");
+    }
+    out
+}
+
 /// Reads exactly one form from `text` (nothing may follow it but whitespace and comments).
 pub fn read_one(text: &str, line: usize) -> Result<Value, EdnError> {
     let mut r = Reader::new(text, line);
+    r.skip_discards()?;
     let v = r.read()?;
+    r.skip_discards()?;
     if !r.at_end() {
         return Err(EdnError {
             line: r.line(),

@@ -66,6 +66,18 @@ pub struct History {
     /// Where it came from (file name), for error messages and reports.
     pub source: String,
     pub events: Vec<Event>,
+    /// What the reader did that a person should know (a cut-off last line it dropped).
+    pub warnings: Vec<String>,
+}
+
+impl History {
+    pub fn new(source: impl Into<String>, events: Vec<Event>) -> Self {
+        History {
+            source: source.into(),
+            events,
+            warnings: Vec::new(),
+        }
+    }
 }
 
 /// Input formats the checkers read.
@@ -73,9 +85,10 @@ pub struct History {
 pub enum Format {
     /// One JSON object per line (the native format of the design brief).
     Native,
-    /// Jepsen/Knossos EDN operation maps: a vector of maps or one map per line.
+    /// Jepsen/Knossos EDN operation maps: a vector or list of maps, or one map per line.
     Edn,
-    /// Jepsen log lines: `INFO  jepsen.util - 3 :invoke :cas [2 1]`.
+    /// Jepsen log lines: `INFO  jepsen.util - 3 :invoke :cas [2 1]` or the newer
+    /// `INFO [jepsen worker 0] jepsen.util: 3 :invoke :cas [2 1]`.
     JepsenLog,
 }
 
@@ -89,33 +102,47 @@ impl Format {
         }
     }
 
-    /// Guesses the format from the first significant line.
+    /// Guesses the format from the first line that shows one, looking past blank lines,
+    /// comments and ordinary log output. `None` when no line shows a format.
     pub fn detect(text: &str) -> Option<Format> {
         for line in text.lines() {
-            let t = line.trim();
+            let t = line.trim().trim_start_matches('\u{feff}');
             if t.is_empty() || t.starts_with(';') {
                 continue;
             }
-            if t.contains("jepsen.util") || jepsen_log::looks_like_log_line(t) {
+            if jepsen_log::looks_like_log_line(t) {
                 return Some(Format::JepsenLog);
             }
-            let rest = t.trim_start_matches(['{', '[', ' ', '\t']);
+            let rest = t.trim_start_matches(['{', '[', '(', ' ', '\t']);
             if t.starts_with('{') && rest.starts_with('"') {
                 return Some(Format::Native);
             }
-            if t.starts_with('{') || t.starts_with('[') || t.starts_with('#') {
+            if t.starts_with(['{', '[', '(', '#']) {
                 return Some(Format::Edn);
             }
-            return None;
+            // Anything else (log chatter before the first operation): keep looking.
         }
         None
     }
 }
 
-/// Parses history text; `format` None means detect it.
+/// Whether the text holds nothing but whitespace and `;` comments.
+fn is_blank(text: &str) -> bool {
+    text.lines().all(|l| {
+        let t = l.trim().trim_start_matches('\u{feff}');
+        t.is_empty() || t.starts_with(';')
+    })
+}
+
+/// Parses history text; `format` None means detect it. A history with no client operations
+/// (empty, or only nemesis events) is valid: every checker decides it trivially and says so.
 pub fn parse_str(source: &str, text: &str, format: Option<Format>) -> Result<History, InputError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let format = match format {
         Some(f) => f,
+        None if is_blank(text) => {
+            return Ok(History::new(source, Vec::new()));
+        }
         None => Format::detect(text).ok_or_else(|| {
             InputError::new(
                 source,
@@ -124,24 +151,19 @@ pub fn parse_str(source: &str, text: &str, format: Option<Format>) -> Result<His
             )
         })?,
     };
+    let mut warnings = Vec::new();
     let mut events = match format {
         Format::Native => native::parse(source, text)?,
         Format::Edn => edn_history(source, text)?,
-        Format::JepsenLog => jepsen_log::parse(source, text)?,
+        Format::JepsenLog => jepsen_log::parse(source, text, &mut warnings)?,
     };
-    if events.is_empty() {
-        return Err(InputError::new(
-            source,
-            0,
-            "expected at least one client operation, found none",
-        ));
-    }
     if events.iter().all(|e| e.time.is_some()) && events.windows(2).any(|w| w[0].time > w[1].time) {
         events.sort_by_key(|e| e.time);
     }
     Ok(History {
         source: source.to_string(),
         events,
+        warnings,
     })
 }
 
@@ -165,23 +187,30 @@ pub fn read_file(path: &Path, format: Option<Format>) -> Result<History, InputEr
     parse_str(&source, &text, format)
 }
 
-/// Reads a history from EDN: either a top-level vector of maps or a sequence of maps.
+/// Reads a history from EDN: a top-level vector or list of maps, or a sequence of maps.
+/// `#_` discards before the history are skipped by the reader's whitespace rules.
 fn edn_history(source: &str, text: &str) -> Result<Vec<Event>, InputError> {
     let mut r = edn::Reader::new(text, 1);
     let mut events = Vec::new();
     let to_err = |e: edn::EdnError| InputError::new(source, e.line, e.message);
-    if r.peek() == Some(b'[') {
+    r.skip_discards().map_err(to_err)?;
+    if let Some(open @ (b'[' | b'(')) = r.peek() {
+        let close = if open == b'[' { b']' } else { b')' };
         r.bump();
         loop {
+            r.skip_discards().map_err(to_err)?;
             match r.peek() {
                 None => {
                     return Err(InputError::new(
                         source,
                         r.line(),
-                        "expected `]` closing the history vector, found the end of the file",
+                        format!(
+                            "expected `{}` closing the history, found the end of the file",
+                            close as char
+                        ),
                     ))
                 }
-                Some(b']') => {
+                Some(c) if c == close => {
                     r.bump();
                     break;
                 }
@@ -192,15 +221,20 @@ fn edn_history(source: &str, text: &str) -> Result<Vec<Event>, InputError> {
                 }
             }
         }
+        r.skip_discards().map_err(to_err)?;
         if !r.at_end() {
             return Err(InputError::new(
                 source,
                 r.line(),
-                "expected the end of the file after the history vector",
+                "expected the end of the file after the history",
             ));
         }
     } else {
         while !r.at_end() {
+            r.skip_discards().map_err(to_err)?;
+            if r.at_end() {
+                break;
+            }
             let line = r.line();
             let v = r.read().map_err(to_err)?;
             push_edn_event(source, line, &v, &mut events)?;

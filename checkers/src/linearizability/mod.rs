@@ -2,11 +2,13 @@
 //!
 //! A `Model` is a sequential specification: an initial state and a step function that says
 //! whether an operation with its observed result is legal in a state, and the state after it.
-//! The checker splits the history into the model's partitions (per key for a key-value map),
-//! checks each with the Wing-Gong-Lowe search, and stops at the first violation, reporting a
-//! witness: the longest linearizable prefix found, the operations that could not be placed
-//! next, and the model state there. With a time limit, running out yields `Unknown` with how
-//! far the search got, never a guess. It deliberately does not check weaker models
+//! The checker splits the history into the model's partitions (per key for a key-value map)
+//! and checks them with the Wing-Gong-Lowe search, scheduled in rounds of growing step
+//! budgets (optionally on several threads) so that one hard partition cannot hide a
+//! violation in another; see [`check`]. A violation is reported with a witness: the longest
+//! linearizable prefix found, the operations that could not be placed next, and the model
+//! state there. With a time or memory limit, running out yields `Unknown` naming every
+//! undecided partition and why, never a guess. It deliberately does not check weaker models
 //! (sequential consistency) or multi-object transactions; see `serializability`.
 
 pub mod models;
@@ -19,16 +21,20 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub use models::{CasRegister, KvMap, ModelKind, Queue, Register, SetModel};
 
 /// A sequential specification. Implement it to check your own data type.
-pub trait Model {
+///
+/// Models are `Sync` and their operations and states `Send` so that partitions can be
+/// searched on several threads.
+pub trait Model: Sync {
     /// The model's own reading of a recorded operation.
-    type Op: Clone + Debug;
+    type Op: Clone + Debug + Send + Sync;
     /// Model states; hashed for memoization, so keep them small.
-    type State: Clone + Eq + Hash + Debug;
+    type State: Clone + Eq + Hash + Debug + Send;
 
     /// The state before any operation (of each partition).
     fn init(&self) -> Self::State;
@@ -75,9 +81,12 @@ pub trait Model {
 pub struct Options {
     /// Give up with `Unknown` after this long (all partitions together).
     pub timeout: Option<Duration>,
-    /// Give up with `Unknown` when the memoization cache of one partition would grow past
-    /// about this many bytes (as estimated by `Model::state_bytes`).
+    /// Give up with `Unknown` when the memoization caches of all partitions together would
+    /// grow past about this many bytes (as estimated by `Model::state_bytes`).
     pub max_cache_bytes: usize,
+    /// Threads searching partitions at once (0: as many as the machine has cores). The
+    /// verdict never depends on it; see [`check`].
+    pub threads: usize,
 }
 
 impl Default for Options {
@@ -85,6 +94,7 @@ impl Default for Options {
         Options {
             timeout: None,
             max_cache_bytes: 1 << 30,
+            threads: 1,
         }
     }
 }
@@ -122,17 +132,37 @@ pub struct Witness {
     pub state: String,
 }
 
-/// How far a search got before the time limit.
+/// A partition the search could not decide, and why.
 #[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Progress {
+pub struct Undecided {
+    /// The partition (key); `None` for an unpartitioned model.
+    pub partition: Option<String>,
     /// "time limit" or "memory limit".
     pub reason: String,
+    pub ops: usize,
+    /// Search steps spent on it.
+    pub steps: u64,
+    /// Bytes its memo cache held when it stopped.
+    pub cache_bytes: usize,
+    pub longest_prefix: usize,
+}
+
+/// How far a search got before a limit.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Progress {
+    /// "time limit" or "memory limit": what stopped the first undecided partition.
+    pub reason: String,
+    /// Partitions decided linearizable.
     pub partitions_checked: usize,
     pub partitions: usize,
-    /// The partition being searched when time ran out.
+    /// The first undecided partition (as `undecided[0]`), kept for short reports.
     pub partition: Option<String>,
     pub partition_ops: usize,
     pub longest_prefix: usize,
+    /// Every undecided partition, in partition order.
+    pub undecided: Vec<Undecided>,
+    /// The memory cap (all partitions together), in bytes.
+    pub max_cache_bytes: usize,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -163,16 +193,34 @@ pub struct Report {
     pub partitions: usize,
     /// Time spent checking, excluding parsing.
     pub check_nanos: u128,
+    /// Remarks a person should see (such as "no client operations").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
+/// Steps every partition gets in the first round; each later round multiplies it.
+const FIRST_BUDGET: u64 = 20_000;
+const BUDGET_GROWTH: u64 = 8;
+/// Rounds with less work per partition than this run on one thread: spawning is not free.
+const PARALLEL_MIN_BUDGET: u64 = 100_000;
+
 /// Checks a paired history against a model.
+///
+/// Partitions are scheduled in rounds so that an easy partition never waits behind a hard
+/// one: every undecided partition gets a step budget (20,000 steps, then eight times more
+/// each round), resuming where it stopped, and the memory cap is shared equally among the
+/// partitions still undecided. A violation in any partition is the verdict; among several
+/// found in the same round the first in partition order is reported, so the verdict and
+/// its witness do not depend on threads or timing. `Unknown` only when no partition has a
+/// violation and some stay undecided: by the deadline (which partitions those are may
+/// depend on timing) or because the memory cap left them no room (which does not).
 pub fn check<M: Model>(
     model: &M,
     history: &Operations,
     opts: &Options,
 ) -> Result<Report, InputError> {
     let start = Instant::now();
-    let deadline = opts.timeout.map(|t| start + t);
+    let deadline = opts.timeout.and_then(|t| start.checked_add(t));
     let mut parts: BTreeMap<Option<Value>, Vec<(M::Op, &Operation)>> = BTreeMap::new();
     for op in &history.ops {
         let m = model
@@ -187,40 +235,187 @@ pub fn check<M: Model>(
     // were still checked.
     let ops: usize = parts.values().map(Vec::len).sum();
     let partitions = parts.len();
+    let mut notes = Vec::new();
+    if history.ops.is_empty() {
+        notes.push("no client operations: an empty history is linearizable".to_string());
+    }
     for part in parts.values_mut() {
         model.preprocess(part);
     }
-    let mut verdict = Verdict::Linearizable;
-    for (done, (label, part)) in parts.iter().enumerate() {
-        match search::search(model, part, deadline, opts.max_cache_bytes) {
-            search::Outcome::Linearizable => {}
-            search::Outcome::Violation(stuck) => {
-                verdict = Verdict::NotLinearizable {
-                    witness: witness(model, label, part, stuck),
-                };
-                break;
-            }
-            search::Outcome::GaveUp { longest, memory } => {
-                verdict = Verdict::Unknown {
-                    progress: Progress {
-                        reason: if memory { "memory limit" } else { "time limit" }.to_string(),
-                        partitions_checked: done,
-                        partitions,
-                        partition: label.as_ref().map(Value::to_string),
-                        partition_ops: part.len(),
-                        longest_prefix: longest,
-                    },
-                };
-                break;
-            }
-        }
-    }
+    let parts: Vec<Part<'_, M>> = parts.into_iter().collect();
+    let verdict = schedule(model, &parts, deadline, opts);
     Ok(Report {
         verdict,
         ops,
         partitions,
         check_nanos: start.elapsed().as_nanos(),
+        notes,
     })
+}
+
+/// A partition: its label and its operations as the model reads them.
+type Part<'h, M> = (Option<Value>, Vec<(<M as Model>::Op, &'h Operation)>);
+
+/// What became of a partition at the end of a round.
+enum Fate<S> {
+    Open,
+    Linearizable,
+    Violation(search::Stuck<S>),
+    /// Out of memory at this share of the cap.
+    Memory(usize),
+    Time,
+}
+
+fn schedule<M: Model>(
+    model: &M,
+    parts: &[Part<'_, M>],
+    deadline: Option<Instant>,
+    opts: &Options,
+) -> Verdict {
+    let n = parts.len();
+    let mut searches: Vec<search::Search<'_, M>> = parts
+        .iter()
+        .map(|(_, p)| search::Search::new(model, p))
+        .collect();
+    let mut fates: Vec<Fate<M::State>> = (0..n).map(|_| Fate::Open).collect();
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        t => t,
+    };
+    let mut budget = FIRST_BUDGET;
+    loop {
+        let live: Vec<usize> = (0..n)
+            .filter(|&i| matches!(fates[i], Fate::Open | Fate::Memory(_)))
+            .collect();
+        if live.is_empty() {
+            break;
+        }
+        let share = opts.max_cache_bytes / live.len();
+        // Partitions stopped by memory run again only when their share has grown.
+        let runnable: Vec<usize> = live
+            .iter()
+            .copied()
+            .filter(|&i| !matches!(fates[i], Fate::Memory(s) if s >= share))
+            .collect();
+        if runnable.is_empty() {
+            break;
+        }
+        let cancel = AtomicUsize::new(usize::MAX);
+        let run_one = |s: &mut search::Search<'_, M>, i: usize| {
+            let out = s.run(budget, share, deadline, Some((&cancel, i)));
+            if let search::Outcome::Violation(_) = out {
+                cancel.fetch_min(i, Ordering::Relaxed);
+            }
+            out
+        };
+        let mut outcomes: Vec<(usize, search::Outcome<M::State>)> = Vec::new();
+        let mut picked: Vec<(usize, &mut search::Search<'_, M>)> = searches
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| runnable.binary_search(i).is_ok())
+            .collect();
+        let workers = threads.min(picked.len());
+        if workers <= 1 || budget < PARALLEL_MIN_BUDGET {
+            for (i, s) in picked {
+                let out = run_one(s, i);
+                let stop = matches!(out, search::Outcome::Violation(_));
+                outcomes.push((i, out));
+                if stop {
+                    break;
+                }
+            }
+        } else {
+            // Work stealing over a shared queue, in partition order.
+            let queue = std::sync::Mutex::new(std::mem::take(&mut picked).into_iter());
+            let results = std::sync::Mutex::new(Vec::new());
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(|| loop {
+                        let next = queue.lock().map(|mut q| q.next()).unwrap_or(None);
+                        let Some((i, s)) = next else { break };
+                        if cancel.load(Ordering::Relaxed) < i {
+                            continue;
+                        }
+                        let out = run_one(s, i);
+                        if let Ok(mut r) = results.lock() {
+                            r.push((i, out));
+                        }
+                    });
+                }
+            });
+            outcomes = results.into_inner().unwrap_or_default();
+            outcomes.sort_by_key(|(i, _)| *i);
+        }
+        for (i, out) in outcomes {
+            fates[i] = match out {
+                search::Outcome::Linearizable => Fate::Linearizable,
+                search::Outcome::Violation(stuck) => Fate::Violation(stuck),
+                search::Outcome::Budget | search::Outcome::Cancelled => Fate::Open,
+                search::Outcome::Memory => Fate::Memory(share),
+                search::Outcome::Time => Fate::Time,
+            };
+            if matches!(fates[i], Fate::Linearizable) {
+                searches[i].release();
+            }
+        }
+        // The first violation in partition order: every partition before it ran its full
+        // budget this round (only later ones are cancelled), so this does not depend on
+        // timing.
+        if let Some(i) = fates.iter().position(|f| matches!(f, Fate::Violation(_))) {
+            let Fate::Violation(stuck) = std::mem::replace(&mut fates[i], Fate::Open) else {
+                unreachable!("matched just above")
+            };
+            let (label, part) = &parts[i];
+            return Verdict::NotLinearizable {
+                witness: witness(model, label, part, stuck),
+            };
+        }
+        if fates.iter().any(|f| matches!(f, Fate::Time)) {
+            // Out of time: everything still open is undecided by the clock.
+            for f in fates.iter_mut() {
+                if matches!(f, Fate::Open) {
+                    *f = Fate::Time;
+                }
+            }
+            break;
+        }
+        budget = budget.saturating_mul(BUDGET_GROWTH);
+    }
+    let undecided: Vec<Undecided> = (0..n)
+        .filter_map(|i| {
+            let reason = match fates[i] {
+                Fate::Time | Fate::Open => "time limit",
+                Fate::Memory(_) => "memory limit",
+                _ => return None,
+            };
+            Some(Undecided {
+                partition: parts[i].0.as_ref().map(Value::to_string),
+                reason: reason.to_string(),
+                ops: parts[i].1.len(),
+                steps: searches[i].steps,
+                cache_bytes: searches[i].cache_bytes(),
+                longest_prefix: searches[i].longest(),
+            })
+        })
+        .collect();
+    let Some(first) = undecided.first() else {
+        return Verdict::Linearizable;
+    };
+    Verdict::Unknown {
+        progress: Progress {
+            reason: first.reason.clone(),
+            partitions_checked: fates
+                .iter()
+                .filter(|f| matches!(f, Fate::Linearizable))
+                .count(),
+            partitions: n,
+            partition: first.partition.clone(),
+            partition_ops: first.ops,
+            longest_prefix: first.longest_prefix,
+            max_cache_bytes: opts.max_cache_bytes,
+            undecided,
+        },
+    }
 }
 
 fn clip(s: String) -> String {

@@ -8,39 +8,123 @@
 //! operations into the same state have the same future (Lowe, "Testing for linearizability",
 //! 2017; the same idea as Porcupine). Indeterminate operations have their return at +infinity,
 //! so reaching one means every determinate operation has been placed and the rest may never
-//! have happened. This module does not split histories; see `partition` in the model trait.
+//! have happened.
+//!
+//! The search is resumable: [`Search::run`] advances it by a budget of steps and can be called
+//! again with a larger one, so a scheduler can give every partition a small budget first and
+//! the undecided ones more later. Whether a budget or a memory cap stops it depends only on the
+//! steps taken, never on the clock, so the outcome of a budgeted run is the same on every
+//! machine; only the deadline is wall-clock. This module does not split histories; see
+//! `partition` in the model trait.
 
 use super::Model;
+use crate::fxhash::FxHasher;
 use crate::history::Operation;
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-/// A fast multiplicative hasher for the memo cache (FxHash's scheme). The cache is never
-/// iterated, so its order cannot reach output; SipHash's DoS resistance buys nothing here.
-#[derive(Default)]
-struct FxHasher(u64);
+/// The memo cache: a set of (bitset, state) pairs. Bitsets live in one arena and states in
+/// one vector, indexed from an open-addressing table of `u32` slots, so an entry costs its
+/// bitset words plus the state plus ~12 bytes, and dropping a cache of millions of entries
+/// frees three allocations (plus whatever the states own) instead of one per entry.
+struct Cache<S> {
+    words: usize,
+    bits: Vec<u64>,
+    entries: Vec<(u64, S)>,
+    /// `index + 1` into `entries`; 0 is empty. Length a power of two, at most half full.
+    slots: Vec<u32>,
+}
 
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut buf = [0u8; 8];
-            buf[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(buf));
+impl<S: Eq + Hash> Cache<S> {
+    fn new(words: usize) -> Self {
+        Cache {
+            words,
+            bits: Vec::new(),
+            entries: Vec::new(),
+            slots: vec![0; 1024],
         }
     }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+
+    fn hash(bits: &[u64], state: &S) -> u64 {
+        let mut h = FxHasher::default();
+        for &w in bits {
+            h.write_u64(w);
+        }
+        state.hash(&mut h);
+        h.finish()
     }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
+
+    /// Inserts unless present; `true` when it was new.
+    fn insert(&mut self, bits: &[u64], state: &S) -> bool
+    where
+        S: Clone,
+    {
+        let h = Self::hash(bits, state);
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                break;
+            }
+            let e = (s - 1) as usize;
+            if self.entries[e].0 == h
+                && self.bits[e * self.words..(e + 1) * self.words] == *bits
+                && self.entries[e].1 == *state
+            {
+                return false;
+            }
+            i = (i + 1) & mask;
+        }
+        assert!(
+            self.entries.len() < u32::MAX as usize - 1,
+            "memo cache index overflow"
+        );
+        self.entries.push((h, state.clone()));
+        self.bits.extend_from_slice(bits);
+        self.slots[i] = self.entries.len() as u32;
+        if self.entries.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        true
     }
-    fn finish(&self) -> u64 {
-        // Final avalanche (MurmurHash3's fmix64): hashbrown uses the top bits.
-        let mut z = self.0;
-        z = (z ^ (z >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
-        z = (z ^ (z >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        z ^ (z >> 33)
+
+    fn grow(&mut self) {
+        let cap = self.slots.len() * 2;
+        let mut slots = vec![0u32; cap];
+        let mask = cap - 1;
+        for (e, (h, _)) in self.entries.iter().enumerate() {
+            let mut i = *h as usize & mask;
+            while slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            slots[i] = e as u32 + 1;
+        }
+        self.slots = slots;
+    }
+
+    /// Bytes the next insert may allocate (vectors double, the table is rebuilt), so the
+    /// cap can be checked before an allocation rather than after.
+    fn next_growth(&self) -> usize {
+        let mut extra = 0;
+        if self.entries.len() == self.entries.capacity() {
+            extra += self.entries.capacity().max(4) * std::mem::size_of::<(u64, S)>();
+        }
+        if self.bits.len() + self.words > self.bits.capacity() {
+            extra += self.bits.capacity().max(self.words * 4) * 8;
+        }
+        if (self.entries.len() + 1) * 2 > self.slots.len() {
+            extra += self.slots.len() * 8;
+        }
+        extra
+    }
+
+    /// Bytes of the table itself (states' own heap is counted by the caller).
+    fn table_bytes(&self) -> usize {
+        self.slots.len() * 4
+            + self.entries.capacity() * std::mem::size_of::<(u64, S)>()
+            + self.bits.capacity() * 8
     }
 }
 
@@ -66,145 +150,213 @@ pub(crate) struct Stuck<S> {
     pub state: S,
 }
 
+/// Where a call to [`Search::run`] left the search.
 pub(crate) enum Outcome<S> {
     Linearizable,
     Violation(Stuck<S>),
-    /// Ran out of time or memory; the length of the longest prefix found.
-    GaveUp {
-        longest: usize,
-        memory: bool,
-    },
+    /// The step budget of this call is spent; call again with a larger one.
+    Budget,
+    /// The memo cache reached the byte cap of this call; a larger cap may let it go on.
+    Memory,
+    /// The deadline passed.
+    Time,
+    /// Another partition's result made this one irrelevant.
+    Cancelled,
 }
 
-/// Searches for a linearization of `ops` (all of one partition).
-pub(crate) fn search<M: Model>(
-    model: &M,
-    ops: &[(M::Op, &Operation)],
-    deadline: Option<Instant>,
-    max_cache_bytes: usize,
-) -> Outcome<M::State> {
-    let n = ops.len();
-    if n == 0 {
-        return Outcome::Linearizable;
-    }
-    // Entries in time order; indeterminate returns sort last (usize::MAX).
-    let mut evs: Vec<(usize, bool, usize)> = Vec::with_capacity(2 * n);
-    for (i, (_, op)) in ops.iter().enumerate() {
-        evs.push((op.call, false, i));
-        evs.push((op.ret.unwrap_or(usize::MAX), true, i));
-    }
-    evs.sort_unstable();
-    let mut nodes: Vec<Node> = Vec::with_capacity(2 * n + 1);
-    nodes.push(Node {
-        op: NIL,
-        is_call: false,
-        prev: NIL,
-        next: 1,
-        matching: NIL,
-    });
-    let mut call_node = vec![NIL; n];
-    let mut ret_node = vec![NIL; n];
-    for (k, &(_, is_ret, op)) in evs.iter().enumerate() {
-        let idx = k + 1;
-        if is_ret {
-            ret_node[op] = idx;
-        } else {
-            call_node[op] = idx;
+/// A search over one partition, resumable between calls to `run`.
+pub(crate) struct Search<'a, M: Model> {
+    model: &'a M,
+    ops: &'a [(M::Op, &'a Operation)],
+    nodes: Vec<Node>,
+    linearized: Vec<u64>,
+    cache: Cache<M::State>,
+    /// Heap bytes owned by cached states beyond their inline size.
+    state_heap: usize,
+    calls: Vec<(usize, M::State)>,
+    state: M::State,
+    entry: usize,
+    best: Option<Stuck<M::State>>,
+    /// Steps taken so far, over all calls.
+    pub steps: u64,
+    /// Set once the search has decided.
+    done: bool,
+}
+
+impl<'a, M: Model> Search<'a, M> {
+    pub(crate) fn new(model: &'a M, ops: &'a [(M::Op, &'a Operation)]) -> Self {
+        let n = ops.len();
+        // Entries in time order; indeterminate returns sort last (usize::MAX).
+        let mut evs: Vec<(usize, bool, usize)> = Vec::with_capacity(2 * n);
+        for (i, (_, op)) in ops.iter().enumerate() {
+            evs.push((op.call, false, i));
+            evs.push((op.ret.unwrap_or(usize::MAX), true, i));
         }
+        evs.sort_unstable();
+        let mut nodes: Vec<Node> = Vec::with_capacity(2 * n + 1);
         nodes.push(Node {
-            op,
-            is_call: !is_ret,
-            prev: k,
-            next: if idx == 2 * n { NIL } else { idx + 1 },
+            op: NIL,
+            is_call: false,
+            prev: NIL,
+            next: if n == 0 { NIL } else { 1 },
             matching: NIL,
         });
-    }
-    for i in 0..n {
-        // A call must precede its own return; pairing guarantees it.
-        debug_assert!(call_node[i] < ret_node[i]);
-        nodes[call_node[i]].matching = ret_node[i];
-    }
-
-    let words = n.div_ceil(64);
-    let mut linearized = vec![0u64; words];
-    let mut cache: HashSet<(Vec<u64>, M::State), BuildHasherDefault<FxHasher>> = HashSet::default();
-    let mut calls: Vec<(usize, M::State)> = Vec::new();
-    let mut state = model.init();
-    let mut entry = nodes[0].next;
-    let mut best: Option<Stuck<M::State>> = None;
-    let mut iterations: u64 = 0;
-    let entry_bytes = words * 8 + 48; // bitset, hash-table slot and Vec header, roughly
-    let mut cache_bytes = 0usize;
-
-    while nodes[0].next != NIL {
-        iterations += 1;
-        if iterations & 0x3FF == 0 {
-            if let Some(d) = deadline {
-                if Instant::now() >= d {
-                    let longest = best.map(|b| b.prefix.len()).unwrap_or(calls.len());
-                    return Outcome::GaveUp {
-                        longest,
-                        memory: false,
-                    };
-                }
+        let mut call_node = vec![NIL; n];
+        let mut ret_node = vec![NIL; n];
+        for (k, &(_, is_ret, op)) in evs.iter().enumerate() {
+            let idx = k + 1;
+            if is_ret {
+                ret_node[op] = idx;
+            } else {
+                call_node[op] = idx;
             }
+            nodes.push(Node {
+                op,
+                is_call: !is_ret,
+                prev: k,
+                next: if idx == 2 * n { NIL } else { idx + 1 },
+                matching: NIL,
+            });
         }
-        debug_assert!(
-            entry != NIL,
-            "a pending call always has its return later in the list"
-        );
-        let node = &nodes[entry];
-        let op = node.op;
-        if node.is_call {
-            let next = node.next;
-            let step = model.step(&state, &ops[op].0);
-            // An indeterminate operation that changes nothing here is equivalent to one that
-            // never happens (its return is at +infinity, so it never forces anything): skip
-            // it rather than explore the same futures under a different bitset.
-            let redundant = ops[op].1.ret.is_none() && step.as_ref() == Some(&state);
-            if let Some(new_state) = step.filter(|_| !redundant) {
-                linearized[op / 64] |= 1 << (op % 64);
-                let bytes = entry_bytes + model.state_bytes(&new_state);
-                if cache.insert((linearized.clone(), new_state.clone())) {
-                    cache_bytes += bytes;
-                    if cache_bytes > max_cache_bytes {
-                        let longest = best.map(|b| b.prefix.len()).unwrap_or(calls.len());
-                        return Outcome::GaveUp {
-                            longest,
-                            memory: true,
-                        };
+        for i in 0..n {
+            // A call must precede its own return; pairing guarantees it.
+            debug_assert!(call_node[i] < ret_node[i]);
+            nodes[call_node[i]].matching = ret_node[i];
+        }
+        let words = n.div_ceil(64).max(1);
+        let entry = nodes[0].next;
+        Search {
+            model,
+            ops,
+            nodes,
+            linearized: vec![0u64; words],
+            cache: Cache::new(words),
+            state_heap: 0,
+            calls: Vec::new(),
+            state: model.init(),
+            entry,
+            best: None,
+            steps: 0,
+            done: false,
+        }
+    }
+
+    /// Approximate bytes held by the memo cache.
+    pub(crate) fn cache_bytes(&self) -> usize {
+        self.cache.table_bytes() + self.state_heap
+    }
+
+    /// The longest linearizable prefix found so far.
+    pub(crate) fn longest(&self) -> usize {
+        self.best
+            .as_ref()
+            .map(|b| b.prefix.len())
+            .unwrap_or(0)
+            .max(self.calls.len())
+    }
+
+    /// Frees the memo cache of a search that will not run again.
+    pub(crate) fn release(&mut self) {
+        self.cache = Cache::new(1);
+        self.state_heap = 0;
+    }
+
+    /// Advances the search until it decides, `steps` reaches `budget`, the cache passes
+    /// `max_bytes`, `deadline` passes, or `cancel` drops to or below `me` (a partition
+    /// before this one found a violation, which decides the verdict).
+    pub(crate) fn run(
+        &mut self,
+        budget: u64,
+        max_bytes: usize,
+        deadline: Option<Instant>,
+        cancel: Option<(&AtomicUsize, usize)>,
+    ) -> Outcome<M::State> {
+        assert!(!self.done, "a decided search is not resumed");
+        if self.cache_bytes() > max_bytes {
+            return Outcome::Memory;
+        }
+        let model = self.model;
+        let ops = self.ops;
+        let state_inline = std::mem::size_of::<M::State>();
+        while self.nodes[0].next != NIL {
+            if self.steps >= budget {
+                return Outcome::Budget;
+            }
+            self.steps += 1;
+            if self.steps & 0xFF == 0 {
+                if let Some(d) = deadline {
+                    if Instant::now() >= d {
+                        return Outcome::Time;
                     }
-                    calls.push((entry, std::mem::replace(&mut state, new_state)));
-                    lift(&mut nodes, entry);
-                    entry = nodes[0].next;
-                    continue;
                 }
-                linearized[op / 64] &= !(1 << (op % 64));
+                if let Some((flag, me)) = cancel {
+                    if flag.load(Ordering::Relaxed) < me {
+                        return Outcome::Cancelled;
+                    }
+                }
             }
-            entry = next;
-        } else {
-            if ops[op].1.ret.is_none() {
-                // Only indeterminate operations remain: they may never have happened.
-                return Outcome::Linearizable;
+            let entry = self.entry;
+            debug_assert!(
+                entry != NIL,
+                "a pending call always has its return later in the list"
+            );
+            let node = &self.nodes[entry];
+            let op = node.op;
+            if node.is_call {
+                let next = node.next;
+                let step = model.step(&self.state, &ops[op].0);
+                // An indeterminate operation that changes nothing here is equivalent to one
+                // that never happens (its return is at +infinity, so it never forces
+                // anything): skip it rather than explore the same futures under a different
+                // bitset.
+                let redundant = ops[op].1.ret.is_none() && step.as_ref() == Some(&self.state);
+                if let Some(new_state) = step.filter(|_| !redundant) {
+                    let heap = model.state_bytes(&new_state).saturating_sub(state_inline);
+                    if self.cache_bytes() + self.cache.next_growth() + heap > max_bytes {
+                        // Not taken: the step is retried when the search resumes.
+                        self.steps -= 1;
+                        return Outcome::Memory;
+                    }
+                    self.linearized[op / 64] |= 1 << (op % 64);
+                    if self.cache.insert(&self.linearized, &new_state) {
+                        self.state_heap +=
+                            model.state_bytes(&new_state).saturating_sub(state_inline);
+                        let old = std::mem::replace(&mut self.state, new_state);
+                        self.calls.push((entry, old));
+                        lift(&mut self.nodes, entry);
+                        self.entry = self.nodes[0].next;
+                        continue;
+                    }
+                    self.linearized[op / 64] &= !(1 << (op % 64));
+                }
+                self.entry = next;
+            } else {
+                if ops[op].1.ret.is_none() {
+                    // Only indeterminate operations remain: they may never have happened.
+                    self.done = true;
+                    return Outcome::Linearizable;
+                }
+                let deeper = match &self.best {
+                    None => true,
+                    Some(b) => self.calls.len() > b.prefix.len(),
+                };
+                if deeper {
+                    self.best = Some(snapshot(&self.nodes, &self.calls, &self.state, entry));
+                }
+                let Some((call_entry, prev_state)) = self.calls.pop() else {
+                    self.done = true;
+                    return Outcome::Violation(self.best.take().expect("recorded just above"));
+                };
+                self.state = prev_state;
+                let cop = self.nodes[call_entry].op;
+                self.linearized[cop / 64] &= !(1 << (cop % 64));
+                unlift(&mut self.nodes, call_entry);
+                self.entry = self.nodes[call_entry].next;
             }
-            let deeper = match &best {
-                None => true,
-                Some(b) => calls.len() > b.prefix.len(),
-            };
-            if deeper {
-                best = Some(snapshot(&nodes, &calls, &state, entry));
-            }
-            let Some((call_entry, prev_state)) = calls.pop() else {
-                return Outcome::Violation(best.expect("recorded just above"));
-            };
-            state = prev_state;
-            let cop = nodes[call_entry].op;
-            linearized[cop / 64] &= !(1 << (cop % 64));
-            unlift(&mut nodes, call_entry);
-            entry = nodes[call_entry].next;
         }
+        self.done = true;
+        Outcome::Linearizable
     }
-    Outcome::Linearizable
 }
 
 fn snapshot<S: Clone>(

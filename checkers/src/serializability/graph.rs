@@ -10,7 +10,9 @@
 //! nothing, so their anomalies carry `-process` / `-realtime`. Deliberately, this reports
 //! one representative cycle per component, not every cycle.
 
+use super::list_append::tail;
 use super::{label, Anomaly, Status, Txn};
+use crate::value::Value;
 use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
 use petgraph::visit::{EdgeFiltered, EdgeRef};
 use std::collections::VecDeque;
@@ -36,17 +38,51 @@ const RW: u8 = 4;
 const PROCESS: u8 = 8;
 const REALTIME: u8 = 16;
 
+/// Why an edge exists. Kept as references into the history and put into words only for
+/// the edges of a reported cycle: a large history has millions of edges and few cycles.
 #[derive(Clone, Debug)]
+pub enum Why<'a> {
+    /// Already in words.
+    Text(String),
+    /// Write-write in list-append: `next` was appended to `key` right after `prev`.
+    Appended {
+        key: &'a Value,
+        prev: &'a Value,
+        next: &'a Value,
+    },
+    /// Write-read in list-append: the reader saw `list`, ending with the writer's `last`.
+    ReadEnds {
+        key: &'a Value,
+        list: &'a [Value],
+        last: &'a Value,
+    },
+    /// Read-write in list-append: the reader saw `list`; the writer's `next` comes after.
+    ReadMissing {
+        key: &'a Value,
+        list: &'a [Value],
+        next: &'a Value,
+    },
+    /// Consecutive transactions of a process.
+    Process(i64),
+    /// The first completed before the second was invoked.
+    Realtime,
+}
+
+/// An edge: its kind and where its reason is kept. Eight bytes, so that the millions of
+/// real-time and process edges of a large history (whose reasons follow from the
+/// transactions themselves) cost little memory.
+#[derive(Clone, Copy, Debug)]
 pub struct Edge {
     pub kind: EdgeKind,
-    /// Completes "Ta < Tb because ...".
-    pub why: String,
+    /// Index into `DepGraph::whys`; `u32::MAX` when the kind says it all.
+    why: u32,
 }
 
 /// Dependency graph over the transactions of a history (node i is transaction i).
 pub struct DepGraph<'a> {
     txns: &'a [Txn],
     pub graph: DiGraph<(), Edge>,
+    whys: Vec<Why<'a>>,
     extras: u8,
 }
 
@@ -59,6 +95,7 @@ impl<'a> DepGraph<'a> {
         DepGraph {
             txns,
             graph,
+            whys: Vec::new(),
             extras: 0,
         }
     }
@@ -67,9 +104,50 @@ impl<'a> DepGraph<'a> {
         self.graph.edge_count()
     }
 
+    /// Completes "Ta < Tb because ..." for the edge `a -> b`.
+    pub fn why(&self, a: usize, b: usize, edge: &Edge) -> String {
+        let why = match edge.kind {
+            EdgeKind::Process => &Why::Process(self.txns[a].process),
+            EdgeKind::Realtime => &Why::Realtime,
+            _ => match self.whys.get(edge.why as usize) {
+                Some(w) => w,
+                None => return String::new(),
+            },
+        };
+        match why {
+            Why::Text(s) => s.clone(),
+            Why::Appended { key, prev, next } => format!(
+                "T{b} appended {next} to {kb} right after T{a}'s {prev}",
+                kb = key.bare()
+            ),
+            Why::ReadEnds { key, list, last } => format!(
+                "T{b} read {kb}={} which ends with T{a}'s append of {last}",
+                tail(list),
+                kb = key.bare()
+            ),
+            Why::ReadMissing { key, list, next } => format!(
+                "T{a} read {kb}={} without T{b}'s append of {next}, which comes next",
+                tail(list),
+                kb = key.bare()
+            ),
+            Why::Process(p) => format!("process {p} ran T{a} before T{b}"),
+            Why::Realtime => format!(
+                "T{a} completed (line {}) before T{b} was invoked (line {})",
+                self.txns[a].line, self.txns[b].line
+            ),
+        }
+    }
+
     /// Adds `from -> to`; self-edges carry no information and are skipped.
-    pub fn add(&mut self, from: usize, to: usize, kind: EdgeKind, why: String) {
+    pub fn add(&mut self, from: usize, to: usize, kind: EdgeKind, why: Why<'a>) {
         if from != to {
+            let why = match why {
+                Why::Process(_) | Why::Realtime => u32::MAX,
+                other => {
+                    self.whys.push(other);
+                    u32::try_from(self.whys.len() - 1).expect("fewer than 2^32 edges")
+                }
+            };
             self.graph
                 .add_edge(NodeIndex::new(from), NodeIndex::new(to), Edge { kind, why });
         }
@@ -90,12 +168,7 @@ impl<'a> DepGraph<'a> {
         }
         for (p, ids) in by_proc {
             for w in ids.windows(2) {
-                self.add(
-                    w[0],
-                    w[1],
-                    EdgeKind::Process,
-                    format!("process {p} ran T{} before T{}", w[0], w[1]),
-                );
+                self.add(w[0], w[1], EdgeKind::Process, Why::Process(p));
             }
         }
     }
@@ -125,15 +198,49 @@ impl<'a> DepGraph<'a> {
                 frontier.push(t);
             } else {
                 for &p in &frontier {
-                    let why = format!(
-                        "T{p} completed (line {}) before T{t} was invoked (line {})",
-                        self.txns[p].line, self.txns[t].line
-                    );
-                    self.add(p, t, EdgeKind::Realtime, why);
+                    self.add(p, t, EdgeKind::Realtime, Why::Realtime);
                 }
                 preds[t] = frontier.clone();
             }
         }
+    }
+
+    /// Whether the whole graph (every edge kind) has no cycle: Kahn's topological sort over
+    /// a compact adjacency array, cheaper than finding components when there are none.
+    fn acyclic(&self) -> bool {
+        let n = self.graph.node_count();
+        let edges = self.graph.raw_edges();
+        let mut start = vec![0u32; n + 1];
+        let mut indegree = vec![0u32; n];
+        for e in edges {
+            start[e.source().index() + 1] += 1;
+            indegree[e.target().index()] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut targets = vec![0u32; edges.len()];
+        for e in edges {
+            let s = e.source().index();
+            targets[fill[s] as usize] = e.target().index() as u32;
+            fill[s] += 1;
+        }
+        let mut ready: Vec<u32> = (0..n as u32)
+            .filter(|&i| indegree[i as usize] == 0)
+            .collect();
+        let mut done = 0;
+        while let Some(v) = ready.pop() {
+            done += 1;
+            let v = v as usize;
+            for &t in &targets[start[v] as usize..start[v + 1] as usize] {
+                indegree[t as usize] -= 1;
+                if indegree[t as usize] == 0 {
+                    ready.push(t);
+                }
+            }
+        }
+        done == n
     }
 
     /// Strongly connected components (of size > 1) of the graph restricted to `mask`.
@@ -213,7 +320,12 @@ impl<'a> DepGraph<'a> {
             kinds |= w.kind.bit();
             txns.push(label(&self.txns[a.index()]));
             lines.push(self.txns[a.index()].line);
-            explanation.push(format!("T{} < T{} because {}", a.index(), b.index(), w.why));
+            explanation.push(format!(
+                "T{} < T{} because {}",
+                a.index(),
+                b.index(),
+                self.why(a.index(), b.index(), w)
+            ));
         }
         let suffix = if kinds & REALTIME != 0 {
             "-realtime"
@@ -233,6 +345,11 @@ impl<'a> DepGraph<'a> {
     /// Classifies cycles; see the module doc.
     pub fn cycle_anomalies(&self) -> Vec<Anomaly> {
         let n = self.txns.len();
+        // Every cycle of a stage lies inside a strongly connected component of the whole
+        // graph: when the whole graph is acyclic (a valid history), one pass decides.
+        if self.acyclic() {
+            return Vec::new();
+        }
         let mut reported = vec![false; n];
         let mut out = Vec::new();
         let mut member = vec![false; n];

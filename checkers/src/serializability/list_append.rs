@@ -8,8 +8,9 @@
 //! are G1a; a read ending in an append that its transaction later extended is G1b.
 //! Indeterminate transactions count as committed once something of theirs is observed.
 
-use super::graph::{DepGraph, EdgeKind};
+use super::graph::{DepGraph, EdgeKind, Why};
 use super::{label, Anomaly, Mop, Status, Txn};
+use crate::fxhash::FxBuild;
 use crate::value::Value;
 use std::collections::{BTreeMap, HashMap};
 
@@ -30,10 +31,10 @@ pub(crate) fn tail(list: &[Value]) -> String {
     }
 }
 
-pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
+pub(super) fn infer<'a>(txns: &'a [Txn], g: &mut DepGraph<'a>) -> Vec<Anomaly> {
     let mut anomalies = Vec::new();
-    let mut appender: HashMap<(&Value, &Value), usize> = HashMap::new();
-    let mut last_append: HashMap<(&Value, usize), &Value> = HashMap::new();
+    let mut appender: HashMap<(&Value, &Value), usize, FxBuild> = HashMap::default();
+    let mut last_append: HashMap<(&Value, usize), &Value, FxBuild> = HashMap::default();
     for t in txns {
         for m in &t.mops {
             if let Mop::Append { key, value } = m {
@@ -78,7 +79,7 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
             .max_by_key(|l| l.len())
             .unwrap_or(&[]);
         // Version order sanity: no duplicates, every read a prefix of the longest.
-        let mut seen = std::collections::HashSet::new();
+        let mut seen: std::collections::HashSet<&Value, FxBuild> = Default::default();
         if let Some(d) = longest.iter().find(|v| !seen.insert(*v)) {
             let reader = rs.iter().find(|r| r.1 == longest).map(|r| r.0).unwrap_or(0);
             anomalies.push(Anomaly {
@@ -92,7 +93,11 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                 )],
             });
         }
-        if let Some(&(bad, list)) = rs.iter().find(|r| longest.get(..r.1.len()) != Some(r.1)) {
+        let prefix: Vec<bool> = rs
+            .iter()
+            .map(|r| longest.get(..r.1.len()) == Some(r.1))
+            .collect();
+        if let Some(&(bad, list)) = rs.iter().zip(&prefix).find(|(_, &p)| !p).map(|(r, _)| r) {
             let other = rs.iter().find(|r| r.1 == longest).map(|r| r.0).unwrap_or(0);
             anomalies.push(Anomaly {
                 kind: "incompatible-order".into(),
@@ -110,19 +115,41 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                 (appender.get(&(*key, &w[0])), appender.get(&(*key, &w[1])))
             {
                 if live(a) && live(b) {
-                    let why = format!(
-                        "T{b} appended {} to {kb} right after T{a}'s {}",
-                        w[1],
-                        w[0],
-                        kb = key.bare()
-                    );
+                    let why = Why::Appended {
+                        key,
+                        prev: &w[0],
+                        next: &w[1],
+                    };
                     g.add(a, b, EdgeKind::Ww, why);
                 }
             }
         }
-        for &(reader, list) in rs {
-            for v in list {
-                match appender.get(&(*key, v)) {
+        // Who appended each element of the longest read, looked up once per key: a read
+        // that is a prefix of it (every read of a valid history) needs no lookups of its
+        // own, only the elements with no live appender (usually none).
+        let writers: Vec<Option<usize>> = longest
+            .iter()
+            .map(|v| appender.get(&(*key, v)).copied())
+            .collect();
+        let suspect: Vec<usize> = writers
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.is_none_or(|w| txns[w].status == Status::Aborted))
+            .map(|(i, _)| i)
+            .collect();
+        for (&(reader, list), &is_prefix) in rs.iter().zip(&prefix) {
+            let checked: Box<dyn Iterator<Item = (&Value, Option<usize>)>> = if is_prefix {
+                Box::new(
+                    suspect
+                        .iter()
+                        .take_while(|&&i| i < list.len())
+                        .map(|&i| (&longest[i], writers[i])),
+                )
+            } else {
+                Box::new(list.iter().map(|v| (v, appender.get(&(*key, v)).copied())))
+            };
+            for (v, writer) in checked {
+                match writer {
                     None => anomalies.push(Anomaly {
                         kind: "garbage-read".into(),
                         txns: vec![label(&txns[reader])],
@@ -133,7 +160,7 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                             kb = key.bare()
                         )],
                     }),
-                    Some(&w) if txns[w].status == Status::Aborted => anomalies.push(Anomaly {
+                    Some(w) if txns[w].status == Status::Aborted => anomalies.push(Anomaly {
                         kind: "G1a".into(),
                         txns: vec![label(&txns[reader]), label(&txns[w])],
                         lines: vec![txns[reader].line, txns[w].line],
@@ -147,7 +174,12 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                 }
             }
             if let Some(last) = list.last() {
-                if let Some(&w) = appender.get(&(*key, last)) {
+                let w = if is_prefix {
+                    writers[list.len() - 1]
+                } else {
+                    appender.get(&(*key, last)).copied()
+                };
+                if let Some(w) = w {
                     if w != reader && last_append.get(&(*key, w)) != Some(&last) && live(w) {
                         anomalies.push(Anomaly {
                             kind: "G1b".into(),
@@ -160,20 +192,16 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                         });
                     }
                     if live(w) {
-                        let why = format!(
-                            "T{reader} read {kb}={} which ends with T{w}'s append of {last}",
-                            tail(list),
-                            kb = key.bare()
-                        );
+                        let why = Why::ReadEnds { key, list, last };
                         g.add(w, reader, EdgeKind::Wr, why);
                     }
                 }
             }
             if let Some(next) = longest.get(list.len()) {
-                if longest.get(..list.len()) == Some(list) {
-                    if let Some(&w) = appender.get(&(*key, next)) {
+                if is_prefix {
+                    if let Some(w) = writers[list.len()] {
                         if live(w) {
-                            let why = format!("T{reader} read {kb}={} without T{w}'s append of {next}, which comes next", tail(list), kb = key.bare());
+                            let why = Why::ReadMissing { key, list, next };
                             g.add(reader, w, EdgeKind::Rw, why);
                         }
                     }

@@ -12,6 +12,7 @@
 //! empty / nil. Deliberately not checked: internal consistency within one transaction,
 //! predicate reads, and weaker-than-serializable models beyond naming the anomaly classes.
 
+mod bank;
 mod graph;
 mod list_append;
 mod rw_register;
@@ -29,6 +30,8 @@ pub use graph::{DepGraph, EdgeKind};
 pub enum Workload {
     ListAppend,
     RwRegister,
+    /// Transfers (`add` micro-ops) and audits (reads of balances); see `bank`.
+    Bank,
 }
 
 impl Workload {
@@ -36,6 +39,7 @@ impl Workload {
         match name {
             "list-append" | "append" => Some(Workload::ListAppend),
             "rw-register" | "register" => Some(Workload::RwRegister),
+            "bank" => Some(Workload::Bank),
             _ => None,
         }
     }
@@ -110,6 +114,44 @@ pub struct Anomaly {
     pub explanation: Vec<String>,
 }
 
+/// Which workload a transaction belongs to, by its micro-ops: `append` is list-append,
+/// `add` is bank, `w` is rw-register; a transaction of reads only goes by what its reads
+/// returned (lists: list-append; integers: bank) or, unread, by its keys' other uses.
+fn classify(op: &Operation, bank_keys: &std::collections::BTreeSet<Value>) -> Option<Workload> {
+    let value = op
+        .output
+        .as_ref()
+        .filter(|v| !v.is_nil())
+        .unwrap_or(&op.input);
+    let mops = value.as_list()?;
+    let mut reads_only = true;
+    let mut seen = None;
+    for m in mops {
+        let l = m.as_list()?;
+        match l.first().and_then(Value::as_name) {
+            Some("append") => return Some(Workload::ListAppend),
+            Some("add") => return Some(Workload::Bank),
+            Some("w") | Some("write") => return Some(Workload::RwRegister),
+            Some("r") | Some("read") => {
+                match l.get(2) {
+                    Some(Value::List(_)) => seen = Some(Workload::ListAppend),
+                    Some(Value::Int(_)) if seen.is_none() => seen = Some(Workload::Bank),
+                    _ => {}
+                }
+                if !l.get(1).is_some_and(|k| bank_keys.contains(k)) {
+                    reads_only = false;
+                }
+            }
+            _ => return None,
+        }
+    }
+    match seen {
+        Some(w) => Some(w),
+        None if reads_only && !mops.is_empty() => Some(Workload::Bank),
+        None => Some(Workload::ListAppend),
+    }
+}
+
 /// The result of a check.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -119,6 +161,9 @@ pub struct Report {
     pub edges: usize,
     /// Time spent checking, excluding parsing.
     pub check_nanos: u128,
+    /// Remarks a person should see (an empty history, workloads checked separately).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -127,21 +172,25 @@ impl Report {
     }
 }
 
-fn mop_from(v: &Value, workload: Workload) -> Result<Mop, String> {
-    let Some(l) = v.as_list().filter(|l| l.len() == 3) else {
-        return Err(format!(
-            "expected a micro-op [f key value], found {}",
-            short(v)
-        ));
+fn mop_from(v: Value, workload: Workload) -> Result<Mop, String> {
+    let l = match v {
+        Value::List(l) if l.len() == 3 => l,
+        other => {
+            return Err(format!(
+                "expected a micro-op [f key value], found {}",
+                short(&other)
+            ))
+        }
     };
-    let f = l[0].as_name().ok_or_else(|| {
+    let [name, key, value]: [Value; 3] = l
+        .try_into()
+        .map_err(|_| "expected a micro-op [f key value]".to_string())?;
+    let f = name.as_name().ok_or_else(|| {
         format!(
             "expected a micro-op name (r, append, w), found {}",
-            short(&l[0])
+            short(&name)
         )
     })?;
-    let key = l[1].clone();
-    let value = l[2].clone();
     match (f, workload) {
         ("r", _) | ("read", _) => Ok(Mop::Read {
             key,
@@ -151,8 +200,18 @@ fn mop_from(v: &Value, workload: Workload) -> Result<Mop, String> {
         ("w", Workload::RwRegister) | ("write", Workload::RwRegister) => {
             Ok(Mop::Write { key, value })
         }
+        ("add", Workload::Bank) => match value {
+            Value::Int(_) => Ok(Mop::Write { key, value }),
+            other => Err(format!(
+                "expected an integer amount in a bank add, found {}",
+                short(&other)
+            )),
+        },
+        (f, Workload::Bank) => Err(format!(
+            "expected micro-op r or add for bank, found `{f}`"
+        )),
         (f, Workload::ListAppend) => Err(format!(
-            "expected micro-op r or append for list-append, found `{f}`"
+            "expected micro-op r or append for list-append, found `{f}` (a history that mixes workloads is checked without --workload)"
         )),
         (f, Workload::RwRegister) => Err(format!(
             "expected micro-op r or w for rw-register, found `{f}`"
@@ -160,31 +219,41 @@ fn mop_from(v: &Value, workload: Workload) -> Result<Mop, String> {
     }
 }
 
+/// What a transaction's micro-ops are read from: completed transactions report what they
+/// read; otherwise only the invocation is known.
+fn txn_value(op: &Operation, status: Status) -> &Value {
+    match (&op.output, status) {
+        (Some(out), Status::Committed) if !out.is_nil() => out,
+        _ => &op.input,
+    }
+}
+
+/// Reads a transaction from `value` (its `txn_value`, owned so that large reads are moved,
+/// not copied).
 fn txn_from(
     op: &Operation,
+    value: Value,
     status: Status,
     workload: Workload,
     source: &str,
 ) -> Result<Txn, InputError> {
-    // Completed transactions report what they read; otherwise only the invocation is known.
-    let value = match (&op.output, status) {
-        (Some(out), Status::Committed) if !out.is_nil() => out,
-        _ => &op.input,
-    };
     let line = if status == Status::Committed {
         op.ret_line.unwrap_or(op.line)
     } else {
         op.line
     };
-    let Some(list) = value.as_list() else {
-        return Err(InputError::new(
-            source,
-            line,
-            format!(
-                "expected a transaction: a list of micro-ops, found {}",
-                short(value)
-            ),
-        ));
+    let list = match value {
+        Value::List(l) => l,
+        other => {
+            return Err(InputError::new(
+                source,
+                line,
+                format!(
+                    "expected a transaction: a list of micro-ops, found {}",
+                    short(&other)
+                ),
+            ))
+        }
     };
     let mut mops = Vec::with_capacity(list.len());
     for m in list {
@@ -231,11 +300,53 @@ pub fn transactions(history: &Operations, workload: Workload) -> Result<Vec<Txn>
         } else {
             Status::Committed
         };
-        txns.push(txn_from(op, status, workload, &history.source)?);
+        let value = txn_value(op, status).clone();
+        txns.push(txn_from(op, value, status, workload, &history.source)?);
     }
     for op in &history.failed_ops {
-        txns.push(txn_from(op, Status::Aborted, workload, &history.source)?);
+        let value = txn_value(op, Status::Aborted).clone();
+        txns.push(txn_from(
+            op,
+            value,
+            Status::Aborted,
+            workload,
+            &history.source,
+        )?);
     }
+    number(txns)
+}
+
+/// Like [`transactions`], moving the values out of the history instead of copying them.
+pub fn transactions_owned(history: Operations, workload: Workload) -> Result<Vec<Txn>, InputError> {
+    let mut txns = Vec::with_capacity(history.ops.len() + history.failed_ops.len());
+    let source = history.source;
+    let all = history
+        .ops
+        .into_iter()
+        .map(|op| (op, false))
+        .chain(history.failed_ops.into_iter().map(|op| (op, true)));
+    for (mut op, failed) in all {
+        let status = if failed {
+            Status::Aborted
+        } else if op.is_indeterminate() {
+            Status::Indeterminate
+        } else {
+            Status::Committed
+        };
+        let use_output =
+            status == Status::Committed && op.output.as_ref().is_some_and(|o| !o.is_nil());
+        let value = if use_output {
+            op.output.take().unwrap_or(Value::Nil)
+        } else {
+            std::mem::replace(&mut op.input, Value::Nil)
+        };
+        txns.push(txn_from(&op, value, status, workload, &source)?);
+    }
+    number(txns)
+}
+
+/// Orders transactions by invocation and numbers them `T0..`.
+fn number(mut txns: Vec<Txn>) -> Result<Vec<Txn>, InputError> {
     txns.sort_by_key(|t| t.call);
     for (i, t) in txns.iter_mut().enumerate() {
         t.id = i;
@@ -256,6 +367,111 @@ pub fn check(
     Ok(report)
 }
 
+/// Like [`check`], consuming the history so that its values are moved, not copied.
+pub fn check_owned(
+    history: Operations,
+    workload: Workload,
+    opts: &Options,
+) -> Result<Report, InputError> {
+    let txns = transactions_owned(history, workload)?;
+    let start = Instant::now();
+    let mut report = check_txns(&txns, workload, opts);
+    report.check_nanos = start.elapsed().as_nanos();
+    Ok(report)
+}
+
+/// Checks a history whose workload is not given, or that mixes them (as dst's two-phase
+/// commit clients do: list-append transactions, bank transfers and audits). Each transaction
+/// goes to the workload its micro-ops show (see `classify`; one no workload reads is bad
+/// input, reported by the list-append reader), each workload is checked on its own and the
+/// anomalies are joined. Transaction ids (`T<n>`) count within each workload.
+pub fn check_mixed(history: &Operations, opts: &Options) -> Result<Report, InputError> {
+    let start = Instant::now();
+    // Keys some transaction adds to or reads an integer from: bank accounts.
+    let mut bank_keys = std::collections::BTreeSet::new();
+    for op in history.ops.iter().chain(&history.failed_ops) {
+        for v in [Some(&op.input), op.output.as_ref()].into_iter().flatten() {
+            for m in v.as_list().into_iter().flatten() {
+                if let Some(l) = m.as_list() {
+                    let bankish = matches!(
+                        (l.first().and_then(Value::as_name), l.get(2)),
+                        (Some("add"), _) | (Some("r") | Some("read"), Some(Value::Int(_)))
+                    );
+                    if bankish {
+                        if let Some(k) = l.get(1) {
+                            bank_keys.insert(k.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut split: std::collections::BTreeMap<u8, Operations> = Default::default();
+    let slot = |w: Workload| match w {
+        Workload::ListAppend => 0u8,
+        Workload::RwRegister => 1,
+        Workload::Bank => 2,
+    };
+    for (op, failed) in history
+        .ops
+        .iter()
+        .map(|o| (o, false))
+        .chain(history.failed_ops.iter().map(|o| (o, true)))
+    {
+        let w = classify(op, &bank_keys).unwrap_or(Workload::ListAppend);
+        let part = split.entry(slot(w)).or_insert_with(|| Operations {
+            source: history.source.clone(),
+            ops: Vec::new(),
+            failed: 0,
+            failed_ops: Vec::new(),
+        });
+        if failed {
+            part.failed += 1;
+            part.failed_ops.push(op.clone());
+        } else {
+            part.ops.push(op.clone());
+        }
+    }
+    let mut report = Report {
+        verdict: "serializable",
+        anomalies: Vec::new(),
+        txns: 0,
+        edges: 0,
+        check_nanos: 0,
+        notes: Vec::new(),
+    };
+    if split.is_empty() {
+        report
+            .notes
+            .push("no client operations: an empty history is serializable".into());
+    }
+    let mut kinds = Vec::new();
+    let parts = split.len();
+    for (k, part) in split {
+        let w = [Workload::ListAppend, Workload::RwRegister, Workload::Bank][k as usize];
+        let r = check_owned(part, w, opts)?;
+        kinds.push(format!(
+            "{} {}",
+            r.txns,
+            ["list-append", "rw-register", "bank"][k as usize]
+        ));
+        report.anomalies.extend(r.anomalies);
+        report.txns += r.txns;
+        report.edges += r.edges;
+    }
+    if parts > 1 {
+        report.notes.push(format!(
+            "workloads checked separately: {} transactions",
+            kinds.join(", ")
+        ));
+    }
+    if !report.anomalies.is_empty() {
+        report.verdict = "not-serializable";
+    }
+    report.check_nanos = start.elapsed().as_nanos();
+    Ok(report)
+}
+
 /// Checks already-read transactions.
 pub fn check_txns(txns: &[Txn], workload: Workload, opts: &Options) -> Report {
     let start = Instant::now();
@@ -263,6 +479,7 @@ pub fn check_txns(txns: &[Txn], workload: Workload, opts: &Options) -> Report {
     let mut anomalies = match workload {
         Workload::ListAppend => list_append::infer(txns, &mut g),
         Workload::RwRegister => rw_register::infer(txns, &mut g),
+        Workload::Bank => bank::infer(txns),
     };
     if opts.process_edges {
         g.add_process_edges();
@@ -281,6 +498,11 @@ pub fn check_txns(txns: &[Txn], workload: Workload, opts: &Options) -> Report {
         txns: txns.len(),
         edges: g.edge_count(),
         check_nanos: start.elapsed().as_nanos(),
+        notes: if txns.is_empty() {
+            vec!["no client operations: an empty history is serializable".into()]
+        } else {
+            Vec::new()
+        },
     }
 }
 

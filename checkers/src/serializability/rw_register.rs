@@ -9,7 +9,7 @@
 //! transaction is G1b. Deliberately not inferred: version orders from real time or from
 //! "sequential keys" assumptions, which Elle offers as options.
 
-use super::graph::{DepGraph, EdgeKind};
+use super::graph::{DepGraph, EdgeKind, Why};
 use super::{label, Anomaly, Mop, Status, Txn};
 use crate::value::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 /// writers known to follow nil directly (keeps pathological histories linear).
 const NIL_FANOUT_LIMIT: usize = 100_000;
 
-pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
+pub(super) fn infer<'a>(txns: &'a [Txn], g: &mut DepGraph<'a>) -> Vec<Anomaly> {
     let mut anomalies = Vec::new();
     let mut writer: HashMap<(&Value, &Value), usize> = HashMap::new();
     let mut final_write: HashMap<(&Value, usize), &Value> = HashMap::new();
@@ -109,11 +109,11 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                                 w,
                                 t.id,
                                 EdgeKind::Wr,
-                                format!(
+                                Why::Text(format!(
                                     "T{} read {kb}={v} which T{w} wrote",
                                     t.id,
                                     kb = key.bare()
-                                ),
+                                )),
                             );
                         }
                         Some(_) => {}
@@ -145,7 +145,7 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                             wrote(o),
                             kb = key.bare()
                         );
-                        g.add(w, o, EdgeKind::Ww, why);
+                        g.add(w, o, EdgeKind::Ww, Why::Text(why));
                     }
                 }
             }
@@ -157,7 +157,7 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                     wrote(o),
                     kb = key.bare()
                 );
-                g.add(x, o, EdgeKind::Rw, why);
+                g.add(x, o, EdgeKind::Rw, Why::Text(why));
             }
         }
     }
@@ -177,7 +177,7 @@ pub(super) fn infer(txns: &[Txn], g: &mut DepGraph) -> Vec<Anomaly> {
                         "T{x} read {kb}=nil (the initial state) and T{w} wrote {kb}={v}",
                         kb = key.bare()
                     );
-                    g.add(x, w, EdgeKind::Rw, why);
+                    g.add(x, w, EdgeKind::Rw, Why::Text(why));
                 }
             }
         }

@@ -63,6 +63,26 @@ impl Default for GossipSystem {
     }
 }
 
+impl GossipSystem {
+    /// Settings that cannot work, each named by its key in a scenario file.
+    pub fn validate(&self) -> Result<(), String> {
+        use crate::validate::{percent, positive};
+        let (g, c) = (&self.gossip, &self.client);
+        positive("gossip.period", g.period)?;
+        positive("gossip.gossip_interval", g.gossip_interval)?;
+        positive("client.timeout", c.timeout)?;
+        percent("client.read_percent", c.read_percent)?;
+        percent("client.delete_percent", c.delete_percent)?;
+        if c.read_percent + c.delete_percent > 100 {
+            return Err(format!(
+                "client.delete_percent = {} with client.read_percent = {} is over 100 percent",
+                c.delete_percent, c.read_percent
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Starts the servers (nodes `0..servers`) and the clients after them.
 pub fn start(
     sim: &SimHandle,
@@ -172,6 +192,10 @@ impl System for Gossip {
 
     fn bound_keys(&self) -> &'static [&'static str] {
         &["convergence_rounds"]
+    }
+
+    fn validate(&self, s: &GossipSystem, _servers: usize) -> Result<(), String> {
+        s.validate()
     }
 
     fn start(&self, st: Start<'_, GossipSystem, Bug>) -> Box<dyn Running> {

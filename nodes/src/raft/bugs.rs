@@ -26,4 +26,6 @@ crate::bug_catalog! {
         "election timers, heartbeats and the lease read the wall clock (CLOCK_REALTIME) instead of the monotonic clock, so a clock step stretches a lease",
     OptimisticMatchIndex = "optimistic-match-index":
         "the leader counts what it sent a follower as replicated (match index advanced on send, as a pipelining shortcut) and commits before a majority holds the entry",
+    DamageAsTornTail = "damage-as-torn-tail":
+        "recovery cuts synced entries the disk damaged as if they were a torn unsynced tail, and votes as if it never had them",
 }

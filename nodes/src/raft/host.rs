@@ -9,7 +9,7 @@ use super::bugs::{Bug, Bugs};
 use super::machine::{DurableState, Observation, RaftConfig, RaftMachine};
 use super::msg::RaftMsg;
 use super::observer::RaftObserver;
-use super::storage::{Recovered, Storage};
+use super::storage::{Cut, Recovered, Storage};
 
 /// Runs server `ctx.id()` of `servers` until the node crashes.
 pub async fn run_server(
@@ -33,20 +33,29 @@ pub async fn run_server(
         Ok(x) => x,
         Err(e) => return stay_down(&ctx, &obs, format!("I/O error during recovery: {e}")).await,
     };
-    let (hard_state, log) = match recovered {
+    let (hard_state, log, vote_floor) = match recovered {
         Recovered::Refuse(why) => return stay_down(&ctx, &obs, why).await,
         Recovered::Ok {
             hard_state,
             log,
-            torn_tail,
+            floor,
+            cut,
         } => {
-            if torn_tail {
-                ctx.note(format!(
+            match cut {
+                Some(Cut::TornTail { .. }) => ctx.note(format!(
                     "recovery cut a torn log tail after entry {}",
                     log.len()
-                ));
+                )),
+                Some(Cut::Damaged { vouched, .. }) => ctx.note(format!(
+                    "recovery cut damaged synced entries after entry {}; a sync marker \
+                     vouched for entry {} of term {}, so votes keep that floor",
+                    log.len(),
+                    vouched.index,
+                    vouched.term
+                )),
+                None => {}
             }
-            (hard_state, log)
+            (hard_state, log, floor)
         }
     };
     ctx.note(format!(
@@ -62,7 +71,11 @@ pub async fn run_server(
         config,
         bugs,
         ctx.rng(),
-        DurableState { hard_state, log },
+        DurableState {
+            hard_state,
+            log,
+            vote_floor,
+        },
         clock(&ctx),
     );
     loop {

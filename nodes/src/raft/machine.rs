@@ -54,6 +54,17 @@ impl Default for RaftConfig {
 pub struct DurableState {
     pub hard_state: HardState,
     pub log: Vec<Entry>,
+    /// The most up-to-date log this node is known to have had durable (its vote floor):
+    /// above its log only when recovery cut synced entries the disk damaged.
+    pub vote_floor: LogPos,
+}
+
+/// A log position in Raft's up-to-date order (section 5.4.1): by last term, then by
+/// last index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LogPos {
+    pub term: u64,
+    pub index: u64,
 }
 
 /// Term and vote: what must survive a crash besides the log.
@@ -162,6 +173,8 @@ pub struct RaftMachine {
     pub(super) term: u64,
     pub(super) vote: Option<usize>,
     pub(super) log: Vec<Entry>,
+    /// Votes are judged as if the log were at least this up to date (see `storage`).
+    pub(super) vote_floor: LogPos,
     // Volatile state.
     pub(super) role: Role,
     pub(super) leader: Option<usize>,
@@ -199,7 +212,11 @@ impl RaftMachine {
         durable: DurableState,
         now: u64,
     ) -> Self {
-        let DurableState { hard_state, log } = durable;
+        let DurableState {
+            hard_state,
+            log,
+            vote_floor,
+        } = durable;
         assert!(id < n, "servers are nodes 0..n");
         let dedup = !bugs.has(Bug::NoDedup);
         let mut m = RaftMachine {
@@ -211,6 +228,7 @@ impl RaftMachine {
             term: hard_state.term,
             vote: hard_state.vote,
             log,
+            vote_floor,
             role: Role::Follower,
             leader: None,
             commit: 0,
@@ -263,6 +281,20 @@ impl RaftMachine {
 
     pub(super) fn last_index(&self) -> u64 {
         self.log.len() as u64
+    }
+
+    /// Where this node's log ends, in the up-to-date order.
+    pub(super) fn last_pos(&self) -> LogPos {
+        LogPos {
+            term: self.term_at(self.last_index()),
+            index: self.last_index(),
+        }
+    }
+
+    /// Whether recovery lost synced entries that a leader has not yet replaced: the
+    /// node may have acknowledged them, so it must not run for leader.
+    pub fn behind_vote_floor(&self) -> bool {
+        self.last_pos() < self.vote_floor
     }
 
     pub(super) fn term_at(&self, index: u64) -> u64 {

@@ -57,6 +57,33 @@ impl Default for RaftSystem {
     }
 }
 
+impl RaftSystem {
+    /// Settings that cannot work, each named by its key in a scenario file.
+    pub fn validate(&self) -> Result<(), String> {
+        use crate::validate::{at_least, percent, positive};
+        let (r, c) = (&self.raft, &self.client);
+        positive("raft.election_min", r.election_min)?;
+        if r.election_min > r.election_max {
+            return Err(format!(
+                "raft.election_min = {} is above raft.election_max = {}",
+                r.election_min, r.election_max
+            ));
+        }
+        positive("raft.heartbeat", r.heartbeat)?;
+        at_least(
+            "raft.max_batch",
+            r.max_batch,
+            1,
+            "a leader could send no entries",
+        )?;
+        positive("client.timeout", c.timeout)?;
+        if c.attempts == 0 {
+            return Err("client.attempts = 0 is below 1: no request would be sent".into());
+        }
+        percent("client.read_percent", c.read_percent)
+    }
+}
+
 /// Starts `servers` Raft servers (nodes 0..servers) and the clients after them.
 pub fn start(
     sim: &SimHandle,
@@ -198,8 +225,16 @@ impl System for Raft {
         ]
     }
 
+    fn has_leader(&self) -> bool {
+        true
+    }
+
     fn bound_keys(&self) -> &'static [&'static str] {
         &["liveness"]
+    }
+
+    fn validate(&self, s: &RaftSystem, _servers: usize) -> Result<(), String> {
+        s.validate()
     }
 
     fn start(&self, st: Start<'_, RaftSystem, Bug>) -> Box<dyn Running> {

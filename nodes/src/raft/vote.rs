@@ -5,18 +5,23 @@
 use std::collections::BTreeSet;
 
 use super::bugs::Bug;
-use super::machine::{Observation, RaftMachine, Role};
+use super::machine::{LogPos, Observation, RaftMachine, Role};
 use super::msg::{Command, Entry, RaftMsg};
 
 impl RaftMachine {
     /// Whether a candidate whose log ends at (`last_term`, `last_index`) is at least as up
-    /// to date as this node's log (Raft section 5.4.1).
+    /// to date as this node's log (Raft section 5.4.1), or as the log it had before its
+    /// disk damaged it (the vote floor): a voter that forgot entries it acknowledged must
+    /// still refuse candidates that lack them (Protocol-Aware Recovery, FAST'18).
     pub(super) fn log_ok(&self, last_term: u64, last_index: u64) -> bool {
         if self.bugs.has(Bug::VoteWithoutLogCheck) {
             return true;
         }
-        let my_term = self.term_at(self.last_index());
-        last_term > my_term || (last_term == my_term && last_index >= self.last_index())
+        let candidate = LogPos {
+            term: last_term,
+            index: last_index,
+        };
+        candidate >= self.last_pos().max(self.vote_floor)
     }
 
     fn in_leader_lease(&self, now: u64) -> bool {
@@ -28,6 +33,10 @@ impl RaftMachine {
 
     pub(super) fn start_election(&mut self, now: u64) {
         self.reset_election_timer(now);
+        if self.behind_vote_floor() {
+            // Its own vote would not pass its own floor: wait for a leader to repair it.
+            return;
+        }
         if self.n == 1 {
             self.term += 1;
             self.vote = Some(self.id);

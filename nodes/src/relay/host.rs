@@ -23,6 +23,13 @@ impl Default for RelayConfig {
     }
 }
 
+impl RelayConfig {
+    /// Settings that cannot work, each named by its key in a scenario file.
+    pub fn validate(&self) -> Result<(), String> {
+        crate::validate::positive("tick", self.tick)
+    }
+}
+
 /// Starts every node of the world as a relay node.
 pub fn start(sim: &SimHandle, config: RelayConfig) {
     for node in 0..sim.len() {

@@ -57,6 +57,15 @@ impl System for Relay {
         )]
     }
 
+    /// `traffic-resumes` reads every delivery.
+    fn reads_every_event(&self) -> bool {
+        true
+    }
+
+    fn validate(&self, s: &RelayConfig, _servers: usize) -> Result<(), String> {
+        s.validate()
+    }
+
     fn start(&self, st: Start<'_, RelayConfig, NoBugs>) -> Box<dyn Running> {
         start(st.sim, *st.settings);
         Box::new(RelayRun)

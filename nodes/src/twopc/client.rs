@@ -48,6 +48,21 @@ fn mops(ops: &[Op], reads: Option<&[(String, ReadValue)]>) -> Value {
     )
 }
 
+/// Lists are retired after this much simulated time and fresh ones take their place (as
+/// Elle's list-append workload bounds writes per key): reads return whole lists, so lists
+/// that grew for the whole run would make the history, and the memory and time to check
+/// it, grow with the square of the run's length. No built-in scenario runs this long.
+pub const LIST_EPOCH_NS: u64 = 10_000_000_000;
+
+/// The name of list `l` during the epoch of simulated time `now_ns`: `l0` in the first,
+/// `e1.l0` in the second, ...
+pub fn list_key(l: &str, now_ns: u64) -> String {
+    match now_ns / LIST_EPOCH_NS {
+        0 => l.to_string(),
+        epoch => format!("e{epoch}.{l}"),
+    }
+}
+
 /// Runs one client forever (the scenario's end stops it).
 pub async fn run_client(ctx: NodeCtx, system: TwopcSystem, obs: Arc<Mutex<Observer>>) {
     let mut rng = ctx.rng();
@@ -66,9 +81,11 @@ pub async fn run_client(ctx: NodeCtx, system: TwopcSystem, obs: Arc<Mutex<Observ
         let (f, ops) = if roll < 45 {
             let n = rng.gen_range(1..=3);
             let keys: Vec<&String> = lists.choose_multiple(&mut rng, n).collect();
+            let now = ctx.world().now_ns();
             let ops = keys
                 .into_iter()
                 .map(|k| {
+                    let k = &list_key(k, now);
                     if rng.gen_bool(0.5) {
                         Op::Read { key: k.clone() }
                     } else {
@@ -135,6 +152,25 @@ pub async fn run_client(ctx: NodeCtx, system: TwopcSystem, obs: Arc<Mutex<Observ
                 }
                 o.complete(me, HistKind::Ok, f, mops(&ops, Some(&reads)), now);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::msg::owner;
+    use super::*;
+
+    #[test]
+    fn lists_are_renamed_each_epoch_and_stay_with_their_participant() {
+        assert_eq!(list_key("l4", LIST_EPOCH_NS - 1), "l4");
+        assert_eq!(list_key("l4", 3 * LIST_EPOCH_NS), "e3.l4");
+        for servers in [3, 4, 5] {
+            for epoch in 0..12 {
+                let k = list_key("l4", epoch * LIST_EPOCH_NS);
+                assert_eq!(owner(&k, servers), owner("l4", servers), "{k}");
+            }
+            assert_eq!(owner("a10", servers), 1 + 10 % (servers - 1));
         }
     }
 }

@@ -74,6 +74,30 @@ pub struct TwopcSystem {
     pub max_blocked: Option<Nanos>,
 }
 
+impl TwopcSystem {
+    /// Settings that cannot work, each named by its key in a scenario file.
+    pub fn validate(&self) -> Result<(), String> {
+        use crate::validate::{at_least, positive};
+        at_least(
+            "accounts",
+            self.accounts,
+            2,
+            "a transfer moves money between two accounts",
+        )?;
+        at_least(
+            "lists",
+            self.lists,
+            1,
+            "list-append transactions need a list",
+        )?;
+        positive("vote_timeout", self.vote_timeout)?;
+        positive("resend", self.resend)?;
+        positive("query_interval", self.query_interval)?;
+        positive("in_doubt_timeout", self.in_doubt_timeout)?;
+        positive("client_timeout", self.client_timeout)
+    }
+}
+
 impl Default for TwopcSystem {
     fn default() -> Self {
         TwopcSystem {
@@ -223,10 +247,7 @@ pub fn check_run(
         .collect();
     let mut stats = serde_json::Map::new();
     if !txns.is_empty() {
-        let history = History {
-            source: "twopc client history".to_string(),
-            events: txns,
-        };
+        let history = History::new("twopc client history", txns);
         let opts = serializability::Options {
             process_edges: true,
             realtime_edges: true,
@@ -502,8 +523,16 @@ impl System for Twopc {
         ]
     }
 
+    fn has_leader(&self) -> bool {
+        true
+    }
+
     fn bound_keys(&self) -> &'static [&'static str] {
         &["max_blocked"]
+    }
+
+    fn validate(&self, s: &TwopcSystem, _servers: usize) -> Result<(), String> {
+        s.validate()
     }
 
     fn start(&self, st: Start<'_, TwopcSystem, Bug>) -> Box<dyn Running> {

@@ -97,10 +97,12 @@ impl sim::Message for TwopcMsg {
 }
 
 /// The participant (server node) that holds `key`: keys end in a number, spread round-robin
-/// over participants `1..servers`.
+/// over participants `1..servers` (`a3`, `l3` and a later epoch's `e2.l3` by their 3).
 pub fn owner(key: &str, servers: usize) -> usize {
     let n: usize = key
-        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap_or("")
         .parse()
         .unwrap_or(0);
     1 + n % (servers - 1)

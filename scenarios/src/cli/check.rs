@@ -77,9 +77,17 @@ pub struct LinArgs {
     /// Initial value of registers (and of absent keys for kv), as EDN: `0`, `"x"`, `nil`.
     #[arg(long)]
     pub init: Option<String>,
-    /// Give up after this long per file and report unknown (e.g. 10s, 500ms, 2m).
+    /// Give up after this long per file, parsing included, and report unknown (e.g. 10s,
+    /// 500ms, 2m).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// Give up (unknown) when the search's memo caches would hold more than this, all
+    /// partitions together (e.g. 512MiB, 2GiB, 100MB).
+    #[arg(long, default_value = "1GiB", value_parser = parse_bytes)]
+    pub max_memory: usize,
+    /// Threads searching partitions at once (0: one per core). Never changes a verdict.
+    #[arg(long, default_value_t = 0)]
+    pub jobs: usize,
     /// History format; detected from the content when absent.
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
@@ -95,6 +103,9 @@ pub enum WorkloadArg {
     ListAppend,
     /// Micro-ops `["r", k, v]` and `["w", k, v]`.
     RwRegister,
+    /// Transfers `["add", account, amount]` and audits `["r", account, balance]`: every
+    /// audit of the same accounts must see the same total.
+    Bank,
 }
 
 #[derive(Debug, Args)]
@@ -102,9 +113,11 @@ pub struct TxnArgs {
     /// History files to check.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// What the transactions do.
+    /// What the transactions do. When absent, each transaction's micro-ops say which
+    /// workload it belongs to, and a history that mixes them (as dst's two-phase commit
+    /// writes) has each workload checked on its own.
     #[arg(long, value_enum)]
-    pub workload: WorkloadArg,
+    pub workload: Option<WorkloadArg>,
     /// Also order each process's transactions (finds anomalies that need process order).
     #[arg(long)]
     pub process_edges: bool,
@@ -131,6 +144,9 @@ pub struct CausalArgs {
     /// Also write the (single) trace as a ShiViz log to this path.
     #[arg(long, value_name = "PATH")]
     pub export_shiviz: Option<PathBuf>,
+    /// Replace the --export-shiviz file if it exists.
+    #[arg(long)]
+    pub force: bool,
     /// Machine-readable output: one JSON document with a result per file.
     #[arg(long)]
     pub json: bool,
@@ -145,6 +161,32 @@ pub struct BenchCheckArgs {
     /// Smaller sizes (a tenth), for a quick look; the targets apply to the full sizes.
     #[arg(long)]
     pub quick: bool,
+    /// Also write every generated history to DIR, as native JSON lines (`NAME.jsonl`) and
+    /// as Jepsen/Knossos EDN (`NAME.edn`), so other checkers can be measured on exactly the
+    /// same inputs. Existing files are never replaced.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// Writes a generated history (native text) to `dir` as NAME.jsonl and NAME.edn.
+fn write_generated(dir: &std::path::Path, name: &str, native_text: &str) -> Result<(), String> {
+    let events = history::parse_str(name, native_text, Some(Format::Native))
+        .map_err(|e| e.to_string())?
+        .events;
+    for (ext, text) in [
+        ("jsonl", native_text.to_string()),
+        ("edn", edn::to_edn_lines(&events)),
+    ] {
+        let path = dir.join(format!("{name}.{ext}"));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        std::io::Write::write_all(&mut f, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Parses `10s`, `250ms`, `2m`, `1.5s`, `3us`, `100ns` or a plain number of seconds.
@@ -173,7 +215,40 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("expected a non-negative duration, found `{s}`"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is too long a duration"))
+}
+
+/// Parses a byte size: `1GiB`, `512MiB`, `64KiB`, `100MB`, `2G`, `4096` (bytes).
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("expected a size like 512MiB or 2GiB, found `{s}`"))?;
+    let scale: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "K" | "KiB" => 1024.0,
+        "M" | "MiB" => 1024.0 * 1024.0,
+        "G" | "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "T" | "TiB" => 1024.0f64.powi(4),
+        "KB" | "kB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        other => {
+            return Err(format!(
+                "expected a size unit B, KiB, MiB, GiB, TiB, KB, MB, GB or TB, found `{other}`"
+            ))
+        }
+    };
+    let bytes = n * scale;
+    if !bytes.is_finite() || bytes >= usize::MAX as f64 {
+        return Err(format!("`{s}` is too large a size"));
+    }
+    Ok(bytes as usize)
 }
 
 /// Exit codes of the design brief.
@@ -276,22 +351,29 @@ fn run_lin(args: &LinArgs) -> i32 {
             }
         },
     };
-    let opts = lin::Options {
-        timeout: Some(args.timeout),
-        ..lin::Options::default()
-    };
     let mut tally = Tally::default();
     for path in &args.files {
         let name = path.display().to_string();
         let parse_start = Instant::now();
-        let parsed =
-            history::read_file(path, args.format.map(FormatArg::format)).and_then(|h| pair(&h));
+        let parsed = history::read_file(path, args.format.map(FormatArg::format));
+        let warnings = parsed
+            .as_ref()
+            .map(|h| h.warnings.clone())
+            .unwrap_or_default();
+        let parsed = parsed.and_then(|h| pair(&h));
         let parse_nanos = parse_start.elapsed().as_nanos();
+        // The timeout covers the whole file, parsing included.
+        let opts = lin::Options {
+            timeout: Some(args.timeout.saturating_sub(parse_start.elapsed())),
+            max_cache_bytes: args.max_memory,
+            threads: args.jobs,
+        };
         let result =
             parsed.and_then(|ops| lin::check_with(args.model.kind(), init.clone(), &ops, &opts));
         match result {
             Err(e) => tally.bad_input(args.json, &name, &e),
-            Ok(report) => {
+            Ok(mut report) => {
+                report.notes.extend(warnings);
                 let code = match report.verdict {
                     Verdict::Linearizable => EXIT_HOLDS,
                     Verdict::NotLinearizable { .. } => EXIT_VIOLATION,
@@ -311,16 +393,33 @@ fn run_lin(args: &LinArgs) -> i32 {
                     );
                     match &report.verdict {
                         Verdict::NotLinearizable { witness } => print!("{}", witness.render(8)),
-                        Verdict::Unknown { progress } => println!(
-                            "  {} reached: {} of {} partitions done; partition {} ({} ops): longest linearizable prefix {}",
-                            progress.reason,
-                            progress.partitions_checked,
-                            progress.partitions,
-                            progress.partition.as_deref().unwrap_or("(all)"),
-                            progress.partition_ops,
-                            progress.longest_prefix
-                        ),
+                        Verdict::Unknown { progress } => {
+                            println!(
+                                "  {} of {} partitions linearizable, no violation found; {} undecided (memory cap {}):",
+                                progress.partitions_checked,
+                                progress.partitions,
+                                progress.undecided.len(),
+                                fmt_bytes(progress.max_cache_bytes as u64),
+                            );
+                            for u in progress.undecided.iter().take(20) {
+                                println!(
+                                    "    partition {} ({} ops): {} after {} steps, cache {}, longest linearizable prefix {}",
+                                    u.partition.as_deref().unwrap_or("(all)"),
+                                    u.ops,
+                                    u.reason,
+                                    u.steps,
+                                    fmt_bytes(u.cache_bytes as u64),
+                                    u.longest_prefix
+                                );
+                            }
+                            if progress.undecided.len() > 20 {
+                                println!("    ... (use --json for all)");
+                            }
+                        }
                         Verdict::Linearizable => {}
+                    }
+                    for n in &report.notes {
+                        println!("  note: {n}");
                     }
                 }
             }
@@ -331,10 +430,11 @@ fn run_lin(args: &LinArgs) -> i32 {
 
 fn run_txn(args: &TxnArgs) -> i32 {
     use checkers::serializability::{self as ser, Workload};
-    let workload = match args.workload {
+    let workload = args.workload.map(|w| match w {
         WorkloadArg::ListAppend => Workload::ListAppend,
         WorkloadArg::RwRegister => Workload::RwRegister,
-    };
+        WorkloadArg::Bank => Workload::Bank,
+    });
     let opts = ser::Options {
         process_edges: args.process_edges,
         realtime_edges: args.realtime_edges,
@@ -343,12 +443,21 @@ fn run_txn(args: &TxnArgs) -> i32 {
     for path in &args.files {
         let name = path.display().to_string();
         let parse_start = Instant::now();
-        let parsed =
-            history::read_file(path, args.format.map(FormatArg::format)).and_then(|h| pair(&h));
+        let parsed = history::read_file(path, args.format.map(FormatArg::format));
+        let warnings = parsed
+            .as_ref()
+            .map(|h| h.warnings.clone())
+            .unwrap_or_default();
+        let parsed = parsed.and_then(|h| pair(&h));
         let parse_nanos = parse_start.elapsed().as_nanos();
-        match parsed.and_then(|ops| ser::check(&ops, workload, &opts)) {
+        let checked = parsed.and_then(|ops| match workload {
+            Some(w) => ser::check_owned(ops, w, &opts),
+            None => ser::check_mixed(&ops, &opts),
+        });
+        match checked {
             Err(e) => tally.bad_input(args.json, &name, &e),
-            Ok(report) => {
+            Ok(mut report) => {
+                report.notes.extend(warnings);
                 let code = if report.is_valid() {
                     EXIT_HOLDS
                 } else {
@@ -390,6 +499,9 @@ fn run_txn(args: &TxnArgs) -> i32 {
                         report.anomalies.len() - SHOW
                     );
                 }
+                for n in &report.notes {
+                    println!("  note: {n}");
+                }
             }
         }
     }
@@ -401,6 +513,12 @@ fn run_causal(args: &CausalArgs) -> i32 {
     if args.export_shiviz.is_some() && (args.files.len() != 1 || args.audit) {
         eprintln!("error: --export-shiviz takes exactly one trace file");
         return EXIT_BAD_INPUT;
+    }
+    if let Some(out) = &args.export_shiviz {
+        if let Err(super::BadInput(e)) = super::outputs::check_outputs([Some(&**out)], args.force) {
+            eprintln!("error: {e}");
+            return EXIT_BAD_INPUT;
+        }
     }
     let mut tally = Tally::default();
     for path in &args.files {
@@ -472,7 +590,15 @@ fn run_causal(args: &CausalArgs) -> i32 {
         );
         tally.check_nanos += report.check_nanos;
         if let Some(out) = &args.export_shiviz {
-            if let Err(e) = std::fs::write(out, shiviz::export(&trace)) {
+            let mut file = std::fs::OpenOptions::new();
+            match args.force {
+                true => file.create(true).truncate(true),
+                false => file.create_new(true),
+            };
+            let written = file.write(true).open(out).and_then(|mut f| {
+                std::io::Write::write_all(&mut f, shiviz::export(&trace).as_bytes())
+            });
+            if let Err(e) = written {
                 eprintln!("error: cannot write {}: {e}", out.display());
                 return EXIT_BAD_INPUT;
             }
@@ -526,12 +652,31 @@ fn finish(json: bool, tally: &Tally) -> i32 {
     code
 }
 
+/// CPU time this thread has used (Linux; 10 ms resolution), for figures "on one core" that
+/// a busy machine's wall clock would distort.
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Peak resident memory of this process so far (Linux), in bytes.
 fn peak_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+fn fmt_bytes(b: u64) -> String {
+    if b >= 1 << 30 {
+        format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64)
+    } else {
+        format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+    }
 }
 
 fn mib(b: Option<u64>) -> String {
@@ -570,6 +715,25 @@ pub fn bench(args: BenchCheckArgs) -> i32 {
     }
     let scale = if args.quick { 10 } else { 1 };
     let mut all_ok = true;
+    if let Some(dir) = &args.out {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("error: cannot create {}: {e}", dir.display());
+            return EXIT_BAD_INPUT;
+        }
+    }
+    // Writes a generated history when --out is given; false (after one line) on failure.
+    let save = |name: &str, text: &str| -> bool {
+        match &args.out {
+            None => true,
+            Some(dir) => match write_generated(dir, name, text) {
+                Ok(()) => true,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    false
+                }
+            },
+        }
+    };
     let lin_once = |text: &str, kind: ModelKind| -> (Duration, Duration, String) {
         let t0 = Instant::now();
         let ops = history::parse_str("bench", text, None).and_then(|h| pair(&h));
@@ -650,6 +814,9 @@ pub fn bench(args: BenchCheckArgs) -> i32 {
         seed: args.seed,
         bug: None,
     });
+    if !save("kv-c50", &c50) {
+        return EXIT_BAD_INPUT;
+    }
     let (p, c, v) = lin_once(&c50, ModelKind::Kv);
     all_ok &= row(
         "kv 1,712 ops, 50 clients, 10 keys (c50 shape)",
@@ -658,6 +825,37 @@ pub fn bench(args: BenchCheckArgs) -> i32 {
         &v,
         "< 150 ms (Porcupine c50-ok)",
         v == "linearizable" && p + c < Duration::from_millis(150),
+    );
+
+    // 2b. The same shape where key "0" is beyond search and five other keys are violations.
+    let hard = generate::hard_key_history(&generate::HardKeySpec {
+        ops: 1712,
+        clients: 50,
+        keys: 10,
+        hard_puts: 40,
+        violations: 5,
+        seed: args.seed,
+    });
+    if !save("kv-hard-key", &hard) {
+        return EXIT_BAD_INPUT;
+    }
+    let rss_before = peak_rss();
+    let (p, c, v) = lin_once(&hard, ModelKind::Kv);
+    let rss = peak_rss();
+    let grew = rss.zip(rss_before).map(|(a, b)| a.saturating_sub(b));
+    all_ok &= row(
+        "kv 1,712 ops, 50 clients, 10 keys, 1 hard key",
+        p,
+        c,
+        &v,
+        &format!(
+            "violation < 100 ms, < 100 MB (peak RSS {}, +{})",
+            mib(rss),
+            mib(grew)
+        ),
+        v == "not-linearizable"
+            && p + c < Duration::from_millis(100)
+            && rss.is_none_or(|r| r < 100 << 20),
     );
 
     // 3. 100,000 key-value operations over 1,000 keys and 50 clients.
@@ -671,6 +869,9 @@ pub fn bench(args: BenchCheckArgs) -> i32 {
         seed: args.seed,
         bug: None,
     });
+    if !save("kv-100k", &text) {
+        return EXIT_BAD_INPUT;
+    }
     let (p, c, v) = lin_once(&text, ModelKind::Kv);
     drop(text);
     let rss = peak_rss();
@@ -695,13 +896,17 @@ pub fn bench(args: BenchCheckArgs) -> i32 {
         seed: args.seed,
         bug: None,
     });
+    if !save("list-append-100k", &text) {
+        return EXIT_BAD_INPUT;
+    }
     let t0 = Instant::now();
     let ops = history::parse_str("bench", &text, None).and_then(|h| pair(&h));
     let parse = t0.elapsed();
     drop(text);
+    let cpu0 = thread_cpu();
     let (check, verdict) = match ops.and_then(|o| {
-        ser::check(
-            &o,
+        ser::check_owned(
+            o,
             Workload::ListAppend,
             &ser::Options {
                 process_edges: true,
@@ -715,13 +920,22 @@ pub fn bench(args: BenchCheckArgs) -> i32 {
         ),
         Err(e) => (Duration::ZERO, format!("bad input: {e}")),
     };
+    // One thread does the work, so its CPU time is the time on one core (reading the
+    // transactions included); on an idle machine it matches the wall clock.
+    let cpu = thread_cpu().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
+    let one_core = cpu.unwrap_or(check);
     all_ok &= row(
         &format!("list-append {n} txns, 1,000 keys (+process, realtime)"),
         parse,
         check,
         &verdict,
-        "< 5 s",
-        verdict == "serializable" && parse + check < Duration::from_secs(5),
+        &format!(
+            ">= 100k txn/s on one core: {:.0}k/s (CPU {}), {:.0}k/s with parsing",
+            n as f64 / one_core.as_secs_f64().max(1e-9) / 1e3,
+            fmt_nanos(one_core.as_nanos()),
+            n as f64 / (parse + check).as_secs_f64().max(1e-9) / 1e3
+        ),
+        verdict == "serializable" && one_core.as_secs_f64() <= n as f64 / 100_000.0,
     );
 
     // 5. A 1,000,000-event trace through the vector-clock validator.
@@ -774,6 +988,20 @@ mod tests {
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("5 parsecs").is_err());
+        // Too long for a Duration: refused, not a panic.
+        assert!(parse_duration("99999999999999999999h").is_err());
+        assert!(parse_duration("1e400s").is_err());
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_bytes("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("100MB"), Ok(100_000_000));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("99999999999999999999GiB").is_err());
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("3 furlongs").is_err());
     }
 
     #[test]

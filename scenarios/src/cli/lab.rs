@@ -103,6 +103,7 @@ pub fn run(cmd: LabCommand) -> CmdResult {
             if a.seeds == Some(0) {
                 return Err(BadInput("--seeds must be at least 1".into()));
             }
+            super::outputs::check_outputs([a.html.as_deref()], a.force)?;
             println!("Lab {}: {}", lab.id, lab.title);
             let mut ok = true;
             for i in 0..lab.parts.len() {

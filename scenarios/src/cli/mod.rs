@@ -6,6 +6,8 @@
 pub mod check;
 mod lab;
 mod logging;
+mod outputs;
+pub mod stdout_guard;
 
 use std::fs::OpenOptions;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -314,7 +316,7 @@ pub fn main() -> i32 {
 /// `fn main() { std::process::exit(cli::main_with(my_registry())) }`. Installs the
 /// registry (see `Registry::install`), so replay commands name this program.
 pub fn main_with(registry: crate::registry::Registry) -> i32 {
-    main_from(registry, std::env::args_os())
+    stdout_guard::guarded(|| main_from(registry, std::env::args_os()))
 }
 
 /// [`main_with`] with explicit arguments (the first is the program name).
@@ -450,8 +452,13 @@ fn merge_cmd(files: &[PathBuf], out: Option<&Path>) -> CmdResult {
             serde_json::Value::Array(v) => v,
             one => vec![one],
         };
+        if list.is_empty() {
+            return Err(BadInput(format!("{}: holds no sweep report", f.display())));
+        }
         for v in list {
             let r: SweepReport = serde_json::from_value(v)
+                .map_err(|e| BadInput(format!("{}: not a sweep report: {e}", f.display())))?;
+            r.check()
                 .map_err(|e| BadInput(format!("{}: not a sweep report: {e}", f.display())))?;
             parts.push(r);
         }
@@ -632,7 +639,13 @@ fn print_report(r: &RunReport) {
 
 fn run_cmd(a: RunArgs) -> CmdResult {
     let s = scenario(&a.scenario)?;
-    let opts = run_options(&a.bugs)?;
+    outputs::check_outputs(
+        [a.trace.as_deref(), a.html.as_deref(), a.history.as_deref()],
+        a.force,
+    )?;
+    let mut opts = run_options(&a.bugs)?;
+    // Without a trace or a picture to write, the run keeps only what its checks need.
+    opts.lean_trace = a.trace.is_none() && a.html.is_none();
     let (mut result, divergence) = if a.check_determinism {
         check_determinism(&s, a.seed, &opts)
     } else {
@@ -762,8 +775,8 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let per_scenario = a.shard.unwrap_or(Shard::WHOLE).seeds(a.seeds).count() as u64;
-    let total = per_scenario * scenarios.len() as u64;
+    let per_scenario = a.shard.unwrap_or(Shard::WHOLE).len(a.seeds);
+    let total = per_scenario.saturating_mul(scenarios.len() as u64);
     let bar = if io::stderr().is_terminal() {
         let bar = ProgressBar::new(total);
         bar.set_style(
@@ -822,6 +835,7 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
 
 fn replay_cmd(a: ReplayArgs) -> CmdResult {
     let s = scenario(&a.scenario)?;
+    outputs::check_outputs([a.trace.as_deref(), a.html.as_deref()], a.force)?;
     let opts = run_options(&a.bugs)?;
     logging::init_replay_logging();
     let result = run_scenario(&s, a.seed, &opts);

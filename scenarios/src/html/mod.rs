@@ -224,6 +224,9 @@ pub fn model(s: &Scenario, result: &RunResult) -> Result<Value, String> {
         .trace
         .as_ref()
         .ok_or("the run panicked before it produced a trace, so there is nothing to draw")?;
+    if !trace.is_complete() {
+        return Err("the run kept only landmark events, so there is not enough to draw".into());
+    }
     let report = &result.report;
     let names = &result.names;
     let n = names.len();

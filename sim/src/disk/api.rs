@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::event::{DiskFault, DiskOp};
 use super::model::{DiskError, InodeId, NodeDisk};
 use super::placement::PlacementGate;
+use crate::crash_trigger::Act;
 use crate::net::Latency;
 use crate::process::Status;
 use crate::trace::EventKind;
@@ -39,13 +40,14 @@ impl World {
     }
 
     /// Applies one step to `node`'s disk and traces it. `None` if the caller's
-    /// incarnation is gone. The flag says the step hit the node's crash point.
+    /// incarnation is gone. Also returns the nodes to crash now: the node itself at its
+    /// crash point, or a crash trigger's victims.
     fn disk_step<R>(
         &self,
         node: usize,
         incarnation: u64,
         body: impl FnOnce(&mut NodeDisk, &mut PlacementGate<'_>, &mut Vec<DiskFault>) -> Step<R>,
-    ) -> Option<(Result<R, DiskError>, bool)> {
+    ) -> Option<(Result<R, DiskError>, Vec<usize>)> {
         let n = self.len();
         let mut guard = self.lock();
         let st = &mut *guard;
@@ -60,8 +62,13 @@ impl World {
             let mut gate = disks.placement.gate(node, n, protect);
             body(&mut disks.disks[node], &mut gate, &mut faults)
         };
-        let mut crash = false;
+        let mut crash = Vec::new();
         if let Some(op) = op {
+            let act = match &op {
+                DiskOp::Sync { .. } | DiskOp::SyncDir => Act::Sync,
+                DiskOp::Rename { .. } => Act::Rename,
+                _ => Act::Mutate,
+            };
             st.record_node(now, node, EventKind::Disk(op));
             st.disks.ops[node] += 1;
             if st.disks.crash_at_ops[node] == Some(st.disks.ops[node]) {
@@ -69,13 +76,36 @@ impl World {
                 faults.push(DiskFault::CrashPoint {
                     ops: st.disks.ops[node],
                 });
-                crash = true;
+                crash.push(node);
+            }
+            let disk = &st.disks.disks[node];
+            if let Some(f) = st.triggers.observe(node, act, || disk.has_unsynced()) {
+                faults.push(DiskFault::CrashTrigger {
+                    what: f.what.to_string(),
+                });
+                for v in f.victims {
+                    if !crash.contains(&v) {
+                        crash.push(v);
+                    }
+                }
             }
         }
         for fault in faults {
             st.record_net(now, EventKind::DiskFault { node, fault });
         }
         Some((result, crash))
+    }
+
+    fn begin_sync(&self, node: usize, incarnation: u64, ino: InodeId) {
+        let mut st = self.lock();
+        if st.nodes[node].incarnation == incarnation && st.nodes[node].status != Status::Crashed {
+            st.disks.disks[node].begin_sync(ino);
+        }
+    }
+
+    /// What the run's crashes found on the disks so far.
+    pub fn crash_stats(&self) -> super::CrashStats {
+        self.lock().disks.crash_stats
     }
 
     /// Crashes `node` right after its next `ops` traced disk operations.
@@ -142,7 +172,10 @@ impl Disk {
         match self.world.disk_step(self.node, self.incarnation, body) {
             None => std::future::pending().await,
             Some((result, crash)) => {
-                if crash {
+                for &other in crash.iter().filter(|&&v| v != self.node) {
+                    let _ = self.world.crash(other);
+                }
+                if crash.contains(&self.node) {
                     // The node dies right after this operation, before it can act on it.
                     let _ = self.world.crash(self.node);
                     std::future::pending::<()>().await;
@@ -322,9 +355,13 @@ impl File {
             .await
     }
 
-    /// Makes this file's writes durable (fsync).
+    /// Makes this file's writes durable (fsync). The sync is in flight for its whole
+    /// latency: a crash meanwhile may keep any subset of its sectors (`sync_reorder`).
     pub async fn sync_all(&self) -> io::Result<()> {
         let (ino, file) = (self.ino, self.name.clone());
+        self.disk
+            .world
+            .begin_sync(self.disk.node, self.disk.incarnation, ino);
         self.disk
             .run(Cost::Sync, move |d, _, f| match d.sync(ino, &file, f) {
                 Ok(()) => (Ok(()), Some(DiskOp::Sync { file })),

@@ -20,6 +20,15 @@ pub struct DiskFaults {
     pub misdirected: f64,
     pub corruption: f64,
     pub latent_error: f64,
+    /// Probability that a crash landing while an fsync is in flight keeps an arbitrary
+    /// subset of that file's unsynced sectors (an fsync is not atomic: the drive writes
+    /// pages back in any order), instead of each unsynced write's usual fate.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub sync_reorder: f64,
+}
+
+fn is_zero(p: &f64) -> bool {
+    *p == 0.0
 }
 
 impl DiskFaults {
@@ -33,6 +42,7 @@ impl DiskFaults {
             misdirected: 0.0,
             corruption: 0.0,
             latent_error: 0.0,
+            sync_reorder: 0.0,
         }
     }
 
@@ -45,6 +55,7 @@ impl DiskFaults {
             ("misdirected", self.misdirected),
             ("corruption", self.corruption),
             ("latent_error", self.latent_error),
+            ("sync_reorder", self.sync_reorder),
         ];
         for (name, p) in all {
             if !(0.0..=1.0).contains(&p) {

@@ -56,6 +56,16 @@ pub enum DiskFault {
     NoSpace { file: String },
     /// The scenario's crash point: the node crashes after this many disk operations.
     CrashPoint { ops: u64 },
+    /// A crash landed while an fsync of `file` was in flight: of the sectors written
+    /// since its last completed sync, only `kept_sectors` reached the disk, in no order.
+    SyncInterrupted {
+        file: String,
+        kept_sectors: Vec<u64>,
+        lost_sectors: Vec<u64>,
+    },
+    /// A scenario crash trigger fired (`what` names it: "syncs", "sends", "rename",
+    /// "unsynced-write", "unsynced-send").
+    CrashTrigger { what: String },
 }
 
 /// Feeds derived `Hash` into the stable digest with a fixed byte order.

@@ -23,7 +23,7 @@ pub mod placement;
 pub use api::{Disk, File};
 pub use config::{DiskConfig, DiskFaults, DiskLatency};
 pub use event::{DiskFault, DiskOp};
-pub use model::{DiskError, NodeDisk};
+pub use model::{CrashFound, DiskError, NodeDisk};
 
 use placement::Placement;
 
@@ -36,6 +36,20 @@ pub(crate) struct DiskSet {
     pub ops: Vec<u64>,
     /// Crash the node when its operation count reaches this.
     pub crash_at_ops: Vec<Option<u64>>,
+    pub crash_stats: CrashStats,
+}
+
+/// What the crashes of a run found on the disks: how often a crash caught unsynced data
+/// (the window where durability bugs live) and how often that data was lost or torn.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CrashStats {
+    pub crashes: u64,
+    /// Crashes that found unsynced writes, length changes or directory changes.
+    pub unsynced: u64,
+    /// Of those, crashes where some of it was lost or torn.
+    pub damaged: u64,
+    /// Crashes that landed while an fsync was in flight.
+    pub in_sync: u64,
 }
 
 impl DiskSet {
@@ -49,13 +63,19 @@ impl DiskSet {
             placement: Placement::default(),
             ops: vec![0; names.len()],
             crash_at_ops: vec![None; names.len()],
+            crash_stats: CrashStats::default(),
         }
     }
 
     /// Power loss on `node`: returns the faults the crash caused.
     pub fn crash(&mut self, node: usize) -> Vec<DiskFault> {
         let mut faults = Vec::new();
-        self.disks[node].crash(&mut faults);
+        let found = self.disks[node].crash(&mut faults);
+        let st = &mut self.crash_stats;
+        st.crashes += 1;
+        st.unsynced += u64::from(found.unsynced);
+        st.damaged += u64::from(found.unsynced && found.damaged);
+        st.in_sync += u64::from(found.in_sync);
         faults
     }
 }

@@ -12,6 +12,15 @@
 //! the durable image, the directory reverts to its durable map, and the cache is rebuilt
 //! from what is durable.
 //!
+//! An fsync is not atomic. A sync takes simulated time, and a crash that lands while one
+//! is in flight (with probability `sync_reorder`) persists the sectors written since the
+//! file's last completed sync as an arbitrary subset, each sector its final cached
+//! content or its old durable one, as a drive writing pages back in any order would
+//! (the crash states ALICE, OSDI'14, and CrashMonkey, OSDI'18, enumerate). A commit
+//! marker written in the same sync as its records can survive without them. Pages are
+//! modelled as sectors: a page larger than a sector torn at sector granularity is one
+//! such subset.
+//!
 //! Not modelled: subdirectories, hard links, sparse-file holes as distinct from zeros,
 //! metadata-only fsync differences (`sync_data` and `sync_all` behave alike), and the
 //! ordering guarantees of particular file systems (ext4's data=ordered, say).
@@ -92,6 +101,19 @@ pub struct NodeDisk {
     inodes: BTreeMap<InodeId, Inode>,
     next_inode: InodeId,
     latent: BTreeSet<(InodeId, u64)>,
+    /// Files with an fsync in flight (begun, not yet completed).
+    syncing: BTreeSet<InodeId>,
+}
+
+/// What one crash found on a disk (for the run's statistics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CrashFound {
+    /// Unsynced writes, length changes or directory changes were pending.
+    pub unsynced: bool,
+    /// Some of them were lost or torn (rather than all kept intact).
+    pub damaged: bool,
+    /// An fsync was in flight.
+    pub in_sync: bool,
 }
 
 impl NodeDisk {
@@ -105,6 +127,7 @@ impl NodeDisk {
             inodes: BTreeMap::new(),
             next_inode: 1,
             latent: BTreeSet::new(),
+            syncing: BTreeSet::new(),
         }
     }
 
@@ -335,6 +358,23 @@ impl NodeDisk {
         Ok(())
     }
 
+    /// An fsync of `ino` has started: until `sync` completes it, a crash may persist any
+    /// subset of its unsynced sectors.
+    pub fn begin_sync(&mut self, ino: InodeId) {
+        if self.inodes.contains_key(&ino) {
+            self.syncing.insert(ino);
+        }
+    }
+
+    /// Whether anything written, resized, created, renamed or removed is not yet durable.
+    pub fn has_unsynced(&self) -> bool {
+        self.dir != self.durable_dir
+            || self
+                .inodes
+                .values()
+                .any(|i| i.pending.iter().any(|p| !p.doomed))
+    }
+
     /// fsync of one file. May lie (success, nothing durable) or fail (error, and the
     /// pending writes are doomed: visible until a crash, never durable).
     pub fn sync(
@@ -343,6 +383,7 @@ impl NodeDisk {
         name: &str,
         faults: &mut Vec<DiskFault>,
     ) -> Result<(), DiskError> {
+        self.syncing.remove(&ino);
         if self.inode(ino).pending.is_empty() {
             return Ok(());
         }
@@ -396,9 +437,70 @@ impl NodeDisk {
             .ok_or_else(|| DiskError::NotFound(name.to_string()))
     }
 
+    /// A crash during an fsync of `ino`: each sector written since the last completed
+    /// sync holds its new (cached) content or its old durable one, independently; a
+    /// pending length change lands or not. Returns whether anything was lost.
+    fn crash_in_sync(&mut self, ino: InodeId, name: &str, faults: &mut Vec<DiskFault>) -> bool {
+        let s = self.config.sector_size;
+        let pending = std::mem::take(&mut self.inode_mut(ino).pending);
+        let live: Vec<&Pending> = pending.iter().filter(|p| !p.doomed).collect();
+        let resized = live
+            .iter()
+            .any(|p| matches!(p.op, PendingOp::SetLen { .. }));
+        let mut touched = BTreeSet::new();
+        for p in &live {
+            if let PendingOp::Write { offset, data } = &p.op {
+                touched.extend(self.sectors(*offset, data.len() as u64));
+            }
+        }
+        // The cache is the final content of every page; doomed writes never reach the
+        // disk, so rebuild it from the live operations alone.
+        let mut fin = self.inode(ino).durable.clone();
+        for p in &live {
+            apply(&mut fin, &p.op);
+        }
+        let mut lost_any = false;
+        if resized {
+            if self.rng.gen_bool(0.5) {
+                self.inode_mut(ino).durable.resize(fin.len(), 0);
+            } else {
+                lost_any = true;
+            }
+        }
+        let (mut kept, mut lost) = (Vec::new(), Vec::new());
+        for sec in touched {
+            let lo = sec * s;
+            if lo >= fin.len() as u64 {
+                continue; // cut off by a later length change
+            }
+            if self.rng.gen_bool(0.5) {
+                let hi = ((sec + 1) * s).min(fin.len() as u64);
+                let part = fin[lo as usize..hi as usize].to_vec();
+                write_into(&mut self.inode_mut(ino).durable, lo, &part);
+                kept.push(sec);
+            } else {
+                lost.push(sec);
+            }
+        }
+        lost_any |= !lost.is_empty();
+        faults.push(DiskFault::SyncInterrupted {
+            file: name.to_string(),
+            kept_sectors: kept,
+            lost_sectors: lost,
+        });
+        lost_any
+    }
+
     /// Power loss: decides each pending operation's fate, reverts the directory to its
     /// durable entries, and rebuilds every cache from durable data.
-    pub fn crash(&mut self, faults: &mut Vec<DiskFault>) {
+    pub fn crash(&mut self, faults: &mut Vec<DiskFault>) -> CrashFound {
+        let mut found = CrashFound {
+            unsynced: self.has_unsynced(),
+            in_sync: !self.syncing.is_empty(),
+            ..CrashFound::default()
+        };
+        let first_fault = faults.len();
+        let syncing = std::mem::take(&mut self.syncing);
         let names: BTreeMap<InodeId, String> = self
             .dir
             .iter()
@@ -413,6 +515,13 @@ impl NodeDisk {
                 .get(&ino)
                 .cloned()
                 .unwrap_or_else(|| format!("inode-{ino}"));
+            if syncing.contains(&ino)
+                && !self.inode(ino).pending.is_empty()
+                && self.chance(self.config.faults.sync_reorder)
+            {
+                found.damaged |= self.crash_in_sync(ino, &name, faults);
+                continue;
+            }
             let pending = std::mem::take(&mut self.inode_mut(ino).pending);
             for p in pending {
                 if p.doomed {
@@ -490,6 +599,16 @@ impl NodeDisk {
         for i in self.inodes.values_mut() {
             i.cache = i.durable.clone();
         }
+        found.damaged |= faults[first_fault..].iter().any(|f| {
+            matches!(
+                f,
+                DiskFault::LostWrite { .. }
+                    | DiskFault::TornWrite { .. }
+                    | DiskFault::LostSetLen { .. }
+                    | DiskFault::LostDirEntry { .. }
+            )
+        });
+        found
     }
 
     /// The file's durable image (what a crash right now would keep at minimum).

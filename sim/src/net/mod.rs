@@ -60,7 +60,16 @@ impl LinkConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkOverride {
+    /// The sending node: a name (`"n2"`) or an index, as everywhere in scenario files.
+    #[serde(
+        deserialize_with = "crate::node_ref::node",
+        serialize_with = "crate::node_ref::ser_node"
+    )]
     pub from: usize,
+    #[serde(
+        deserialize_with = "crate::node_ref::node",
+        serialize_with = "crate::node_ref::ser_node"
+    )]
     pub to: usize,
     #[serde(flatten)]
     pub link: LinkConfig,

@@ -1,0 +1,53 @@
+//! The lease lock service end to end: the correct system passes every built-in lock scenario
+//! over a seed sweep, and every case of the seed corpus replays to its recorded verdict.
+//!
+//! `DST_SEEDS=N` deepens the sweep (the nightly job runs 1,000); `DST_SEED=S` runs one.
+
+use std::path::Path;
+
+use scenarios::corpus;
+use scenarios::testing::sweep;
+
+fn corpus_cases() -> Vec<corpus::Case> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../seeds/lock.toml");
+    corpus::load(&path).unwrap()
+}
+
+#[test]
+fn correct_lock_passes_every_builtin_scenario() {
+    let names: Vec<String> = scenarios::builtin::of_system("lock")
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert!(names.len() >= 6);
+    for name in names {
+        sweep(&name).seeds(0..3).assert_pass();
+    }
+}
+
+#[test]
+fn the_seed_corpus_replays_to_its_recorded_verdicts() {
+    let cases = corpus_cases();
+    assert!(!cases.is_empty());
+    let failures = corpus::failures(&cases);
+    assert!(
+        failures.is_empty(),
+        "corpus cases that no longer hold:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_catalogued_bug_has_a_corpus_case_that_names_its_check() {
+    let uncaught = corpus::uncaught_bugs("lock", &corpus_cases()).unwrap();
+    assert!(
+        uncaught.is_empty(),
+        "bugs without a corpus case that catches them and names the check: {uncaught:?}"
+    );
+    let none = corpus::uncaught_bugs("lock", &[]).unwrap();
+    assert_eq!(
+        none.len(),
+        nodes::lock::Bug::ALL.len(),
+        "an empty corpus catches nothing"
+    );
+}

@@ -23,6 +23,9 @@ pub struct Observer {
     write_oks: Vec<u64>,
     /// When a node became leader.
     elections: Vec<u64>,
+    /// Every successful client operation: (client node, completion time), for the
+    /// universal `client-progress` check.
+    pub oks: Vec<(usize, u64)>,
 }
 
 impl Observer {
@@ -101,6 +104,11 @@ impl Observer {
 
     pub fn write_ok(&mut self, now: u64) {
         self.write_oks.push(now);
+    }
+
+    /// A client's operation completed successfully (a read, a write or a CAS that applied).
+    pub fn client_ok(&mut self, client: usize, now: u64) {
+        self.oks.push((client, now));
     }
 
     /// Liveness: a leader and an acknowledged write within `bound` after `quiet_from`.

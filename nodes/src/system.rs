@@ -30,6 +30,33 @@ pub struct RunEnd<'a> {
     pub last_fault_ns: u64,
     /// Simulated time at which the run ended.
     pub end_ns: u64,
+    /// Whether some link loses messages at random (the network's settings hold for the
+    /// whole run). Lean traces keep no drop events, so checks ask this instead.
+    pub lossy: bool,
+}
+
+/// The disk fault families a swarm run may draw (`System::swarm_disk`); each is drawn
+/// only for a system that claims to survive it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SwarmDisk {
+    /// Power losses: every server crashes at once, then restarts from its disk.
+    pub power_loss: bool,
+    /// Lying fsyncs, with followers crashing one at a time.
+    pub lying_fsync: bool,
+    /// Fsyncs that fail now and then.
+    pub failing_fsync: bool,
+    /// Disks that fill up (ENOSPC).
+    pub full_disk: bool,
+}
+
+impl SwarmDisk {
+    /// Every family.
+    pub const ALL: SwarmDisk = SwarmDisk {
+        power_loss: true,
+        lying_fsync: true,
+        failing_fsync: true,
+        full_disk: true,
+    };
 }
 
 /// A system's verdict on a run.
@@ -293,6 +320,13 @@ pub trait System: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The disk fault families a swarm run may draw for this system, each one it claims
+    /// to survive. Default: none (a system that keeps state only in memory loses it to a
+    /// power loss by design).
+    fn swarm_disk(&self) -> SwarmDisk {
+        SwarmDisk::default()
+    }
+
     /// Another registered system of the same shape (servers, clients, a leader) whose
     /// built-in fault schedules this one also runs: each scenario `OTHER/X` gives a
     /// scenario `NAME/X` with the same cluster, network, disk, clocks and faults, and this
@@ -329,6 +363,7 @@ pub trait DynSystem: Send + Sync {
     fn bound_keys(&self) -> &'static [&'static str];
     fn history_model(&self) -> Option<ModelKind>;
     fn swarm_base(&self) -> Option<&'static str>;
+    fn swarm_disk(&self) -> SwarmDisk;
     fn runs_schedules_of(&self) -> Option<&'static str>;
     fn reads_every_event(&self) -> bool;
     fn has_leader(&self) -> bool;
@@ -478,6 +513,9 @@ impl<T: System> DynSystem for T {
     }
     fn swarm_base(&self) -> Option<&'static str> {
         System::swarm_base(self)
+    }
+    fn swarm_disk(&self) -> SwarmDisk {
+        System::swarm_disk(self)
     }
     fn runs_schedules_of(&self) -> Option<&'static str> {
         System::runs_schedules_of(self)

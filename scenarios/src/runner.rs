@@ -578,6 +578,7 @@ fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
         servers: s.nodes,
         last_fault_ns: s.last_fault().0,
         end_ns: out.sim_time_ns,
+        lossy: s.net.default.loss > 0.0 || s.net.links.iter().any(|l| l.link.loss > 0.0),
     };
     let check = running.judge(&end);
     violations.extend(check.violations);

@@ -5,11 +5,13 @@
 //! stream (`swarm-settings`, `swarm-disk`), so adding them left the older draws as they
 //! were.
 //!
-//! Deliberately not drawn: lying fsyncs together with overlapping crashes or a power loss
-//! (no replicated protocol survives a majority losing what it was told is durable), nor
-//! for two-phase commit, whose participants keep their only copy of a vote; full disks
-//! for gossip, whose servers go mute when they cannot persist (a design choice the
-//! membership check would report in every run).
+//! Each family is drawn only for a system that claims to survive it
+//! (`System::swarm_disk`): two-phase commit opts out of lying fsyncs (its participants
+//! keep their only copy of a vote), gossip out of full disks (its servers go mute when
+//! they cannot persist, a design choice the membership check would report in every run),
+//! systems that keep their state in memory out of all. Deliberately never drawn: lying
+//! fsyncs together with overlapping crashes or a power loss (no replicated protocol
+//! survives a majority losing what it was told is durable).
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -31,7 +33,7 @@ pub fn disk(
     window: (u64, u64),
     rng: &mut ChaCha8Rng,
 ) -> Vec<String> {
-    let system = s.system.name();
+    let claims = s.system.swarm_disk();
     let crashes = faults.iter().any(|f| {
         matches!(
             f.fault,
@@ -40,7 +42,7 @@ pub fn disk(
     });
     let ms = Nanos::from_millis;
     match rng.gen_range(0..10) {
-        0 | 1 => {
+        0 | 1 if claims.power_loss => {
             let count = rng.gen_range(1..=2);
             let mut t = rng.gen_range(window.0..window.1);
             for _ in 0..count {
@@ -51,7 +53,7 @@ pub fn disk(
             }
             vec![format!("{count} power losses")]
         }
-        2 if !crashes && system != "twopc" => {
+        2 if !crashes && claims.lying_fsync => {
             s.disk.faults.lying_fsync = rng.gen_range(0.05..0.3);
             let count = rng.gen_range(1..=3);
             let mut t = rng.gen_range(window.0..window.1);
@@ -66,14 +68,14 @@ pub fn disk(
                 s.disk.faults.lying_fsync * 100.0
             )]
         }
-        3 => {
+        3 if claims.failing_fsync => {
             s.disk.faults.fsync_failure = rng.gen_range(0.0001..0.001);
             vec![format!(
                 "{:.2}% failing fsyncs",
                 s.disk.faults.fsync_failure * 100.0
             )]
         }
-        4 if system != "gossip" => {
+        4 if claims.full_disk => {
             let kib = rng.gen_range(16..=512);
             s.disk.capacity = Some(kib * 1024);
             vec![format!("disks full at {kib} KiB (ENOSPC)")]

@@ -239,4 +239,12 @@ impl System for Gossip {
     fn swarm_base(&self) -> Option<&'static str> {
         Some("gossip/partition-halves")
     }
+
+    /// Not full disks: a server that cannot persist goes mute, by design.
+    fn swarm_disk(&self) -> crate::system::SwarmDisk {
+        crate::system::SwarmDisk {
+            full_disk: false,
+            ..crate::system::SwarmDisk::ALL
+        }
+    }
 }

@@ -273,4 +273,8 @@ impl System for Raft {
     fn swarm_base(&self) -> Option<&'static str> {
         Some("raft/partition-halves")
     }
+
+    fn swarm_disk(&self) -> crate::system::SwarmDisk {
+        crate::system::SwarmDisk::ALL
+    }
 }

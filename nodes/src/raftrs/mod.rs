@@ -107,19 +107,20 @@ impl Running for Run {
 
     fn judge(self: Box<Self>, end: &RunEnd<'_>) -> SystemCheck {
         let mut obs = self.obs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(bound) = self.liveness {
+        // Liveness and client progress are judged, like raft's, only where a majority can
+        // serve at the end (failing fsyncs and full disks may stop more servers than Raft
+        // can lose).
+        let serving = crate::universal::serving(end);
+        let live = self
+            .liveness
+            .filter(|_| serving.iter().filter(|&&s| s).count() > end.servers / 2);
+        if let Some(bound) = live {
             obs.check_liveness(end.last_fault_ns, bound.0, end.end_ns);
         }
-        let mut violations = std::mem::take(&mut obs.violations);
-        // The checks every system gets. Client progress is judged, like raft's, only
-        // where a majority can serve at the end (failing fsyncs and full disks may stop
-        // more servers than Raft can lose).
+        let mut violations = obs.judged(end);
+        // The checks every system gets.
         violations.extend(crate::universal::refused_start(end));
-        let serving = crate::universal::serving(end);
-        if let Some(bound) = self
-            .liveness
-            .filter(|_| serving.iter().filter(|&&s| s).count() > end.servers / 2)
-        {
+        if let Some(bound) = live {
             violations.extend(crate::universal::client_progress(
                 end.servers..end.servers + self.clients,
                 obs.oks.iter().copied(),
@@ -252,6 +253,16 @@ impl System for RaftRs {
 
     fn runs_schedules_of(&self) -> Option<&'static str> {
         Some("raft")
+    }
+
+    /// Not lying fsyncs: raft-rs panics when a leader's commit index reaches past a
+    /// follower's log that a lying fsync cut short (storage must be durable, its
+    /// documented assumption).
+    fn swarm_disk(&self) -> crate::system::SwarmDisk {
+        crate::system::SwarmDisk {
+            lying_fsync: false,
+            ..crate::system::SwarmDisk::ALL
+        }
     }
 
     fn has_leader(&self) -> bool {

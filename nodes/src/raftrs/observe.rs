@@ -19,6 +19,8 @@ pub struct Observer {
     /// The highest index each server applied, across its incarnations.
     applied_max: Vec<u64>,
     pub violations: Vec<Violation>,
+    /// Commit regressions found at restarts: (node, when, violation), judged at the end.
+    regressions: Vec<(usize, u64, Violation)>,
     /// When a client write was acknowledged.
     write_oks: Vec<u64>,
     /// When a node became leader.
@@ -41,7 +43,10 @@ impl Observer {
         self.leading[node] = None;
         let had = self.applied_max[node];
         if commit < had {
-            self.violations.push(Violation::new(
+            self.regressions.push((
+                node,
+                now,
+                Violation::new(
                 "commit-monotonic",
                 format!(
                     "{} recovered commit index {commit} at {} ms after it had applied up to {had}",
@@ -49,8 +54,32 @@ impl Observer {
                     now / 1_000_000
                 ),
                 None,
+            ),
             ));
         }
+    }
+
+    /// The violations found, with commit regressions judged against the trace: a disk
+    /// whose fsync lied before the restart excuses one (it lost what it promised to keep,
+    /// and no node can recover what its disk threw away).
+    pub fn judged(&mut self, end: &crate::system::RunEnd<'_>) -> Vec<Violation> {
+        let mut v = std::mem::take(&mut self.violations);
+        for (node, at, violation) in std::mem::take(&mut self.regressions) {
+            let lied = end.events.iter().any(|e| {
+                e.time_ns <= at
+                    && matches!(
+                        &e.kind,
+                        sim::EventKind::DiskFault {
+                            node: n,
+                            fault: sim::disk::DiskFault::LyingFsync { .. },
+                        } if *n == node
+                    )
+            });
+            if !lied {
+                v.push(violation);
+            }
+        }
+        v
     }
 
     pub fn role(&mut self, node: usize, term: u64, leader: bool, now: u64) {

@@ -111,7 +111,7 @@ pub fn check(
         .filter(|e| e.kind == HistKind::Ok)
         .map(|e| (e.process as usize, e.time.unwrap_or(0)))
         .collect();
-    if !crate::universal::still_lossy(end, quiet_from) {
+    if !crate::universal::still_lossy(end) {
         v.extend(crate::universal::client_progress(
             end.servers..end.servers + clients,
             commits.iter().copied(),

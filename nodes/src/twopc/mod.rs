@@ -571,4 +571,12 @@ impl System for Twopc {
     fn swarm_base(&self) -> Option<&'static str> {
         Some("twopc/partition-halves")
     }
+
+    /// Not lying fsyncs: a participant keeps the only copy of its vote.
+    fn swarm_disk(&self) -> crate::system::SwarmDisk {
+        crate::system::SwarmDisk {
+            lying_fsync: false,
+            ..crate::system::SwarmDisk::ALL
+        }
+    }
 }

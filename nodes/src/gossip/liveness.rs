@@ -115,9 +115,7 @@ pub fn check(
         );
     }
     let quiet_from = end.last_fault_ns;
-    if system.client.until.0 >= quiet_from + PROGRESS_NS
-        && !crate::universal::still_lossy(end)
-    {
+    if system.client.until.0 >= quiet_from + PROGRESS_NS && !crate::universal::still_lossy(end) {
         let oks = obs.history.iter().filter_map(|line| {
             if line.get("type")?.as_str()? != "ok" {
                 return None;

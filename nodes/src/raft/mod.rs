@@ -218,10 +218,7 @@ impl System for Raft {
                 "commit-majority",
                 "an entry is on a majority of logs when it commits",
             ),
-            (
-                "duplicate-apply",
-                "no node executes a client request twice",
-            ),
+            ("duplicate-apply", "no node executes a client request twice"),
         ]
     }
 

@@ -47,14 +47,14 @@ impl Observer {
                 node,
                 now,
                 Violation::new(
-                "commit-monotonic",
-                format!(
+                    "commit-monotonic",
+                    format!(
                     "{} recovered commit index {commit} at {} ms after it had applied up to {had}",
                     sim::node_ref::name(node),
                     now / 1_000_000
                 ),
-                None,
-            ),
+                    None,
+                ),
             ));
         }
     }

@@ -103,6 +103,13 @@ pub enum Observation {
         index: u64,
         entry: Entry,
     },
+    /// The state machine executed client `client`'s write `seq` (a retry answered from the
+    /// session is applied but not executed).
+    Executed {
+        index: u64,
+        client: u64,
+        seq: u64,
+    },
 }
 
 /// What the host must do, in order: persist the hard state and log changes (and fsync),
@@ -595,6 +602,11 @@ impl RaftMachine {
             self.applied += 1;
             let index = self.applied;
             let entry = self.log[index as usize - 1].clone();
+            if let Some((client, seq)) = self.kv.executes(&entry.command) {
+                self.ready
+                    .observations
+                    .push(Observation::Executed { index, client, seq });
+            }
             let result = self.kv.apply(&entry.command);
             self.ready.observations.push(Observation::Applied {
                 index,

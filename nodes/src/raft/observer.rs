@@ -32,6 +32,9 @@ pub struct RaftObserver {
     /// Simulated times at which a leader was elected.
     pub elections: Vec<u64>,
     pub refused: Vec<(usize, String)>,
+    /// Per (node, incarnation): the client writes (client, seq) its state machine executed,
+    /// and at which index.
+    executed: BTreeMap<(usize, u64), BTreeMap<(u64, u64), u64>>,
     pub violations: Vec<Violation>,
 }
 
@@ -86,8 +89,29 @@ impl RaftObserver {
         }
     }
 
-    /// The commit index of one incarnation never goes back.
-    pub fn committed(&mut self, node: usize, incarnation: u64, index: u64, term: u64) {
+    /// The commit index of one incarnation never goes back, and what it commits is on a
+    /// majority of the servers' logs (as persisted) at that moment: checked directly, so an
+    /// over-eager commit shows at once rather than when a later crash loses the entry.
+    pub fn committed(&mut self, node: usize, incarnation: u64, index: u64, term: u64, now: u64) {
+        if let Some(entry) = self.logs[node].get(index as usize - 1) {
+            let holders: Vec<usize> = (0..self.logs.len())
+                .filter(|&j| self.logs[j].get(index as usize - 1) == Some(entry))
+                .collect();
+            let majority = self.logs.len() / 2 + 1;
+            if holders.len() < majority {
+                let names: Vec<String> = holders.iter().map(|&j| format!("n{}", j + 1)).collect();
+                let msg = format!(
+                    "n{} saw entry {index} (term {}) committed at {} ms in term {term}, but only {} of {} logs held it: {}",
+                    node + 1,
+                    entry.term,
+                    now / 1_000_000,
+                    holders.len(),
+                    self.logs.len(),
+                    names.join(", ")
+                );
+                self.violate("commit-majority", msg);
+            }
+        }
         let t = self.commit_terms.entry(index).or_insert(term);
         *t = (*t).min(term);
         let prev = self.commits.entry((node, incarnation)).or_insert(0);
@@ -116,6 +140,26 @@ impl RaftObserver {
             Some(_) => {}
             None => {
                 self.applied.insert(index, (entry.clone(), node));
+            }
+        }
+    }
+
+    /// A client write executed by a node's state machine: executing the same request
+    /// twice in one life is a duplicate effect, whatever value it wrote.
+    pub fn executed(&mut self, node: usize, incarnation: u64, index: u64, client: u64, seq: u64) {
+        let done = self.executed.entry((node, incarnation)).or_default();
+        match done.get(&(client, seq)) {
+            Some(&first) if first != index => {
+                let msg = format!(
+                    "n{} executed request {seq} of client {} twice: at index {first} and again at {index}",
+                    node + 1,
+                    sim::node_ref::name(client as usize)
+                );
+                self.violate("duplicate-apply", msg);
+            }
+            Some(_) => {}
+            None => {
+                done.insert((client, seq), index);
             }
         }
     }

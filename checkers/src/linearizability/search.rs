@@ -520,7 +520,10 @@ mod tests {
     fn a_dense_prefix_and_a_window_cost_a_few_words() {
         // 100,000 operations: the first 60,000 linearized but one, and a few past them.
         let mut bits = vec![0u64; 100_000usize.div_ceil(64)];
-        for op in (0..60_000).filter(|&op| op != 1_234).chain([60_003, 60_010]) {
+        for op in (0..60_000)
+            .filter(|&op| op != 1_234)
+            .chain([60_003, 60_010])
+        {
             bits[op / 64] |= 1 << (op % 64);
         }
         let mut tokens = Vec::new();

@@ -26,11 +26,8 @@ pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCh
     // peak of a long run's memory, so they go before it.
     obs.forget_logs();
     let mut violations = std::mem::take(&mut obs.violations);
-    let judged = crate::system::check_history(
-        obs.take_history(),
-        ModelKind::Kv,
-        "raft client history",
-    );
+    let judged =
+        crate::system::check_history(obs.take_history(), ModelKind::Kv, "raft client history");
     violations.extend(judged.violations);
     let unknown = judged.unknown;
     let history_ops = judged.ops;

@@ -129,7 +129,8 @@ impl Inode {
     /// Records `bytes` as sector `sec`'s durable content, shared with the cache if equal.
     fn settle(&mut self, sec: usize, bytes: Vec<u8>, s: usize) {
         let lo = sec * s;
-        let same = self.cache.len() >= lo + bytes.len() && self.cache[lo..lo + bytes.len()] == bytes;
+        let same =
+            self.cache.len() >= lo + bytes.len() && self.cache[lo..lo + bytes.len()] == bytes;
         if same {
             self.durable.diff.remove(&sec);
         } else {
@@ -769,7 +770,10 @@ impl NodeDisk {
     /// The file's durable image (what a crash right now would keep at minimum).
     pub fn durable_image(&self, name: &str) -> Option<Vec<u8>> {
         let ino = self.durable_dir.get(name)?;
-        Some(self.inode(*ino).durable_vec(self.config.sector_size as usize))
+        Some(
+            self.inode(*ino)
+                .durable_vec(self.config.sector_size as usize),
+        )
     }
 }
 

@@ -155,10 +155,9 @@ impl Inode {
         let old = self.durable.len;
         if len < old {
             self.durable.diff.split_off(&len.div_ceil(s));
-            if len % s != 0 {
-                if let Some(d) = self.durable.diff.get_mut(&(len / s)) {
-                    d.truncate(len % s);
-                }
+            // The sector the new end falls inside (gone already if the end is aligned).
+            if let Some(d) = self.durable.diff.get_mut(&(len / s)) {
+                d.truncate(len % s);
             }
             self.durable.len = len;
         } else if len > old {

@@ -10,6 +10,7 @@ pub mod codec;
 pub mod gossip;
 pub mod lock;
 pub mod raft;
+pub mod raftrs;
 pub mod relay;
 pub mod system;
 pub mod twopc;

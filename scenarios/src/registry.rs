@@ -312,6 +312,7 @@ pub fn bundled() -> Registry {
         .system(nodes::gossip::Gossip)
         .system(nodes::twopc::Twopc)
         .system(nodes::lock::Lock)
+        .system(nodes::raftrs::RaftRs)
         .command("cargo run --release --");
     for (name, text) in crate::builtin::BUILTIN_FILES {
         r = r.scenario_file(name, text);

@@ -17,21 +17,23 @@ pub struct RaftCheck {
     /// The linearizability search ran out of time.
     pub unknown: Option<String>,
     pub history_ops: usize,
+    /// The client history as checked.
+    pub events: Vec<checkers::history::Event>,
 }
 
 /// Runs every check. `liveness`: (time of the last fault, bound) in simulated ns.
 pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCheck {
     obs.check_log_matching();
+    // The logs and per-index maps are done with; the history check that follows is the
+    // peak of a long run's memory, so they go before it.
+    obs.forget_logs();
     let mut violations = std::mem::take(&mut obs.violations);
-    let judged = crate::system::check_history(
-        std::mem::take(&mut obs.history),
-        ModelKind::Kv,
-        "raft client history",
-    );
+    let judged =
+        crate::system::check_history(obs.take_history(), ModelKind::Kv, "raft client history");
     violations.extend(judged.violations);
     let unknown = judged.unknown;
     let history_ops = judged.ops;
-    obs.history = judged.events;
+    let events = judged.events;
     if let Some((quiet_from, bound)) = liveness {
         let deadline = quiet_from + bound;
         let elected = obs
@@ -59,6 +61,7 @@ pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCh
         violations,
         unknown,
         history_ops,
+        events,
     }
 }
 

@@ -477,14 +477,14 @@ impl RaftMachine {
             );
             return;
         }
-        self.append_entries(vec![Entry {
-            term: self.term,
-            command: Command::Kv {
+        self.append_entries(vec![Entry::new(
+            self.term,
+            Command::Kv {
                 client: client as u64,
                 seq,
                 op,
             },
-        }]);
+        )]);
         self.pending_writes.insert(self.last_index(), (client, seq));
         self.match_index[self.id] = self.last_index();
         if self.n == 1 {
@@ -613,7 +613,7 @@ impl RaftMachine {
                 entry: entry.clone(),
             });
             if let Some((client, seq)) = self.pending_writes.remove(&index) {
-                let matches = matches!(&entry.command, Command::Kv { client: c, seq: s, .. } if *c == client as u64 && *s == seq);
+                let matches = matches!(&*entry.command, Command::Kv { client: c, seq: s, .. } if *c == client as u64 && *s == seq);
                 let result = match (matches, result) {
                     (true, Some(r)) => Ok(r),
                     _ => Err(Refusal::NotLeader { hint: self.leader }),

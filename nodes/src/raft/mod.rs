@@ -161,7 +161,7 @@ impl Running for RaftRun {
             violations: check.violations,
             unknown: check.unknown,
             stats: Default::default(),
-            history: Some(ClientHistory::Events(std::mem::take(&mut obs.history))),
+            history: Some(ClientHistory::Events(check.events)),
         }
     }
 }

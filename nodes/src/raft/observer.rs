@@ -26,7 +26,9 @@ pub struct RaftObserver {
     /// Commit reports: index -> lowest term any node was in when it saw that index commit.
     commit_terms: BTreeMap<u64, u64>,
     pub logs: Vec<Vec<Entry>>,
-    pub history: Vec<Event>,
+    /// The clients' events, compactly (see [`Recorded`]); [`RaftObserver::take_history`]
+    /// turns them into history events.
+    history: Vec<Recorded>,
     /// Simulated times at which writes completed ok.
     pub write_oks: Vec<u64>,
     /// Simulated times at which a leader was elected.
@@ -201,44 +203,89 @@ impl RaftObserver {
         self.logs = logs;
     }
 
+    /// Drops the logs and the per-index records once the checks that read them are done.
+    pub fn forget_logs(&mut self) {
+        self.logs = Vec::new();
+        self.applied = BTreeMap::new();
+        self.commit_terms = BTreeMap::new();
+        self.commits = BTreeMap::new();
+    }
+
     // ---- the client history -----------------------------------------------------------
 
     pub fn invoke(&mut self, process: usize, op: &KvOp, now: u64) {
-        let (f, value) = op_fields(op);
-        self.history.push(Event {
-            line: self.history.len() + 1,
-            process: process as i64,
+        self.history.push(Recorded {
+            process: process as u32,
             kind: HistKind::Invoke,
-            f: f.to_string(),
-            key: Some(Value::Str(op.key().to_string())),
-            value,
-            time: Some(now),
+            time: now,
+            op: op.clone(),
+            read: None,
         });
     }
 
     /// Records how an operation ended: `Some(result)` from a reply, `None` if the client
     /// gave up (indeterminate).
     pub fn complete(&mut self, process: usize, op: &KvOp, result: Option<&KvResult>, now: u64) {
-        let (f, input) = op_fields(op);
-        let (kind, value) = match result {
-            None => (HistKind::Info, input),
-            Some(KvResult::Value(v)) => (HistKind::Ok, v.as_ref().map_or(Value::Nil, kv_value)),
-            Some(KvResult::Written) => (HistKind::Ok, input),
-            Some(KvResult::Cas(true)) => (HistKind::Ok, input),
-            Some(KvResult::Cas(false)) | Some(KvResult::Invalid) => (HistKind::Fail, input),
+        let (kind, read) = match result {
+            None => (HistKind::Info, None),
+            Some(KvResult::Value(v)) => (HistKind::Ok, Some(v.clone())),
+            Some(KvResult::Written) | Some(KvResult::Cas(true)) => (HistKind::Ok, None),
+            Some(KvResult::Cas(false)) | Some(KvResult::Invalid) => (HistKind::Fail, None),
         };
         if kind == HistKind::Ok && !op.is_read() {
             self.write_oks.push(now);
         }
-        self.history.push(Event {
-            line: self.history.len() + 1,
-            process: process as i64,
+        self.history.push(Recorded {
+            process: process as u32,
             kind,
-            f: f.to_string(),
-            key: Some(Value::Str(op.key().to_string())),
-            value,
-            time: Some(now),
+            time: now,
+            op: op.clone(),
+            read,
         });
+    }
+
+    /// The clients' history as events (and the observer's record of it is gone).
+    pub fn take_history(&mut self) -> Vec<Event> {
+        let recorded = std::mem::take(&mut self.history);
+        let mut events = Vec::with_capacity(recorded.len());
+        for (i, r) in recorded.into_iter().enumerate() {
+            events.push(r.event(i + 1));
+        }
+        events
+    }
+}
+
+/// One client event as the observer keeps it: the operation shares its key with the
+/// client's request, and the value the history shows is derived only when the history is
+/// taken. An hour of simulated clients is a few hundred thousand operations, and a history
+/// event with its own strings and lists is twice the size.
+#[derive(Debug, Clone)]
+struct Recorded {
+    process: u32,
+    kind: HistKind,
+    time: u64,
+    op: KvOp,
+    /// What an ok reply carried as its value, if it carried one (`Some(None)`: a read of
+    /// a missing key).
+    read: Option<Option<KvValue>>,
+}
+
+impl Recorded {
+    fn event(self, line: usize) -> Event {
+        let (f, input) = op_fields(&self.op);
+        let value = match &self.read {
+            Some(v) => v.as_ref().map_or(Value::Nil, kv_value),
+            None => input,
+        };
+        Event {
+            line,
+            process: i64::from(self.process),
+            kind: self.kind,
+            f: f.to_string(),
+            key: Some(Value::Str(self.op.key().to_string())),
+            value,
+            time: Some(self.time),
+        }
     }
 }
 

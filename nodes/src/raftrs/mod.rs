@@ -8,7 +8,8 @@
 //!   `lease_reads`), and clients that record through the harness's recorder (model kv).
 //! - `disk`: entries and HardState in a checksummed journal on the simulated disk;
 //!   recovery cuts a torn or unsynced tail.
-//! - `observe`: election safety, state machine safety, commit monotonicity, liveness.
+//! - `observe`: election safety, state machine safety, commit monotonicity, liveness; the
+//!   judge adds the checks every system gets (`client-progress`, `refused-start`).
 //!
 //! Not modelled: snapshots and log compaction, membership changes (ConfChangeV2),
 //! leadership transfer. Election timeouts are drawn by the host from the node's seeded
@@ -92,6 +93,7 @@ pub struct RaftRs;
 struct Run {
     obs: Arc<Mutex<Observer>>,
     liveness: Option<Nanos>,
+    clients: usize,
 }
 
 impl Running for Run {
@@ -105,11 +107,30 @@ impl Running for Run {
 
     fn judge(self: Box<Self>, end: &RunEnd<'_>) -> SystemCheck {
         let mut obs = self.obs.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(bound) = self.liveness {
+        // Liveness and client progress are judged, like raft's, only where a majority can
+        // serve at the end (failing fsyncs and full disks may stop more servers than Raft
+        // can lose).
+        let serving = crate::universal::serving(end);
+        let live = self
+            .liveness
+            .filter(|_| serving.iter().filter(|&&s| s).count() > end.servers / 2);
+        if let Some(bound) = live {
             obs.check_liveness(end.last_fault_ns, bound.0, end.end_ns);
         }
+        let mut violations = obs.judged(end);
+        // The checks every system gets.
+        violations.extend(crate::universal::refused_start(end));
+        if let Some(bound) = live {
+            violations.extend(crate::universal::client_progress(
+                end.servers..end.servers + self.clients,
+                obs.oks.iter().copied(),
+                end.last_fault_ns,
+                bound.0,
+                end.end_ns,
+            ));
+        }
         SystemCheck {
-            violations: std::mem::take(&mut obs.violations),
+            violations,
             ..Default::default()
         }
     }
@@ -148,6 +169,14 @@ impl System for RaftRs {
             (
                 "liveness",
                 "after the last fault a client write is acknowledged within the bound",
+            ),
+            (
+                "client-progress",
+                "after the last fault every client completes an operation within the bound",
+            ),
+            (
+                "refused-start",
+                "no server refuses to start on a disk no fault damaged",
             ),
         ]
     }
@@ -198,6 +227,7 @@ impl System for RaftRs {
         Box::new(Run {
             obs,
             liveness: st.settings.liveness,
+            clients: st.settings.clients,
         })
     }
 
@@ -223,6 +253,16 @@ impl System for RaftRs {
 
     fn runs_schedules_of(&self) -> Option<&'static str> {
         Some("raft")
+    }
+
+    /// Not lying fsyncs: raft-rs panics when a leader's commit index reaches past a
+    /// follower's log that a lying fsync cut short (storage must be durable, its
+    /// documented assumption).
+    fn swarm_disk(&self) -> crate::system::SwarmDisk {
+        crate::system::SwarmDisk {
+            lying_fsync: false,
+            ..crate::system::SwarmDisk::ALL
+        }
     }
 
     fn has_leader(&self) -> bool {

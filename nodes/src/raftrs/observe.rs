@@ -19,10 +19,15 @@ pub struct Observer {
     /// The highest index each server applied, across its incarnations.
     applied_max: Vec<u64>,
     pub violations: Vec<Violation>,
+    /// Commit regressions found at restarts: (node, when, violation), judged at the end.
+    regressions: Vec<(usize, u64, Violation)>,
     /// When a client write was acknowledged.
     write_oks: Vec<u64>,
     /// When a node became leader.
     elections: Vec<u64>,
+    /// Every successful client operation: (client node, completion time), for the
+    /// universal `client-progress` check.
+    pub oks: Vec<(usize, u64)>,
 }
 
 impl Observer {
@@ -38,16 +43,43 @@ impl Observer {
         self.leading[node] = None;
         let had = self.applied_max[node];
         if commit < had {
-            self.violations.push(Violation::new(
-                "commit-monotonic",
-                format!(
+            self.regressions.push((
+                node,
+                now,
+                Violation::new(
+                    "commit-monotonic",
+                    format!(
                     "{} recovered commit index {commit} at {} ms after it had applied up to {had}",
                     sim::node_ref::name(node),
                     now / 1_000_000
                 ),
-                None,
+                    None,
+                ),
             ));
         }
+    }
+
+    /// The violations found, with commit regressions judged against the trace: a disk
+    /// whose fsync lied before the restart excuses one (it lost what it promised to keep,
+    /// and no node can recover what its disk threw away).
+    pub fn judged(&mut self, end: &crate::system::RunEnd<'_>) -> Vec<Violation> {
+        let mut v = std::mem::take(&mut self.violations);
+        for (node, at, violation) in std::mem::take(&mut self.regressions) {
+            let lied = end.events.iter().any(|e| {
+                e.time_ns <= at
+                    && matches!(
+                        &e.kind,
+                        sim::EventKind::DiskFault {
+                            node: n,
+                            fault: sim::disk::DiskFault::LyingFsync { .. },
+                        } if *n == node
+                    )
+            });
+            if !lied {
+                v.push(violation);
+            }
+        }
+        v
     }
 
     pub fn role(&mut self, node: usize, term: u64, leader: bool, now: u64) {
@@ -101,6 +133,11 @@ impl Observer {
 
     pub fn write_ok(&mut self, now: u64) {
         self.write_oks.push(now);
+    }
+
+    /// A client's operation completed successfully (a read, a write or a CAS that applied).
+    pub fn client_ok(&mut self, client: usize, now: u64) {
+        self.oks.push((client, now));
     }
 
     /// Liveness: a leader and an acknowledged write within `bound` after `quiet_from`.

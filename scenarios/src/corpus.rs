@@ -172,7 +172,30 @@ fn check_case(c: &Case) -> Result<(), String> {
     if !known {
         return Err(format!("{what}: no such scenario"));
     }
+    if let Some(check) = &c.check {
+        let s = crate::registry::current()
+            .scenario(&c.scenario)
+            .map_err(|e| format!("{what}: {e}"))?;
+        let known = known_checks(&s);
+        if !known.contains(&check.as_str()) {
+            return Err(format!(
+                "{what}: unknown check '{check}'; {} runs can violate {}",
+                s.system.name(),
+                known.join(", ")
+            ));
+        }
+    }
     Ok(())
+}
+
+/// Every check a run of `s` can report a violation of: its system's checks, the world
+/// audit's, and the runner's own (a panic, a fault that could not be applied, a malformed
+/// history, a determinism check).
+fn known_checks(s: &crate::scenario::Scenario) -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = s.system.checks().into_iter().map(|(c, _)| c).collect();
+    v.extend(sim::audit::CHECKS);
+    v.extend(["panic", "scenario", "history", "determinism"]);
+    v
 }
 
 /// What `merge_into` did.

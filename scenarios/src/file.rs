@@ -16,6 +16,7 @@ use sim::disk::DiskConfig;
 use sim::{Nanos, NetConfig};
 use toml::{Spanned, Value};
 
+use crate::file_pos::{pair_named_in, table_extent};
 use crate::registry::Registry;
 use crate::scenario::{Checks, ClockSpec, Place, Scenario, Scheduled, SystemRef};
 
@@ -135,10 +136,11 @@ pub fn parse_with(registry: &Registry, text: &str, origin: &str) -> Result<Scena
         format!("{origin}:{line}:{col}: {}", msg.replace('\n', " "))
     };
     let raw: Raw = toml::from_str(text).map_err(|e| {
-        let found = e.span().filter(|r| r.start > 0).map(|r| r.start);
-        match found.or_else(|| unknown_key_at(text, e.message())) {
-            Some(pos) => at(pos, e.message()),
-            None => at(0, e.message()),
+        let msg = message_of(text, &e);
+        let found = e.span().filter(|r| r.start > 0);
+        match found.map(|r| narrow(text, r, &msg)) {
+            Some(pos) => at(pos, &msg),
+            None => at(unknown_key_at(text, &msg).unwrap_or(0), &msg),
         }
     })?;
     // The probe reads a text that just parsed, so it cannot fail.
@@ -198,8 +200,12 @@ pub fn parse_with(registry: &Registry, text: &str, origin: &str) -> Result<Scena
         if let Some((pos, better)) = system.locate_settings_error(text, &SCENARIO_KEYS) {
             return at(pos, &better);
         }
-        // A bound from [checks]: try each alone on the defaults.
-        for (key, bound) in &moved {
+        // A bound from [checks]: try each alone on the defaults (if the defaults pass
+        // with these servers: `nodes` may be what is wrong).
+        let defaults_pass = system
+            .read_settings(&system.default_settings(), nodes)
+            .is_ok();
+        for (key, bound) in moved.iter().filter(|_| defaults_pass) {
             let mut alone = system.default_settings();
             alone.insert(key.clone(), bound.clone());
             if let Err(e) = system.read_settings(&alone, nodes) {
@@ -244,12 +250,15 @@ pub fn parse_with(registry: &Registry, text: &str, origin: &str) -> Result<Scena
         let nth = |v: &Option<Vec<Spanned<Value>>>, i: usize| {
             v.as_ref()
                 .and_then(|v| v.get(i))
-                .map_or(0, |x| x.span().start)
+                .map_or(0, |x| narrow(text, x.span(), &msg))
         };
         let pos = match place {
             Place::Whole => 0,
             Place::Nodes => span_of(&probe.nodes),
-            Place::Net => span_of(&probe.net),
+            Place::Net => probe
+                .net
+                .as_ref()
+                .map_or(0, |n| narrow(text, n.span(), &msg)),
             Place::Clock(i) => nth(&probe.clocks, i),
             Place::Fault(i) => nth(&probe.faults, i),
             Place::Checks => checks_at,
@@ -259,12 +268,12 @@ pub fn parse_with(registry: &Registry, text: &str, origin: &str) -> Result<Scena
     if s.name.is_empty() {
         s.name = origin.to_string();
     }
-    let fault_at = |i: usize| {
+    let fault_at = |i: usize, msg: &str| {
         probe
             .faults
             .as_ref()
             .and_then(|v| v.get(i))
-            .map_or(0, |x| x.span().start)
+            .map_or(0, |x| narrow(text, x.span(), msg))
     };
     let tables: Vec<Value> = probe
         .faults
@@ -272,12 +281,48 @@ pub fn parse_with(registry: &Registry, text: &str, origin: &str) -> Result<Scena
         .flatten()
         .map(|t| t.get_ref().clone())
         .collect();
-    crate::values::unknown_fault_keys(&s, &tables).map_err(|(i, msg)| at(fault_at(i), &msg))?;
+    crate::values::unknown_fault_keys(&s, &tables)
+        .map_err(|(i, msg)| at(fault_at(i, &msg), &msg))?;
     crate::values::check(&s).map_err(|(place, msg)| match place {
-        crate::values::At::Key(k) => at(key_offset(text, &k), &msg),
-        crate::values::At::Fault(i) => at(fault_at(i), &msg),
+        crate::values::At::Key(k) => {
+            let pos = key_offset(text, &k);
+            at(narrow(text, pos..pos, &msg), &msg)
+        }
+        crate::values::At::Fault(i) => at(fault_at(i, &msg), &msg),
     })?;
     Ok(s)
+}
+
+/// A TOML error's message, never empty: the parser says nothing for some syntax errors
+/// (`name =` at the end of the file), so say what is at the position instead.
+fn message_of(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim();
+    if !msg.is_empty() {
+        return msg.to_string();
+    }
+    let at = e.span().map_or(0, |r| r.start).min(text.len());
+    let before = text[..at].trim_end_matches([' ', '\t']);
+    match text[at..].chars().next() {
+        _ if before.ends_with('=') => "a value is missing after `=`".to_string(),
+        None => "the file ends in the middle of a TOML item".to_string(),
+        Some('\n' | '\r') => "the line ends in the middle of a TOML item".to_string(),
+        Some(c) => format!("unexpected `{c}` here: not valid TOML"),
+    }
+}
+
+/// The position of an error whose span is `span`: a table's span (or one starting at its
+/// header) narrowed to the `key = value` the message is about, when one is.
+fn narrow(text: &str, span: std::ops::Range<usize>, message: &str) -> usize {
+    let whole = table_extent(text, span.start);
+    let region = if whole.end > span.end {
+        whole
+    } else {
+        span.clone()
+    };
+    if !text.get(region.clone()).is_some_and(|r| r.contains('\n')) {
+        return span.start;
+    }
+    pair_named_in(text, region, message).unwrap_or(span.start)
 }
 
 /// Where the key a message starts with (`raft.heartbeat`, `accounts`) is written: the
@@ -482,7 +527,7 @@ mod tests {
             let e = err(&bad);
             let line = line_of_error(&e);
             assert!(
-                line + 3 >= changed && line <= changed,
+                line + 3 >= changed && line <= changed + to.matches('\n').count(),
                 "{from} -> {to}: {e} (changed line {changed})"
             );
             assert!(e.contains(says), "{from} -> {to}: {e}");

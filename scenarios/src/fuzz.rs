@@ -177,9 +177,15 @@ pub fn fuzz(
         };
         let r = run_scenario(family, seed, &lean).report;
         runs += 1;
-        if r.verdict == Verdict::Violation {
+        // A fault the drawn schedule could not apply is the generator's problem, not a
+        // finding about the system (and there would be nothing to shrink).
+        let system_violation = r
+            .violations
+            .iter()
+            .find(|v| v.check != crate::shrink::SCENARIO_CHECK);
+        if let (Verdict::Violation, Some(first)) = (r.verdict, system_violation) {
             failures += 1;
-            let check = r.violations[0].check.clone();
+            let check = first.check.clone();
             let signature = format!("{}:{}:{}", family.system.name(), check, bug_flags.join("+"));
             if seen.insert(signature.clone()) {
                 // Shrinking draws the family's schedule at this seed and shrinks that.

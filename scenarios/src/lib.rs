@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod cli;
 pub mod corpus;
 pub mod file;
+mod file_pos;
 pub mod fuzz;
 pub mod html;
 pub mod labs;

@@ -52,6 +52,7 @@ impl Serialize for SystemRef {
 
 /// A node's clock at the start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClockSpec {
     #[serde(
         deserialize_with = "sim::node_ref::node",

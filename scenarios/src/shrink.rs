@@ -27,6 +27,9 @@ use crate::report::Verdict;
 use crate::runner::{fault_stream, run_scenario, RunOptions};
 use crate::scenario::{Fault, Scenario};
 
+/// The violation a run reports when a fault of its schedule cannot be applied.
+pub const SCENARIO_CHECK: &str = "scenario";
+
 /// Size figures of a scenario's run, for the before/after summary.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct Size {
@@ -459,6 +462,14 @@ pub fn shrink(
             "{} seed {seed} does not fail ({}): nothing to shrink",
             s.name,
             first.verdict.as_str()
+        ));
+    }
+    // A fault that could not be applied is a problem of the file (bad input), not a
+    // failure of the system: shrinking would only find a smaller broken file.
+    if let Some(v) = first.violations.iter().find(|v| v.check == SCENARIO_CHECK) {
+        return Err(format!(
+            "{} seed {seed}: the scenario cannot run as written ({}); fix the file, there is nothing to shrink",
+            s.name, v.message
         ));
     }
     let check = match check {

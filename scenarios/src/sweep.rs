@@ -120,6 +120,9 @@ pub struct Failure {
     pub seed: u64,
     pub verdict: Verdict,
     pub violations: Vec<Violation>,
+    /// Why an `unknown` seed could not be judged (a checker's limit, the memory budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<String>,
     pub replay: String,
 }
 
@@ -272,6 +275,7 @@ pub fn sweep(
                             seed,
                             verdict: report.verdict,
                             violations: report.violations,
+                            unknown: report.unknown,
                             replay: report.replay,
                         });
                 }

@@ -16,8 +16,11 @@ use crate::scenario::{Fault, Scenario};
 /// so a run's cost grows with the square of the cluster.
 pub const MAX_NODES: usize = 256;
 
+/// More processes (servers and clients) than this is refused, for the same reason.
+pub const MAX_PROCESSES: usize = 1024;
+
 /// Longer runs than this (1,000 hours of simulated time) are refused.
-pub const MAX_DURATION: Nanos = Nanos(1000 * 3600 * 1_000_000_000);
+pub const MAX_DURATION: Nanos = sim::duration::MAX_READ;
 
 /// Where a problem is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +39,17 @@ pub fn check(s: &Scenario) -> Result<(), (At, String)> {
             "nodes",
             format!(
                 "nodes = {} is above the limit of {MAX_NODES} servers",
+                s.nodes
+            ),
+        );
+    }
+    let processes = s.nodes.saturating_add(s.clients());
+    if processes > MAX_PROCESSES {
+        return key(
+            "clients",
+            format!(
+                "clients = {} with {} servers is above the limit of {MAX_PROCESSES} processes",
+                s.clients(),
                 s.nodes
             ),
         );
@@ -65,6 +79,7 @@ pub fn check(s: &Scenario) -> Result<(), (At, String)> {
         ("misdirected", f.misdirected),
         ("corruption", f.corruption),
         ("latent_error", f.latent_error),
+        ("sync_reorder", f.sync_reorder),
     ] {
         if !(0.0..=1.0).contains(&p) {
             let k = format!("disk.faults.{name}");
@@ -109,13 +124,13 @@ pub fn check(s: &Scenario) -> Result<(), (At, String)> {
             }
             Fault::Restart { node } if node < s.nodes && !may_be_down[node] => {
                 return here(format!(
-                    "fault at {at}: restart of {} but no earlier fault crashes it",
+                    "fault at {at}: restart of node {} but no earlier fault crashes it",
                     sim::node_ref::name(node)
                 ));
             }
             Fault::Resume { node } if node < s.nodes && !may_be_paused[node] => {
                 return here(format!(
-                    "fault at {at}: resume of {} but no earlier fault pauses it",
+                    "fault at {at}: resume of node {} but no earlier fault pauses it",
                     sim::node_ref::name(node)
                 ));
             }
@@ -128,7 +143,8 @@ pub fn check(s: &Scenario) -> Result<(), (At, String)> {
                 if leaderless =>
             {
                 return here(format!(
-                    "fault at {at}: {} scenarios have no leader for this fault to act on",
+                    "fault at {at}: {} needs a leader, and {} scenarios have no leader",
+                    fault_name(&sched.fault),
                     s.system.name()
                 ));
             }
@@ -155,6 +171,14 @@ pub fn check(s: &Scenario) -> Result<(), (At, String)> {
     Ok(())
 }
 
+/// A fault's name as files spell it (`crash-leader`).
+fn fault_name(f: &Fault) -> String {
+    toml::Value::try_from(f)
+        .ok()
+        .and_then(|v| v.get("fault")?.as_str().map(str::to_string))
+        .unwrap_or_else(|| "this fault".into())
+}
+
 /// The first key of a `[[faults]]` table its fault does not take (serde reads them past
 /// the tag and drops them). `tables` are the file's fault tables, in order.
 pub fn unknown_fault_keys(s: &Scenario, tables: &[toml::Value]) -> Result<(), (usize, String)> {
@@ -174,7 +198,9 @@ pub fn unknown_fault_keys(s: &Scenario, tables: &[toml::Value]) -> Result<(), (u
                 .and_then(|f| f.as_str())
                 .unwrap_or("this");
             let mut keys: Vec<&str> = known.keys().map(String::as_str).collect();
-            keys.push("for");
+            if !keys.contains(&"for") {
+                keys.push("for");
+            }
             return Err((
                 i,
                 format!(

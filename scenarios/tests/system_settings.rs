@@ -153,7 +153,6 @@ fn world_values_a_run_cannot_honour_point_at_their_key() {
         ),
         ("disk", "sector_size", "0", "disk.sector_size"),
         ("", "nodes", "1000", "nodes"),
-        ("", "duration", "\"5000000m\"", "duration"),
     ];
     for (table, key, value, named) in keyed {
         let (text, line) = edited("raft/partition-halves", table, key, value);
@@ -164,39 +163,47 @@ fn world_values_a_run_cannot_honour_point_at_their_key() {
             "{key} = {value}: {e}"
         );
     }
-    // A latency range upside down points at its table.
-    let (text, _) = edited(
+    // A duration too long to be meant is refused where it is read, at its value.
+    let (text, line) = edited("raft/partition-halves", "", "duration", "\"5000000m\"");
+    let e = parse(&text, "f.toml").unwrap_err();
+    assert!(
+        e.starts_with(&format!(
+            "f.toml:{line}:12: duration \"5000000m\" is longer than 1000 hours"
+        )),
+        "{e}"
+    );
+    // A latency range upside down points at its min or max (the line after).
+    let (text, line) = edited(
         "raft/partition-halves",
         "disk.latency.read",
         "min",
         "\"1s\"",
     );
     let e = parse(&text, "f.toml").unwrap_err();
-    let header = text
-        .lines()
-        .position(|l| l == "[disk.latency.read]")
-        .unwrap()
-        + 1;
     assert!(
-        e.starts_with(&format!("f.toml:{header}:1: disk.latency.read:")),
+        [line, line + 1]
+            .iter()
+            .any(|l| e.starts_with(&format!("f.toml:{l}:1: disk.latency.read:"))),
         "{e}"
     );
+    // Fault values point at their key inside the fault (the last line of each here).
     let faults = [
         ("fault = \"clock-drift\"\nnode = \"n1\"\nppm = -1000000", "stop the clock"),
         ("fault = \"crash-after-disk-ops\"\nnode = \"n1\"\nops = 0", "ops must be"),
         ("fault = \"crash-after-random-disk-ops\"\nnode = \"n1\"\nmax_ops = 0", "max_ops"),
         (
-            "fault = \"clock-strobe\"\nnode = \"n1\"\ndelta_ns = 5\nperiod = \"0s\"\nduration = \"1s\"",
+            "fault = \"clock-strobe\"\nnode = \"n1\"\ndelta_ns = 5\nduration = \"1s\"\nperiod = \"0s\"",
             "strobe period",
         ),
         ("fault = \"restart\"\nnode = \"n2\"", "no earlier fault crashes it"),
         ("fault = \"heal\"\nbogus = 3", "unknown key `bogus`"),
     ];
     for (fault, says) in faults {
-        let (text, line) = appended(
+        let (text, header) = appended(
             "raft/partition-halves",
             &format!("[[faults]]\nat = \"7s\"\n{fault}\n"),
         );
+        let line = header + 1 + fault.lines().count();
         let e = parse(&text, "f.toml").unwrap_err();
         assert!(!e.contains('\n'), "{e}");
         assert!(

@@ -12,6 +12,14 @@ use serde::{Deserialize, Serialize};
 use crate::process::Status;
 use crate::trace::{EventKind, TraceEvent};
 
+/// The names of the audit's checks, as violations carry them.
+pub const CHECKS: [&str; 4] = [
+    "delivery-over-cut-link",
+    "delivery-to-stopped-node",
+    "event-on-stopped-node",
+    "vector-clock",
+];
+
 /// Something a check found wrong, with the event that shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {

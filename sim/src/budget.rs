@@ -30,13 +30,28 @@ impl std::fmt::Display for BudgetExceeded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "the run outgrew the memory budget of {} MB ({} MB resident at {:.3} s simulated); \
+            "the run outgrew the memory budget of {} ({} resident at {:.3} s simulated); \
              raise it with --memory-budget or shorten the run",
-            self.budget >> 20,
-            self.resident >> 20,
+            size(self.budget),
+            size(self.resident),
             self.time_ns as f64 / 1e9
         )
     }
+}
+
+/// A byte count as people read it: `512 B`, `1.5 MiB`, `4.0 GiB`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut v = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 /// Sets the budget in bytes (0: back to the default).
@@ -112,7 +127,9 @@ mod tests {
         check_against(u64::MAX, 5);
         let e = caught.downcast_ref::<BudgetExceeded>().unwrap();
         assert_eq!((e.budget, e.time_ns), (1, 5));
-        assert!(e.to_string().contains("memory budget of 0 MB"), "{e}");
+        assert!(e.to_string().contains("memory budget of 1 B"), "{e}");
+        assert_eq!(size(1_000_000), "976.6 KiB");
+        assert_eq!(size(3 << 30), "3.0 GiB");
         assert!(memory_budget() >= 1 << 20);
     }
 }

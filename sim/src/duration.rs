@@ -27,6 +27,11 @@ impl Nanos {
     }
 }
 
+/// The longest duration a file may give: 1,000 hours of simulated time, the limit of a
+/// scenario's run. Far enough below `u64::MAX` that the simulator's time arithmetic
+/// cannot overflow on it; anything longer is a typo or a probe, not a plan.
+pub const MAX_READ: Nanos = Nanos(1000 * 3600 * 1_000_000_000);
+
 /// Why a duration string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -100,17 +105,43 @@ impl Serialize for Nanos {
 
 impl<'de> Deserialize<'de> for Nanos {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Int(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Int(ns) => Ok(Nanos(ns)),
-            Raw::Text(s) => parse_duration(&s).map_err(serde::de::Error::custom),
-        }
+        d.deserialize_any(NanosVisitor)
     }
+}
+
+/// Reads a duration string or integer nanoseconds; any other value is an error that shows
+/// the value (so a file reader can find it) and what a duration looks like.
+struct NanosVisitor;
+
+impl serde::de::Visitor<'_> for NanosVisitor {
+    type Value = Nanos;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration such as \"250ms\" or \"3s\" (or integer nanoseconds)")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Nanos, E> {
+        within_limit(Nanos(v), &v.to_string())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Nanos, E> {
+        let n = u64::try_from(v)
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))?;
+        self.visit_u64(n)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Nanos, E> {
+        within_limit(parse_duration(v).map_err(E::custom)?, &format!("{v:?}"))
+    }
+}
+
+fn within_limit<E: serde::de::Error>(n: Nanos, written: &str) -> Result<Nanos, E> {
+    if n > MAX_READ {
+        return Err(E::custom(format!(
+            "duration {written} is longer than 1000 hours, the longest a scenario may give"
+        )));
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -131,6 +162,29 @@ mod tests {
     fn rejects_garbage() {
         for bad in ["", "ms", "10", "10 parsecs", "-1s", "1.2.3s", "banana"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn deserializes_strings_and_integers_and_names_other_values() {
+        #[derive(Deserialize, Debug)]
+        struct T {
+            d: Nanos,
+        }
+        let read = |v: &str| serde_json::from_str::<T>(&format!("{{\"d\": {v}}}"));
+        assert_eq!(read("\"2ms\"").unwrap().d, Nanos(2_000_000));
+        assert_eq!(read("7").unwrap().d, Nanos(7));
+        assert_eq!(read("\"60m\"").unwrap().d, Nanos::from_secs(3600));
+        for (bad, says) in [
+            ("-5", "-5"),
+            ("true", "true"),
+            ("1.5", "1.5"),
+            ("\"zz\"", "zz"),
+            ("\"18446744073709551615ns\"", "longer than 1000 hours"),
+            ("3600000000000001", "longer than 1000 hours"),
+        ] {
+            let e = read(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad}: {e}");
         }
     }
 

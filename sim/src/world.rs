@@ -313,7 +313,7 @@ impl World {
             // The clock the send event just recorded.
             vc: VectorClock::from(&st.nodes[from].vc[..]),
         };
-        let at = now + link.latency.sample(&mut st.net_rng);
+        let at = now.saturating_add(link.latency.sample(&mut st.net_rng));
         if link.duplicate > 0.0 && st.net_rng.gen_bool(link.duplicate) {
             let copy = st.net.next_message_id();
             st.net.stats.duplicated += 1;
@@ -326,7 +326,7 @@ impl World {
                     to,
                 },
             );
-            let copy_at = now + link.latency.sample(&mut st.net_rng);
+            let copy_at = now.saturating_add(link.latency.sample(&mut st.net_rng));
             let mut dup = env.clone();
             dup.id = copy;
             st.schedule(copy_at, dup);
@@ -410,7 +410,8 @@ impl World {
     /// The true time at which a timer of `local_ns` on the node's clock, armed now, fires.
     pub(crate) fn timer_deadline(&self, node: usize, local_ns: u64) -> u64 {
         let st = self.lock();
-        st.now() + st.nodes[node].clock.true_duration(local_ns)
+        st.now()
+            .saturating_add(st.nodes[node].clock.true_duration(local_ns))
     }
 
     // ---- delivery --------------------------------------------------------------------

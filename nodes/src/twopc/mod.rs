@@ -84,6 +84,12 @@ impl TwopcSystem {
             2,
             "a transfer moves money between two accounts",
         )?;
+        if self.accounts > MAX_ACCOUNTS {
+            return Err(format!(
+                "accounts = {} is above {MAX_ACCOUNTS}: every bank audit reads every account in one transaction, so runs slow down with the square of the accounts",
+                self.accounts
+            ));
+        }
         at_least(
             "lists",
             self.lists,
@@ -97,6 +103,9 @@ impl TwopcSystem {
         positive("client_timeout", self.client_timeout)
     }
 }
+
+/// More accounts than this is refused (10,000 take 25 s for a 5 s run; 1,000 under one).
+pub const MAX_ACCOUNTS: usize = 1000;
 
 impl Default for TwopcSystem {
     fn default() -> Self {

@@ -59,6 +59,8 @@ pub struct LabRunArgs {
     /// Folder of the labs (default: the project's scenarios/labs, or $DST_LABS).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    #[command(flatten)]
+    budget: super::budget::BudgetArg,
 }
 
 pub fn run(cmd: LabCommand) -> CmdResult {
@@ -95,6 +97,7 @@ pub fn run(cmd: LabCommand) -> CmdResult {
             Ok(0)
         }
         LabCommand::Run(a) => {
+            a.budget.apply();
             let lab = labs::find(&a.dir.clone().unwrap_or_else(labs::default_dir), &a.lab)
                 .map_err(BadInput)?;
             if a.jobs == Some(0) {

@@ -3,6 +3,7 @@
 //! Exit codes: 0 every check held, 1 a violation was found, 2 bad usage or bad input,
 //! 3 unknown (a checker ran out of time). Bad input gets one line on stderr.
 
+mod budget;
 pub mod check;
 mod lab;
 mod logging;
@@ -110,6 +111,8 @@ struct RunArgs {
     /// Switch on a catalogued bug, SYSTEM:NAME (repeatable; `dst list` shows them).
     #[arg(long = "bug", value_name = "SYSTEM:NAME")]
     bugs: Vec<String>,
+    #[command(flatten)]
+    budget: budget::BudgetArg,
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +134,8 @@ struct SweepArgs {
     /// Switch on a catalogued bug, SYSTEM:NAME (repeatable).
     #[arg(long = "bug", value_name = "SYSTEM:NAME")]
     bugs: Vec<String>,
+    #[command(flatten)]
+    budget: budget::BudgetArg,
 }
 
 #[derive(Debug, Args)]
@@ -164,6 +169,8 @@ struct FuzzArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    budget: budget::BudgetArg,
 }
 
 #[derive(Debug, Args)]
@@ -192,6 +199,8 @@ struct ShrinkArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    budget: budget::BudgetArg,
 }
 
 #[derive(Debug, Args)]
@@ -213,6 +222,8 @@ struct ReplayArgs {
     /// Switch on a catalogued bug, SYSTEM:NAME (repeatable).
     #[arg(long = "bug", value_name = "SYSTEM:NAME")]
     bugs: Vec<String>,
+    #[command(flatten)]
+    budget: budget::BudgetArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -638,6 +649,7 @@ fn print_report(r: &RunReport) {
 }
 
 fn run_cmd(a: RunArgs) -> CmdResult {
+    a.budget.apply();
     let s = scenario(&a.scenario)?;
     outputs::check_outputs(
         [a.trace.as_deref(), a.html.as_deref(), a.history.as_deref()],
@@ -739,10 +751,11 @@ fn print_sweep_table(reports: &[SweepReport]) {
     if !failing.is_empty() {
         println!("\nfailing seeds:");
         for (r, f) in failing {
-            let first = f
-                .violations
-                .first()
-                .map_or(String::new(), |v| format!("{}: {}", v.check, v.message));
+            let first = match (f.violations.first(), &f.unknown) {
+                (Some(v), _) => format!("{}: {}", v.check, v.message),
+                (None, Some(why)) => format!("unknown: {why}"),
+                (None, None) => f.verdict.as_str().to_string(),
+            };
             println!("  {} seed {}: {}", r.scenario, f.seed, first);
             println!("    replay: {}", f.replay);
         }
@@ -750,6 +763,7 @@ fn print_sweep_table(reports: &[SweepReport]) {
 }
 
 fn sweep_cmd(a: SweepArgs) -> CmdResult {
+    a.budget.apply();
     let opts = run_options(&a.bugs)?;
     let scenarios = if a.scenario == "all" {
         builtin::everything()
@@ -834,6 +848,7 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
 }
 
 fn replay_cmd(a: ReplayArgs) -> CmdResult {
+    a.budget.apply();
     let s = scenario(&a.scenario)?;
     outputs::check_outputs([a.trace.as_deref(), a.html.as_deref()], a.force)?;
     let opts = run_options(&a.bugs)?;
@@ -923,6 +938,7 @@ fn bench_raft_cmd(a: BenchRaftArgs) -> CmdResult {
 }
 
 fn shrink_cmd(a: ShrinkArgs) -> CmdResult {
+    a.budget.apply();
     let s = scenario(&a.scenario)?;
     let opts = run_options(&a.bugs)?;
     let out = a.out.clone().unwrap_or_else(|| {
@@ -988,6 +1004,7 @@ fn shrink_cmd(a: ShrinkArgs) -> CmdResult {
 }
 
 fn fuzz_cmd(a: FuzzArgs) -> CmdResult {
+    a.budget.apply();
     let opts = run_options(&a.bugs)?;
     if a.time.is_none() && a.runs.is_none() {
         return Err(BadInput(

@@ -8,7 +8,7 @@ use crate::duration::Nanos;
 
 /// How long a message takes on a link.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "dist", rename_all = "kebab-case")]
+#[serde(tag = "dist", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Latency {
     /// Always the same.
     Fixed { value: Nanos },

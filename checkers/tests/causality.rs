@@ -67,6 +67,10 @@ fn causal_delivery_violation_is_found() {
     assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
     assert_eq!(r.problems[0].kind, "causal-delivery");
     assert_eq!(r.problems[0].line, 4);
+    // Checking the clocks alone, the same trace is valid and the reordering is counted.
+    let clocks = causality::check_clocks(&t);
+    assert!(clocks.is_valid(), "{:?}", clocks.problems);
+    assert_eq!(clocks.unordered_deliveries, 1);
     // Delivered in send order, the same messages are fine.
     let ok = text.replace(
         r#"{"a":2,"c":1},"kind":"deliver","msg":2}

@@ -204,6 +204,23 @@ fn every_systems_history_is_checkable_by_its_dst_check() {
     ]);
     assert_eq!(json(&out)["files"][0]["verdict"], "linearizable");
     assert_eq!(out.status.code(), Some(0));
+    // raft-rs: the same key-value history through the generic recorder; and the history
+    // of a planted bug (a retried append applied twice) is a violation for `check lin` too.
+    for (bug, verdict, code) in [
+        (None, "linearizable", 0),
+        (Some("raft-rs:no-session"), "not-linearizable", 1),
+    ] {
+        let h = path(&format!("raftrs-{}.jsonl", bug.is_some()));
+        let mut args = vec!["run", "raft-rs/lossy", "--seed", "0", "--history", &h];
+        if let Some(b) = bug {
+            args.extend(["--bug", b]);
+        }
+        let out = dst(&args);
+        assert_ne!(out.status.code(), Some(2), "{args:?}");
+        let out = dst(&["check", "lin", "--model", "kv", "--json", &h]);
+        assert_eq!(json(&out)["files"][0]["verdict"], verdict, "{bug:?}");
+        assert_eq!(out.status.code(), Some(code), "{bug:?}");
+    }
     // Two-phase commit: list-append transactions, bank transfers and audits in one history.
     for seed in ["0", "1"] {
         let h = path(&format!("twopc-{seed}.jsonl"));
@@ -253,11 +270,32 @@ fn every_systems_history_is_checkable_by_its_dst_check() {
     ]);
     assert_eq!(out.status.code(), Some(0));
     let out = dst(&["check", "causal", "--json", &path("gossip-trace.jsonl")]);
-    assert_ne!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(0));
     let v = json(&out);
+    assert_eq!(v["files"][0]["verdict"], "valid", "{v}");
+    let unordered = v["files"][0]["unordered_deliveries"].as_u64().unwrap();
+    // Asked to require causal delivery, exactly those deliveries are the problems.
+    let out = dst(&[
+        "check",
+        "causal",
+        "--json",
+        "--causal-delivery",
+        &path("gossip-trace.jsonl"),
+    ]);
+    let v = json(&out);
+    assert_eq!(
+        v["files"][0]["problems_total"].as_u64().unwrap(),
+        unordered,
+        "{v}"
+    );
     for p in v["files"][0]["problems"].as_array().into_iter().flatten() {
         assert_eq!(p["kind"], "causal-delivery", "{p}");
     }
+    assert_eq!(
+        out.status.code(),
+        Some(if unordered > 0 { 1 } else { 0 }),
+        "{v}"
+    );
 }
 
 #[test]

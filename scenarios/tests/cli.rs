@@ -437,13 +437,21 @@ fn output_files_are_checked_before_running_and_never_replaced() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
     assert_eq!(std::fs::read_to_string(&mine).unwrap(), "my own file");
-    // The relay does not deliver causally (exit 1), but the export is written.
+    // The relay's clocks are consistent (exit 0), and the export is written.
     let out = causal(&["--force"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // It does not deliver causally: with --causal-delivery required, that is exit 1.
+    let out = causal(&["--force", "--causal-delivery"]);
     assert_eq!(
         out.status.code(),
         Some(1),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&out.stdout)
     );
     assert_ne!(std::fs::read_to_string(&mine).unwrap(), "my own file");
     std::fs::remove_dir_all(&dir).unwrap();

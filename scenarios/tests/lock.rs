@@ -51,3 +51,33 @@ fn every_catalogued_bug_has_a_corpus_case_that_names_its_check() {
         "an empty corpus catches nothing"
     );
 }
+
+/// The picture of lab 7 shows the lease running out: the lock server notes each lease's
+/// expiry on its own clock, and under a pause longer than the TTL the next grant comes
+/// only after such a note.
+#[test]
+fn lease_expiry_is_noted_before_the_lock_moves_on_after_a_pause() {
+    use scenarios::runner::{run_scenario, RunOptions};
+    use sim::EventKind;
+    let s = scenarios::builtin::find("lock/pause-holder").unwrap();
+    let r = run_scenario(&s, 0, &RunOptions::default());
+    let trace = r.trace.expect("a finished run has a trace");
+    let notes: Vec<&str> = trace
+        .events()
+        .iter()
+        .filter(|e| e.node == Some(0))
+        .filter_map(|e| match &e.kind {
+            EventKind::Note { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    let expired = notes.iter().filter(|n| n.contains("expired")).count();
+    assert!(expired > 0, "no lease expiry noted: {notes:?}");
+    // Every grant after the first follows a release or an expiry note; at least one
+    // follows an expiry (the paused holder never released).
+    let after_expiry = notes
+        .windows(2)
+        .filter(|w| w[0].contains("expired") && w[1].starts_with("grant token"))
+        .count();
+    assert!(after_expiry > 0, "{notes:?}");
+}

@@ -157,3 +157,22 @@ fn bad_settings_and_unknown_names_are_one_line_errors() {
     let e = r.run_options(&["pb:nope".to_string()]).unwrap_err();
     assert!(e.contains("pb's bugs: local-reads"), "{e}");
 }
+
+/// A user's system gets `--history` for free, and `dst check lin` decides it offline the
+/// way the run did: the correct register's history is linearizable, the buggy one's not.
+#[test]
+fn the_recorded_history_is_checked_offline_by_check_lin() {
+    registry();
+    let dir = scratch("history");
+    for (bug, expect) in [(None, 0), (Some("pb:local-reads"), 1)] {
+        let h = dir.join(format!("h-{}.jsonl", bug.is_some()));
+        let h = h.to_str().unwrap();
+        let mut args = vec!["run", "pb/partition", "--seed", "0", "--history", h];
+        if let Some(b) = bug {
+            args.extend(["--bug", b]);
+        }
+        assert_eq!(cli(&args), expect, "{args:?}");
+        let code = cli(&["check", "lin", "--model", "register", h]);
+        assert_eq!(code, expect, "offline check of {h}");
+    }
+}

@@ -91,10 +91,12 @@ fn decode_counter(bytes: &[u8]) -> Option<u64> {
 }
 
 /// The lock server: one lease at a time, a fresh token per grant. The counter is written
-/// and fsynced before a grant leaves (the bug `forget-token` keeps it in memory only). A
+/// and fsynced before a grant leaves (the bug `forget-token` keeps it in memory only,
+/// `unsynced-token` skips the fsync, so the write is only in the page cache). A
 /// restarted server has forgotten who holds the lease, so it grants nothing for one TTL.
 pub async fn lock_server(ctx: NodeCtx, s: LockSettings, bugs: BTreeSet<Bug>, o: Shared) {
     let persist = !bugs.contains(&Bug::ForgetToken);
+    let sync_grants = !bugs.contains(&Bug::UnsyncedToken);
     let disk = ctx.disk();
     let mut counter = 0u64;
     if persist {
@@ -123,8 +125,24 @@ pub async fn lock_server(ctx: NodeCtx, s: LockSettings, bugs: BTreeSet<Bug>, o: 
     } else {
         0
     };
+    // Whether the current lease's expiry has been noted (for the picture: the moment the
+    // server would hand the lock on, whatever the holder believes).
+    let mut expiry_noted = true;
     loop {
-        let m = ctx.recv().await;
+        let m = match holder {
+            Some((h, token, until)) if !expiry_noted => {
+                let left = until.saturating_sub(ctx.monotonic());
+                match ctx.recv_timeout(Nanos(left)).await {
+                    Some(m) => m,
+                    None => {
+                        expiry_noted = true;
+                        ctx.note(format!("lease of token {token} (n{}) expired", h + 1));
+                        continue;
+                    }
+                }
+            }
+            _ => ctx.recv().await,
+        };
         let Some(msg) = m.get::<Msg>().cloned() else {
             continue;
         };
@@ -142,13 +160,14 @@ pub async fn lock_server(ctx: NodeCtx, s: LockSettings, bugs: BTreeSet<Bug>, o: 
                         return;
                     };
                     if file.write_at(0, &encode_counter(counter)).await.is_err()
-                        || file.sync_data().await.is_err()
+                        || (sync_grants && file.sync_data().await.is_err())
                     {
                         return;
                     }
                 }
                 // The clock may have moved while the disk worked.
                 holder = Some((m.from, counter, ctx.monotonic() + ttl));
+                expiry_noted = false;
                 obs(&o).granted(ctx.world().now_ns(), m.from, counter);
                 ctx.note(format!("grant token {counter} to n{}", m.from + 1));
                 ctx.send(

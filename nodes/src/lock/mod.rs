@@ -78,6 +78,8 @@ crate::bug_catalog! {
         "a holder judges its lease on its wall clock, which bumps and strobes move",
     ForgetToken = "forget-token":
         "the lock server keeps its token counter in memory only: after a restart it hands out old tokens again",
+    UnsyncedToken = "unsynced-token":
+        "the lock server writes its token counter but grants before an fsync: a crash that loses the write hands out old tokens again",
 }
 
 /// The lease lock service as a system under test.

@@ -147,6 +147,12 @@ pub struct CausalArgs {
     /// Replace the --export-shiviz file if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Also require causal delivery: a host that delivers two messages whose sends are
+    /// causally ordered delivers them in that order. Only for systems that promise it (a
+    /// causal broadcast layer); without it, out-of-order deliveries are counted, not flagged,
+    /// since ordinary networks (and dst's) reorder.
+    #[arg(long)]
+    pub causal_delivery: bool,
     /// Machine-readable output: one JSON document with a result per file.
     #[arg(long)]
     pub json: bool,
@@ -579,7 +585,11 @@ fn run_causal(args: &CausalArgs) -> i32 {
             }
         };
         let parse_nanos = parse_start.elapsed().as_nanos();
-        let report = causality::check(&trace);
+        let report = if args.causal_delivery {
+            causality::check(&trace)
+        } else {
+            causality::check_clocks(&trace)
+        };
         tally.add(
             report.verdict,
             if report.is_valid() {
@@ -621,6 +631,12 @@ fn run_causal(args: &CausalArgs) -> i32 {
             );
             for p in report.problems.iter().take(20) {
                 println!("  {name}:{}: {}: {}", p.line, p.kind, p.message);
+            }
+            if report.unordered_deliveries > 0 {
+                println!(
+                    "  note: {} deliveries out of causal order (not required; --causal-delivery requires it)",
+                    report.unordered_deliveries
+                );
             }
             if report.problems_total > 20 {
                 println!(
@@ -771,17 +787,18 @@ pub fn bench(args: BenchCheckArgs) -> i32 {
             bad += usize::from(v.starts_with("bad"));
         }
         let per = (parse + check) / files.len().max(1) as u32;
-        // Porcupine: 102 histories in ~0.4 s, i.e. ~3.9 ms each.
+        // The goal is 0.15x Porcupine: it took 1,090 ms for the 102 histories (issue 14),
+        // 1,872 ms side by side with dst on a loaded 2-core machine; 0.15 x 1,090 ms / 102.
         all_ok &= row(
             &format!("jepsen-etcd: {} histories (cas-register)", files.len()),
             parse,
             check,
             &format!("{} bad", bad),
             &format!(
-                "< 3.9 ms/history (Porcupine); {} each",
+                "< 1.6 ms/history (0.15x Porcupine); {} each",
                 fmt_nanos(per.as_nanos())
             ),
-            bad == 0 && per < Duration::from_micros(3900),
+            bad == 0 && per < Duration::from_micros(1600),
         );
         for name in ["c10-ok.txt", "c10-bad.txt"] {
             let text =

@@ -6,8 +6,9 @@
 use scenarios::runner::{run_scenario, RunOptions};
 use scenarios::testing::{seeds_from_env, sweep};
 
-/// raft-rs asserts (panics) when a node has lost entries it acknowledged, which a lying
-/// fsync makes happen: no host can pass that schedule, so it is left out here.
+/// A lying fsync loses entries a node acknowledged: raft-rs then asserts (the host reports
+/// it as `raft-rs-asserts`) or the node's commit index goes back. No host can pass that
+/// schedule, so it is left out here.
 const NOT_SURVIVABLE: &[&str] = &["raft-rs/disk-lying-fsync"];
 
 #[test]

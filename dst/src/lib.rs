@@ -31,8 +31,8 @@ pub use checkers::linearizability::ModelKind;
 pub use checkers::Value;
 pub use nodes::bug_catalog;
 pub use nodes::system::{
-    Catalog, ClientHistory, ClientRecorder, NoBugs, Recorder, RunEnd, Running, Start, System,
-    SystemCheck,
+    Catalog, ClientHistory, ClientRecorder, NoBugs, Recorder, RunEnd, Running, Start, SwarmDisk,
+    System, SystemCheck,
 };
 pub use scenarios::cli;
 pub use scenarios::registry::Registry;

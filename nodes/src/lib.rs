@@ -4,7 +4,8 @@
 //! - `raft`: a replicated key-value store; `gossip` and `twopc`: membership with an
 //!   anti-entropy store, and two-phase commit.
 //! - `relay`: nodes forward and acknowledge messages; it exists to prove the world.
-//! - `system`: what every system hands the runner at the end of a run.
+//! - `system`: what every system hands the runner at the end of a run; `universal`: the
+//!   checks every system gets (client progress, refused starts).
 
 pub mod codec;
 pub mod gossip;
@@ -14,6 +15,7 @@ pub mod raftrs;
 pub mod relay;
 pub mod system;
 pub mod twopc;
+pub mod universal;
 pub mod validate;
 
 /// For `bug_catalog!` in other crates, which need not depend on serde_json themselves.

@@ -30,6 +30,33 @@ pub struct RunEnd<'a> {
     pub last_fault_ns: u64,
     /// Simulated time at which the run ended.
     pub end_ns: u64,
+    /// Whether some link loses messages at random (the network's settings hold for the
+    /// whole run). Lean traces keep no drop events, so checks ask this instead.
+    pub lossy: bool,
+}
+
+/// The disk fault families a swarm run may draw (`System::swarm_disk`); each is drawn
+/// only for a system that claims to survive it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SwarmDisk {
+    /// Power losses: every server crashes at once, then restarts from its disk.
+    pub power_loss: bool,
+    /// Lying fsyncs, with followers crashing one at a time.
+    pub lying_fsync: bool,
+    /// Fsyncs that fail now and then.
+    pub failing_fsync: bool,
+    /// Disks that fill up (ENOSPC).
+    pub full_disk: bool,
+}
+
+impl SwarmDisk {
+    /// Every family.
+    pub const ALL: SwarmDisk = SwarmDisk {
+        power_loss: true,
+        lying_fsync: true,
+        failing_fsync: true,
+        full_disk: true,
+    };
 }
 
 /// A system's verdict on a run.
@@ -283,6 +310,23 @@ pub trait System: Send + Sync + 'static {
         None
     }
 
+    /// Draws protocol settings for one swarm run (PreVote, timeouts, ...) from `rng`;
+    /// returns what it drew, for the run's description. Default: the base's settings.
+    fn swarm_settings(
+        &self,
+        _settings: &mut Self::Settings,
+        _rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The disk fault families a swarm run may draw for this system, each one it claims
+    /// to survive. Default: none (a system that keeps state only in memory loses it to a
+    /// power loss by design).
+    fn swarm_disk(&self) -> SwarmDisk {
+        SwarmDisk::default()
+    }
+
     /// Another registered system of the same shape (servers, clients, a leader) whose
     /// built-in fault schedules this one also runs: each scenario `OTHER/X` gives a
     /// scenario `NAME/X` with the same cluster, network, disk, clocks and faults, and this
@@ -319,6 +363,7 @@ pub trait DynSystem: Send + Sync {
     fn bound_keys(&self) -> &'static [&'static str];
     fn history_model(&self) -> Option<ModelKind>;
     fn swarm_base(&self) -> Option<&'static str>;
+    fn swarm_disk(&self) -> SwarmDisk;
     fn runs_schedules_of(&self) -> Option<&'static str>;
     fn reads_every_event(&self) -> bool;
     fn has_leader(&self) -> bool;
@@ -340,6 +385,12 @@ pub trait DynSystem: Send + Sync {
     ) -> Box<dyn Running>;
     fn fewer_clients(&self, settings: &toml::Table) -> Option<toml::Table>;
     fn fewer_operations(&self, settings: &toml::Table) -> Vec<toml::Table>;
+    /// [`System::swarm_settings`] on a settings table.
+    fn swarm_settings(
+        &self,
+        settings: &mut toml::Table,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Vec<String>;
 }
 
 /// How long a history's linearizability search may take before the verdict is unknown.
@@ -463,6 +514,9 @@ impl<T: System> DynSystem for T {
     fn swarm_base(&self) -> Option<&'static str> {
         System::swarm_base(self)
     }
+    fn swarm_disk(&self) -> SwarmDisk {
+        System::swarm_disk(self)
+    }
     fn runs_schedules_of(&self) -> Option<&'static str> {
         System::runs_schedules_of(self)
     }
@@ -528,6 +582,16 @@ impl<T: System> DynSystem for T {
             .iter()
             .map(to_table)
             .collect()
+    }
+    fn swarm_settings(
+        &self,
+        settings: &mut toml::Table,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Vec<String> {
+        let mut typed_settings: T::Settings = typed(System::name(self), settings);
+        let drawn = System::swarm_settings(self, &mut typed_settings, rng);
+        *settings = to_table(&typed_settings);
+        drawn
     }
 }
 

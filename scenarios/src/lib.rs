@@ -14,6 +14,7 @@ pub mod runner;
 pub mod scenario;
 pub mod shrink;
 pub mod swarm;
+pub mod swarm_draws;
 pub mod sweep;
 pub mod testing;
 pub mod values;

@@ -262,6 +262,22 @@ fn apply(
             }
             Ok(Done::Nothing)
         }
+        Fault::BumpLeader { delta_ns } => {
+            if let Some(l) = running.leader(sim) {
+                sim.bump_clock(l, *delta_ns);
+            }
+            Ok(Done::Nothing)
+        }
+        Fault::StrobeLeader {
+            delta_ns,
+            period,
+            duration,
+        } => {
+            if let Some(l) = running.leader(sim) {
+                sim.strobe_clock(l, *delta_ns, period.0, duration.0);
+            }
+            Ok(Done::Nothing)
+        }
         Fault::CrashAll => {
             let mut crashed = Vec::new();
             for x in 0..n {
@@ -562,6 +578,7 @@ fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
         servers: s.nodes,
         last_fault_ns: s.last_fault().0,
         end_ns: out.sim_time_ns,
+        lossy: s.net.default.loss > 0.0 || s.net.links.iter().any(|l| l.link.loss > 0.0),
     };
     let check = running.judge(&end);
     violations.extend(check.violations);

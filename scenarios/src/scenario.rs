@@ -172,6 +172,17 @@ pub enum Fault {
     PauseMajority,
     /// Resume every paused server.
     ResumePaused,
+    /// Step the current leader's wall clock (its monotonic clock and timers keep going):
+    /// lands a clock step inside the period a lease or a timeout decides safety.
+    BumpLeader {
+        delta_ns: i64,
+    },
+    /// Strobe the current leader's wall clock (see `clock-strobe`).
+    StrobeLeader {
+        delta_ns: i64,
+        period: Nanos,
+        duration: Nanos,
+    },
     // Crash triggers (`sim::crash_trigger`): each watches `node`, or every server when
     // `node` is absent (the first to act fires it), and crashes that server, or every
     // server when `power` is set (a power loss). A trigger that never fires does nothing;
@@ -276,6 +287,8 @@ impl Fault {
             | Fault::CrashAll
             | Fault::CrashRandom
             | Fault::DriftLeader { .. }
+            | Fault::BumpLeader { .. }
+            | Fault::StrobeLeader { .. }
             | Fault::CrashMinority
             | Fault::CrashMajority
             | Fault::PauseLeader

@@ -308,11 +308,17 @@ impl Search<'_> {
                         d.0 = whole_ms(d.0 / 2);
                         true
                     }
-                    (_, Fault::ClockStrobe { duration, .. }) if duration.0 > 1_000_000 => {
+                    (_, Fault::ClockStrobe { duration, .. })
+                    | (_, Fault::StrobeLeader { duration, .. })
+                        if duration.0 > 1_000_000 =>
+                    {
                         duration.0 = whole_ms(duration.0 / 2);
                         true
                     }
-                    (_, Fault::ClockBump { delta_ns, .. }) if delta_ns.abs() > 1_000_000 => {
+                    (_, Fault::ClockBump { delta_ns, .. })
+                    | (_, Fault::BumpLeader { delta_ns })
+                        if delta_ns.abs() > 1_000_000 =>
+                    {
                         *delta_ns /= 2;
                         true
                     }

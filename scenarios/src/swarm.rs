@@ -4,7 +4,9 @@
 //! kinds are on, how many of each, how long they last and how lossy the links are.
 //!
 //! The mix comes from its own stream, `swarm`, so it does not disturb the run's other
-//! streams; the run's report carries the mix it drew.
+//! streams; the run's report carries the mix it drew. The system's protocol settings and
+//! a disk fault family (power loss, lying or failing fsync, ENOSPC) are drawn too, by
+//! `swarm_draws`.
 
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -133,6 +135,17 @@ pub fn materialize(template: &Scenario, seed: u64) -> (Scenario, String) {
             s.disk.faults.torn_write * 100.0
         ));
     }
+    mix.extend(crate::swarm_draws::settings(
+        &mut s,
+        &mut sim::rng::stream(seed, "swarm-settings"),
+    ));
+    let mut disk_rng = sim::rng::stream(seed, "swarm-disk");
+    mix.extend(crate::swarm_draws::disk(
+        &mut s,
+        &mut faults,
+        window,
+        &mut disk_rng,
+    ));
     faults.sort_by_key(|f| f.at);
     let last = faults.last().map_or(0, |f| f.at.0);
     s.duration = Nanos(last.max(1_000_000_000) + 4_000_000_000);

@@ -102,7 +102,9 @@ pub fn check(s: &Scenario) -> Result<(), (At, String)> {
             Fault::CrashAfterRandomDiskOps { max_ops: 0, .. } => {
                 return here(format!("fault at {at}: max_ops must be at least 1"));
             }
-            Fault::ClockStrobe { period, .. } if period == Nanos::ZERO => {
+            Fault::ClockStrobe { period, .. } | Fault::StrobeLeader { period, .. }
+                if period == Nanos::ZERO =>
+            {
                 return here(format!("fault at {at}: a strobe period must be above zero"));
             }
             Fault::Restart { node } if node < s.nodes && !may_be_down[node] => {
@@ -121,6 +123,8 @@ pub fn check(s: &Scenario) -> Result<(), (At, String)> {
             | Fault::IsolateLeader
             | Fault::PauseLeader
             | Fault::DriftLeader { .. }
+            | Fault::BumpLeader { .. }
+            | Fault::StrobeLeader { .. }
                 if leaderless =>
             {
                 return here(format!(

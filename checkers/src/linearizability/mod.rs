@@ -303,8 +303,14 @@ fn schedule<M: Model>(
         let cancel = AtomicUsize::new(usize::MAX);
         let run_one = |s: &mut search::Search<'_, M>, i: usize| {
             let out = s.run(budget, share, deadline, Some((&cancel, i)));
-            if let search::Outcome::Violation(_) = out {
-                cancel.fetch_min(i, Ordering::Relaxed);
+            match out {
+                search::Outcome::Violation(_) => {
+                    cancel.fetch_min(i, Ordering::Relaxed);
+                }
+                // Freed at once, not at the end of the round: a long history has thousands
+                // of partitions, and their caches together would outweigh the history.
+                search::Outcome::Linearizable => s.release(),
+                _ => {}
             }
             out
         };
@@ -354,9 +360,6 @@ fn schedule<M: Model>(
                 search::Outcome::Memory => Fate::Memory(share),
                 search::Outcome::Time => Fate::Time,
             };
-            if matches!(fates[i], Fate::Linearizable) {
-                searches[i].release();
-            }
         }
         // The first violation in partition order: every partition before it ran its full
         // budget this round (only later ones are cancelled), so this does not depend on

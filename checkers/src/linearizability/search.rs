@@ -24,26 +24,67 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-/// The memo cache: a set of (bitset, state) pairs. Bitsets live in one arena and states in
-/// one vector, indexed from an open-addressing table of `u32` slots, so an entry costs its
-/// bitset words plus the state plus ~12 bytes, and dropping a cache of millions of entries
-/// frees three allocations (plus whatever the states own) instead of one per entry.
+/// The memo cache: a set of (bitset, state) pairs. Bitsets are stored run-length encoded
+/// (see [`encode`]) in one arena and states in one vector, indexed from an open-addressing
+/// table of `u32` slots, so dropping a cache of millions of entries frees three allocations
+/// (plus whatever the states own) instead of one per entry.
+///
+/// Why encoded: the search linearizes operations roughly in history order, so a linearized
+/// set is almost always "everything before some point, plus a few operations around it".
+/// Stored plainly, every entry of a partition of `n` operations would cost `n / 8` bytes
+/// and a long history `n^2 / 8` in all (an hour of simulated Raft: gigabytes); encoded,
+/// an entry costs a few words plus a few for each hole left behind (an operation that
+/// was never linearized, such as an indeterminate one that never happened).
 struct Cache<S> {
-    words: usize,
+    /// Encoded bitsets, back to back.
     bits: Vec<u64>,
-    entries: Vec<(u64, S)>,
+    /// Hash, where its encoded bitset starts in `bits` and how long it is, and the state.
+    entries: Vec<(u64, usize, usize, S)>,
     /// `index + 1` into `entries`; 0 is empty. Length a power of two, at most half full.
     slots: Vec<u32>,
+    /// The encoding of the bitset being inserted (see [`Cache::encode`]).
+    scratch: Vec<u64>,
+}
+
+/// Writes the run-length form of `bits` into `out`, a canonical encoding (equal sets give
+/// equal encodings): segments `[full, literal, w_1 .. w_literal]` of `full` words that are
+/// all ones followed by `literal` words that are not, copied as they are; trailing zero
+/// words are left out.
+fn encode(bits: &[u64], out: &mut Vec<u64>) {
+    out.clear();
+    let end = bits.iter().rposition(|&w| w != 0).map_or(0, |i| i + 1);
+    let bits = &bits[..end];
+    let mut i = 0;
+    while i < bits.len() {
+        let full_from = i;
+        while i < bits.len() && bits[i] == u64::MAX {
+            i += 1;
+        }
+        let literal_from = i;
+        while i < bits.len() && bits[i] != u64::MAX {
+            i += 1;
+        }
+        out.push((literal_from - full_from) as u64);
+        out.push((i - literal_from) as u64);
+        out.extend_from_slice(&bits[literal_from..i]);
+    }
 }
 
 impl<S: Eq + Hash> Cache<S> {
-    fn new(words: usize) -> Self {
+    fn new() -> Self {
         Cache {
-            words,
             bits: Vec::new(),
             entries: Vec::new(),
-            slots: vec![0; 1024],
+            // Allocated by the first insert: a partition decided without one (or released)
+            // holds nothing.
+            slots: Vec::new(),
+            scratch: Vec::new(),
         }
+    }
+
+    /// Encodes `bits` as the next bitset to insert.
+    fn encode(&mut self, bits: &[u64]) {
+        encode(bits, &mut self.scratch);
     }
 
     fn hash(bits: &[u64], state: &S) -> u64 {
@@ -55,11 +96,16 @@ impl<S: Eq + Hash> Cache<S> {
         h.finish()
     }
 
-    /// Inserts unless present; `true` when it was new.
-    fn insert(&mut self, bits: &[u64], state: &S) -> bool
+    /// Inserts the bitset last given to [`Cache::encode`] with `state` unless present;
+    /// `true` when it was new.
+    fn insert(&mut self, state: &S) -> bool
     where
         S: Clone,
     {
+        if self.slots.is_empty() {
+            self.slots = vec![0; 1024];
+        }
+        let bits = &self.scratch;
         let h = Self::hash(bits, state);
         let mask = self.slots.len() - 1;
         let mut i = h as usize & mask;
@@ -68,11 +114,8 @@ impl<S: Eq + Hash> Cache<S> {
             if s == 0 {
                 break;
             }
-            let e = (s - 1) as usize;
-            if self.entries[e].0 == h
-                && self.bits[e * self.words..(e + 1) * self.words] == *bits
-                && self.entries[e].1 == *state
-            {
+            let (eh, start, len, es) = &self.entries[(s - 1) as usize];
+            if *eh == h && self.bits[*start..*start + *len] == **bits && *es == *state {
                 return false;
             }
             i = (i + 1) & mask;
@@ -81,7 +124,8 @@ impl<S: Eq + Hash> Cache<S> {
             self.entries.len() < u32::MAX as usize - 1,
             "memo cache index overflow"
         );
-        self.entries.push((h, state.clone()));
+        self.entries
+            .push((h, self.bits.len(), bits.len(), state.clone()));
         self.bits.extend_from_slice(bits);
         self.slots[i] = self.entries.len() as u32;
         if self.entries.len() * 2 > self.slots.len() {
@@ -94,7 +138,7 @@ impl<S: Eq + Hash> Cache<S> {
         let cap = self.slots.len() * 2;
         let mut slots = vec![0u32; cap];
         let mask = cap - 1;
-        for (e, (h, _)) in self.entries.iter().enumerate() {
+        for (e, (h, ..)) in self.entries.iter().enumerate() {
             let mut i = *h as usize & mask;
             while slots[i] != 0 {
                 i = (i + 1) & mask;
@@ -104,17 +148,20 @@ impl<S: Eq + Hash> Cache<S> {
         self.slots = slots;
     }
 
-    /// Bytes the next insert may allocate (vectors double, the table is rebuilt), so the
-    /// cap can be checked before an allocation rather than after.
+    /// Bytes inserting the encoded bitset may allocate (vectors double, the table is
+    /// rebuilt), so the cap can be checked before an allocation rather than after.
     fn next_growth(&self) -> usize {
         let mut extra = 0;
         if self.entries.len() == self.entries.capacity() {
-            extra += self.entries.capacity().max(4) * std::mem::size_of::<(u64, S)>();
+            extra += self.entries.capacity().max(4) * std::mem::size_of::<(u64, usize, usize, S)>();
         }
-        if self.bits.len() + self.words > self.bits.capacity() {
-            extra += self.bits.capacity().max(self.words * 4) * 8;
+        let need = self.bits.len() + self.scratch.len();
+        if need > self.bits.capacity() {
+            extra += self.bits.capacity().max(need) * 8;
         }
-        if (self.entries.len() + 1) * 2 > self.slots.len() {
+        if self.slots.is_empty() {
+            extra += 1024 * 4;
+        } else if (self.entries.len() + 1) * 2 > self.slots.len() {
             extra += self.slots.len() * 8;
         }
         extra
@@ -123,7 +170,7 @@ impl<S: Eq + Hash> Cache<S> {
     /// Bytes of the table itself (states' own heap is counted by the caller).
     fn table_bytes(&self) -> usize {
         self.slots.len() * 4
-            + self.entries.capacity() * std::mem::size_of::<(u64, S)>()
+            + self.entries.capacity() * std::mem::size_of::<(u64, usize, usize, S)>()
             + self.bits.capacity() * 8
     }
 }
@@ -230,7 +277,7 @@ impl<'a, M: Model> Search<'a, M> {
             ops,
             nodes,
             linearized: vec![0u64; words],
-            cache: Cache::new(words),
+            cache: Cache::new(),
             state_heap: 0,
             calls: Vec::new(),
             state: model.init(),
@@ -257,8 +304,11 @@ impl<'a, M: Model> Search<'a, M> {
 
     /// Frees the memo cache of a search that will not run again.
     pub(crate) fn release(&mut self) {
-        self.cache = Cache::new(1);
+        self.cache = Cache::new();
         self.state_heap = 0;
+        self.nodes = Vec::new();
+        self.calls = Vec::new();
+        self.linearized = Vec::new();
     }
 
     /// Advances the search until it decides, `steps` reaches `budget`, the cache passes
@@ -312,13 +362,15 @@ impl<'a, M: Model> Search<'a, M> {
                 let redundant = ops[op].1.ret.is_none() && step.as_ref() == Some(&self.state);
                 if let Some(new_state) = step.filter(|_| !redundant) {
                     let heap = model.state_bytes(&new_state).saturating_sub(state_inline);
+                    self.linearized[op / 64] |= 1 << (op % 64);
+                    self.cache.encode(&self.linearized);
                     if self.cache_bytes() + self.cache.next_growth() + heap > max_bytes {
                         // Not taken: the step is retried when the search resumes.
+                        self.linearized[op / 64] &= !(1 << (op % 64));
                         self.steps -= 1;
                         return Outcome::Memory;
                     }
-                    self.linearized[op / 64] |= 1 << (op % 64);
-                    if self.cache.insert(&self.linearized, &new_state) {
+                    if self.cache.insert(&new_state) {
                         self.state_heap +=
                             model.state_bytes(&new_state).saturating_sub(state_inline);
                         let old = std::mem::replace(&mut self.state, new_state);
@@ -414,5 +466,69 @@ fn unlift(nodes: &mut [Node], e: usize) {
     nodes[p].next = e;
     if n != NIL {
         nodes[n].prev = e;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode;
+
+    fn decode(tokens: &[u64], words: usize) -> Vec<u64> {
+        let mut out = Vec::new();
+        let mut t = tokens.iter().copied();
+        while let (Some(full), Some(literal)) = (t.next(), t.next()) {
+            out.extend(std::iter::repeat_n(u64::MAX, full as usize));
+            out.extend(t.by_ref().take(literal as usize));
+        }
+        out.resize(words, 0);
+        out
+    }
+
+    #[test]
+    fn encoding_round_trips_and_is_canonical() {
+        // Bitsets of every shape the search makes: dense prefixes, holes, windows, zeros.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut seen = std::collections::HashMap::new();
+        for _ in 0..5_000 {
+            let words = (next() % 12) as usize + 1;
+            let bits: Vec<u64> = (0..words)
+                .map(|_| match next() % 4 {
+                    0 => 0,
+                    1 | 2 => u64::MAX,
+                    _ => next() & next(),
+                })
+                .collect();
+            let mut tokens = Vec::new();
+            encode(&bits, &mut tokens);
+            assert_eq!(decode(&tokens, words), bits, "{tokens:?}");
+            // Equal sets, equal encodings; different sets (same width), different ones.
+            let mut padded = bits.clone();
+            padded.resize(12, 0);
+            if let Some(other) = seen.insert(tokens.clone(), padded.clone()) {
+                assert_eq!(other, padded);
+            }
+        }
+    }
+
+    #[test]
+    fn a_dense_prefix_and_a_window_cost_a_few_words() {
+        // 100,000 operations: the first 60,000 linearized but one, and a few past them.
+        let mut bits = vec![0u64; 100_000usize.div_ceil(64)];
+        for op in (0..60_000)
+            .filter(|&op| op != 1_234)
+            .chain([60_003, 60_010])
+        {
+            bits[op / 64] |= 1 << (op % 64);
+        }
+        let mut tokens = Vec::new();
+        encode(&bits, &mut tokens);
+        assert!(tokens.len() <= 8, "{tokens:?}");
+        assert_eq!(decode(&tokens, bits.len()), bits);
     }
 }

@@ -12,6 +12,12 @@ crate::bug_catalog! {
         "anti-entropy merge keeps one of two concurrent versions (the higher write id) instead of both siblings",
     AckBeforeFsync = "ack-before-fsync":
         "replicas and coordinators acknowledge a write once its snapshot is in the page cache and fsync once a second in the background (a periodic commit-log sync): a power loss takes the last second of acknowledged writes",
+    CountDuplicateAcks = "count-duplicate-acks":
+        "the coordinator counts replication acks without asking which replica sent them, so a duplicated ack stands for a copy that does not exist",
+    DeadIsFinal = "dead-is-final":
+        "a member declared dead is never taken back, even when it announces a higher incarnation: after a partition heals, both sides keep each other dead",
+    SuspectNeverDead = "suspect-never-dead":
+        "suspicion has no timeout: a crashed member stays suspect forever and is never declared dead, so failure detection is never complete",
     NoSnapshotChecksum = "no-snapshot-checksum":
         "a restarted server trusts any snapshot that decodes, without checking its checksum, so a flipped bit becomes data it serves and spreads",
 }

@@ -141,16 +141,21 @@ pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) ->
                 continue;
             };
             if state == MemberState::Dead && since + DEAD_GRACE_NS <= end.end_ns {
+                let current = obs.views[b].0;
+                let why = if current > inc {
+                    format!("it refuted, but n{} never took it back", a + 1)
+                } else {
+                    "it never refuted".to_string()
+                };
                 push(
                     &mut v,
                     "membership",
                     format!(
-                        "at the end n{} has considered live n{} dead (incarnation {inc}) for {} ms; n{} is at incarnation {}: it never refuted",
+                        "at the end n{} has considered live n{} dead (incarnation {inc}) for {} ms; n{} is at incarnation {current}: {why}",
                         a + 1,
                         b + 1,
                         (end.end_ns - since) / 1_000_000,
                         b + 1,
-                        obs.views[b].0
                     ),
                 );
             }
@@ -314,6 +319,7 @@ pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) ->
         }
     }
 
+    v.extend(super::liveness::check(obs, system, end, &mut stats));
     let acked_puts = obs.acked.values().filter(|a| !a.delete).count();
     stats.insert("live_servers".into(), json!(live.len()));
     stats.insert("acked_puts".into(), json!(acked_puts));

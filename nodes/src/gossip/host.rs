@@ -88,6 +88,10 @@ pub async fn run_server(
         {
             let now_true = ctx.world().now_ns();
             let mut o = obs.lock().unwrap();
+            // The replica first: an ack observed below is counted against it.
+            if ready.store_changed {
+                o.store(me, m.store().summary(), now_true);
+            }
             for ob in ready.observations {
                 match ob {
                     Observation::Wrote {
@@ -124,14 +128,14 @@ pub async fn run_server(
                             o.live_declared_dead.insert((node, incarnation));
                         }
                     }
+                    Observation::Acked { id } => {
+                        o.acked_write(id, config.copies.min(servers), now_true)
+                    }
                     Observation::Refuted { incarnation } => {
                         ctx.note(format!("refuted suspicion with incarnation {incarnation}"));
                         o.refutations += 1;
                     }
                 }
-            }
-            if ready.store_changed {
-                o.store(me, m.store().summary(), now_true);
             }
             if ready.members_changed {
                 let view = m

@@ -83,6 +83,10 @@ pub enum Observation {
     Refuted {
         incarnation: u64,
     },
+    /// The coordinator told the client that write `id` is on enough replicas.
+    Acked {
+        id: WriteId,
+    },
 }
 
 /// Output of one step.
@@ -113,6 +117,12 @@ struct Probe {
 struct Pending {
     client: usize,
     seq: u64,
+    id: WriteId,
+    /// Replicas whose ack is still awaited: a duplicated ack from one replica must not
+    /// count as a second copy.
+    waiting: BTreeSet<usize>,
+    /// Acks counted so far (what the count-duplicate-acks bug goes by).
+    acks: usize,
     need: usize,
     deadline: u64,
 }
@@ -238,7 +248,7 @@ impl GossipMachine {
             }
         }
         for m in self.members.values() {
-            if m.state == MemberState::Suspect {
+            if m.state == MemberState::Suspect && !self.bugs.has(Bug::SuspectNeverDead) {
                 d = d.min(m.suspect_until);
             }
         }
@@ -253,7 +263,11 @@ impl GossipMachine {
         let expired: Vec<usize> = self
             .members
             .iter()
-            .filter(|(_, m)| m.state == MemberState::Suspect && m.suspect_until <= now)
+            .filter(|(_, m)| {
+                m.state == MemberState::Suspect
+                    && m.suspect_until <= now
+                    && !self.bugs.has(Bug::SuspectNeverDead)
+            })
             .map(|(&n, _)| n)
             .collect();
         for n in expired {
@@ -482,6 +496,9 @@ impl GossipMachine {
         }
         let m = self.members[&u.node];
         let accept = match u.state {
+            MemberState::Alive if self.bugs.has(Bug::DeadIsFinal) => {
+                u.incarnation > m.incarnation && m.state != MemberState::Dead
+            }
             MemberState::Alive => u.incarnation > m.incarnation,
             MemberState::Suspect => match m.state {
                 MemberState::Alive => u.incarnation >= m.incarnation,
@@ -575,10 +592,16 @@ impl GossipMachine {
                 self.send(from, GossipMsg::ReplicateAck { rid });
             }
             GossipMsg::ReplicateAck { rid } => {
+                let count_all = self.bugs.has(Bug::CountDuplicateAcks);
                 if let Some(p) = self.pending.get_mut(&rid) {
-                    p.need -= 1;
-                    if p.need == 0 {
+                    if p.waiting.remove(&from) || count_all {
+                        p.acks += 1;
+                    }
+                    if p.acks >= p.need {
                         let p = self.pending.remove(&rid).expect("just seen");
+                        self.ready
+                            .observations
+                            .push(Observation::Acked { id: p.id });
                         self.send(
                             p.client,
                             GossipMsg::Reply {
@@ -632,6 +655,7 @@ impl GossipMachine {
         let want = self.config.copies.saturating_sub(1).min(self.servers - 1);
         peers.truncate(want);
         if want == 0 {
+            self.ready.observations.push(Observation::Acked { id });
             self.send(
                 client,
                 GossipMsg::Reply {
@@ -656,6 +680,9 @@ impl GossipMachine {
             Pending {
                 client,
                 seq,
+                id,
+                waiting: peers.iter().copied().collect(),
+                acks: 0,
                 need: want,
                 deadline: now + self.config.replicate_timeout.0,
             },

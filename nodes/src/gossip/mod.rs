@@ -6,7 +6,8 @@
 //!   refutation, piggybacked dissemination, anti-entropy, client writes); `store`: the
 //!   versioned replica and its merge; `msg`: the wire; `host`: the async loop on the
 //!   simulator; `client`: client processes; `observer` and `check`: the oracle and the
-//!   end-of-run checks; `bugs`: the bug catalog.
+//!   end-of-run checks; `liveness`: failure detection, copies behind each ack and client
+//!   progress; `bugs`: the bug catalog.
 //!
 //! - `persist`: the replica and incarnation as a checksummed snapshot on the simulated
 //!   disk, replaced atomically and fsynced before anything that depends on it is sent.
@@ -18,6 +19,7 @@ pub mod bugs;
 pub mod check;
 pub mod client;
 pub mod host;
+pub mod liveness;
 pub mod machine;
 pub mod msg;
 pub mod observer;
@@ -104,6 +106,26 @@ pub fn start(
     obs
 }
 
+impl GossipSystem {
+    /// Draws protocol settings for a swarm run: indirect probes, the suspicion timeout,
+    /// the piggyback budget and the copies a write needs before it is acknowledged.
+    /// Returns what it drew, for the run's description.
+    pub fn draw_settings(&mut self, rng: &mut impl rand::Rng) -> Vec<String> {
+        let g = &mut self.gossip;
+        g.indirect = rng.gen_range(1..=3);
+        g.suspicion = sim::Nanos::from_millis(rng.gen_range(300..=800));
+        g.piggyback = rng.gen_range(2..=8);
+        g.copies = rng.gen_range(1..=3);
+        vec![format!(
+            "{} indirect probes, suspicion {} ms, piggyback {}, {} copies per write",
+            g.indirect,
+            g.suspicion.0 / 1_000_000,
+            g.piggyback,
+            g.copies
+        )]
+    }
+}
+
 /// Gossip as a system under test: registered with the harness through the public interface.
 pub struct Gossip;
 
@@ -149,6 +171,22 @@ impl System for Gossip {
                 "integrity",
                 "a server never serves damaged data from its disk",
             ),
+            (
+                "failure-detection",
+                "a server down for long is dead in every live server's view",
+            ),
+            (
+                "copies",
+                "an acknowledged write is on as many servers as promised",
+            ),
+            (
+                "client-progress",
+                "after the last fault every client completes an operation within a bound",
+            ),
+            (
+                "refused-start",
+                "no server refuses to start on a disk no fault damaged",
+            ),
         ]
     }
 
@@ -190,7 +228,23 @@ impl System for Gossip {
         out
     }
 
+    fn swarm_settings(
+        &self,
+        settings: &mut GossipSystem,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Vec<String> {
+        settings.draw_settings(rng)
+    }
+
     fn swarm_base(&self) -> Option<&'static str> {
         Some("gossip/partition-halves")
+    }
+
+    /// Not full disks: a server that cannot persist goes mute, by design.
+    fn swarm_disk(&self) -> crate::system::SwarmDisk {
+        crate::system::SwarmDisk {
+            full_disk: false,
+            ..crate::system::SwarmDisk::ALL
+        }
     }
 }

@@ -62,6 +62,9 @@ pub struct Observer {
     pub snapshots_restored: u64,
     /// Restarts that found a damaged snapshot and threw it away.
     pub snapshots_discarded: u64,
+    /// Acknowledged writes found on fewer servers than promised at the moment of the ack:
+    /// (write, servers holding it or a version that supersedes it, copies promised, time).
+    pub short_acks: Vec<(WriteId, Vec<usize>, usize, u64)>,
 }
 
 impl Observer {
@@ -104,6 +107,34 @@ impl Observer {
             })
             .collect();
         self.views[node] = (incarnation, next);
+    }
+
+    /// A coordinator acknowledged write `id` as held by `copies` servers: count them in
+    /// the servers' replicas as last reported (a version whose vector dominates the
+    /// write's stands for it: it was merged over it).
+    pub fn acked_write(&mut self, id: WriteId, copies: usize, now: u64) {
+        let Some(rec) = self.writes.get(&id) else {
+            return;
+        };
+        let holds = |summary: &Summary| {
+            summary.get(&rec.key).is_some_and(|vs| {
+                vs.iter().any(|(other, _, _)| {
+                    *other == id
+                        || self.writes.get(other).is_some_and(|o| {
+                            matches!(
+                                checkers::causality::audit::compare(&o.vv, &rec.vv),
+                                Some(std::cmp::Ordering::Greater)
+                            )
+                        })
+                })
+            })
+        };
+        let holders: Vec<usize> = (0..self.stores.len())
+            .filter(|&n| holds(&self.stores[n].0))
+            .collect();
+        if holders.len() < copies {
+            self.short_acks.push((id, holders, copies, now));
+        }
     }
 
     pub fn record(&mut self, line: serde_json::Value) {

@@ -90,6 +90,12 @@ fn decode_counter(bytes: &[u8]) -> Option<u64> {
     (h.finish() == sum).then_some(counter)
 }
 
+/// The lock server stops serving (and says why, in the words the `refused-start` check
+/// reads) rather than hand out a token it cannot vouch for.
+fn refuse(ctx: &NodeCtx, why: &str) {
+    ctx.note(format!("refusing to run: {why}"));
+}
+
 /// The lock server: one lease at a time, a fresh token per grant. The counter is written
 /// and fsynced before a grant leaves (the bug `forget-token` keeps it in memory only,
 /// `unsynced-token` skips the fsync, so the write is only in the page cache). A
@@ -101,20 +107,20 @@ pub async fn lock_server(ctx: NodeCtx, s: LockSettings, bugs: BTreeSet<Bug>, o: 
     let mut counter = 0u64;
     if persist {
         let Ok(file) = disk.open_or_create(TOKEN_FILE).await else {
-            return;
+            return refuse(&ctx, "cannot open the token file");
         };
         // A new file must outlive a crash before any token it will hold is handed out.
         if file.sync_all().await.is_err() || disk.sync_dir().await.is_err() {
-            return;
+            return refuse(&ctx, "cannot sync the token file");
         }
         let Ok(bytes) = file.read_at(0, 16).await else {
-            return;
+            return refuse(&ctx, "cannot read the token file");
         };
         if bytes.iter().any(|&b| b != 0) {
             match decode_counter(&bytes) {
                 Some(c) => counter = c,
                 // A damaged counter could hand out an old token: serve nothing.
-                None => return,
+                None => return refuse(&ctx, "the token counter is damaged"),
             }
         }
     }
@@ -157,12 +163,12 @@ pub async fn lock_server(ctx: NodeCtx, s: LockSettings, bugs: BTreeSet<Bug>, o: 
                 counter += 1;
                 if persist {
                     let Ok(file) = disk.open_or_create(TOKEN_FILE).await else {
-                        return;
+                        return refuse(&ctx, "persisting failed: cannot open the token file");
                     };
                     if file.write_at(0, &encode_counter(counter)).await.is_err()
                         || (sync_grants && file.sync_data().await.is_err())
                     {
-                        return;
+                        return refuse(&ctx, "persisting failed: the token counter");
                     }
                 }
                 // The clock may have moved while the disk worked.

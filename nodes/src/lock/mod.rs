@@ -15,7 +15,8 @@
 //!   do some work and write through the storage with the token; they release at the end.
 //!
 //! The checks read what the nodes report to an [`Observer`] at true time: mutual exclusion
-//! as the storage saw it, lost writes, growing tokens, lease overlap and liveness.
+//! as the storage saw it, lost writes, growing tokens, lease overlap and liveness, and the
+//! universal `refused-start` (the lock server stops serving only on a damaged disk).
 //!
 //! Built only on the public system interface (`crate::system`), `sim` and `checkers`, as a
 //! user's system is. Not modelled: a replicated lock server, lease renewal, more than one
@@ -107,8 +108,12 @@ impl Running for LockRun {
         stats.insert("grants".into(), obs.grants.len().into());
         stats.insert("accepted_writes".into(), obs.accepted.len().into());
         stats.insert("acknowledged_writes".into(), obs.acked.len().into());
+        let mut violations = obs.judge(liveness);
+        // The lock's own `liveness` is its progress check (one lock, so no client is
+        // promised a turn within a bound); `refused-start` is the universal one that fits.
+        violations.extend(crate::universal::refused_start(end));
         SystemCheck {
-            violations: obs.judge(liveness),
+            violations,
             stats,
             ..SystemCheck::default()
         }
@@ -148,6 +153,10 @@ impl System for Lock {
             (
                 "liveness",
                 "after the last fault the lock is granted again and a write accepted within the bound",
+            ),
+            (
+                "refused-start",
+                "the lock server never stops serving on a disk no fault damaged",
             ),
         ]
     }

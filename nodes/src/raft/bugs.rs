@@ -22,6 +22,10 @@ crate::bug_catalog! {
         "replies from an older term are acted on (votes counted, progress updated)",
     ApplyTornTail = "apply-torn-tail":
         "recovery skips checksums and applies a torn or corrupt log tail",
+    TimersWallClock = "timers-wall-clock":
+        "election timers, heartbeats and the lease read the wall clock (CLOCK_REALTIME) instead of the monotonic clock, so a clock step stretches a lease",
+    OptimisticMatchIndex = "optimistic-match-index":
+        "the leader counts what it sent a follower as replicated (match index advanced on send, as a pipelining shortcut) and commits before a majority holds the entry",
     DamageAsTornTail = "damage-as-torn-tail":
         "recovery cuts synced entries the disk damaged as if they were a torn unsynced tail, and votes as if it never had them",
 }

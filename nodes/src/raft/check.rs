@@ -1,11 +1,13 @@
 //! The checks a Raft run ends with: the observer's safety findings, log matching over the
 //! final logs, linearizability of the client history (key-value model, per key), and
-//! liveness after the last fault.
+//! liveness after the last fault; and the checks every system gets (`check_end`).
 
+use checkers::history::EventKind as HistKind;
 use checkers::linearizability::ModelKind;
 use sim::audit::Violation;
 
 use super::observer::RaftObserver;
+use crate::system::RunEnd;
 
 pub use crate::system::LINEARIZABILITY_TIMEOUT;
 
@@ -15,21 +17,23 @@ pub struct RaftCheck {
     /// The linearizability search ran out of time.
     pub unknown: Option<String>,
     pub history_ops: usize,
+    /// The client history as checked.
+    pub events: Vec<checkers::history::Event>,
 }
 
 /// Runs every check. `liveness`: (time of the last fault, bound) in simulated ns.
 pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCheck {
     obs.check_log_matching();
+    // The logs and per-index maps are done with; the history check that follows is the
+    // peak of a long run's memory, so they go before it.
+    obs.forget_logs();
     let mut violations = std::mem::take(&mut obs.violations);
-    let judged = crate::system::check_history(
-        std::mem::take(&mut obs.history),
-        ModelKind::Kv,
-        "raft client history",
-    );
+    let judged =
+        crate::system::check_history(obs.take_history(), ModelKind::Kv, "raft client history");
     violations.extend(judged.violations);
     let unknown = judged.unknown;
     let history_ops = judged.ops;
-    obs.history = judged.events;
+    let events = judged.events;
     if let Some((quiet_from, bound)) = liveness {
         let deadline = quiet_from + bound;
         let elected = obs
@@ -57,5 +61,39 @@ pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCh
         violations,
         unknown,
         history_ops,
+        events,
     }
+}
+
+/// The checks every system gets ([`crate::universal`]): each client completes an
+/// operation within the liveness bound after the last fault (when the scenario has a
+/// bound), and no server refuses to start on a disk no fault damaged.
+pub fn check_end(
+    obs: &RaftObserver,
+    system: &super::RaftSystem,
+    end: &RunEnd<'_>,
+) -> Vec<Violation> {
+    let mut v = crate::universal::refused_start(end);
+    if let Some(bound) = system.liveness.filter(|_| majority_serving(end)) {
+        let oks = obs
+            .history
+            .iter()
+            .filter(|e| e.kind == HistKind::Ok)
+            .map(|e| (e.process as usize, e.time.unwrap_or(0)));
+        v.extend(crate::universal::client_progress(
+            end.servers..end.servers + system.clients,
+            oks,
+            end.last_fault_ns,
+            bound.0,
+            end.end_ns,
+        ));
+    }
+    v
+}
+
+/// Whether a majority of the servers can serve at the end: liveness is judged only then
+/// (failing fsyncs and full disks may stop more servers than Raft can lose).
+pub fn majority_serving(end: &RunEnd<'_>) -> bool {
+    let serving = crate::universal::serving(end);
+    serving.iter().filter(|&&s| s).count() > end.servers / 2
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use sim::{Nanos, NodeCtx};
 
-use super::bugs::Bugs;
+use super::bugs::{Bug, Bugs};
 use super::machine::{DurableState, Observation, RaftConfig, RaftMachine};
 use super::msg::RaftMsg;
 use super::observer::RaftObserver;
@@ -20,6 +20,15 @@ pub async fn run_server(
     obs: Arc<Mutex<RaftObserver>>,
 ) {
     let me = ctx.id();
+    // The timers-wall-clock bug: deadlines and leases on the clock `settimeofday` steps.
+    let wall = bugs.has(Bug::TimersWallClock);
+    let clock = move |ctx: &NodeCtx| {
+        if wall {
+            ctx.now().max(0) as u64
+        } else {
+            ctx.monotonic()
+        }
+    };
     let (mut storage, recovered) = match Storage::open(ctx.disk(), bugs.clone()).await {
         Ok(x) => x,
         Err(e) => return stay_down(&ctx, &obs, format!("I/O error during recovery: {e}")).await,
@@ -67,17 +76,17 @@ pub async fn run_server(
             log,
             vote_floor,
         },
-        ctx.monotonic(),
+        clock(&ctx),
     );
     loop {
-        let now = ctx.monotonic();
+        let now = clock(&ctx);
         let deadline = m.next_deadline();
         if now >= deadline {
             m.tick(now);
         } else if let Some(msg) = ctx.recv_timeout(Nanos(deadline - now)).await {
             let from = msg.from;
             if let Some(raft) = msg.take::<RaftMsg>() {
-                m.step(ctx.monotonic(), from, raft);
+                m.step(clock(&ctx), from, raft);
             }
         }
         let ready = m.take_ready();
@@ -106,9 +115,12 @@ pub async fn run_server(
                         o.became_leader(me, *term, now_true);
                     }
                     Observation::Committed { index, term } => {
-                        o.committed(me, ctx.incarnation(), *index, *term)
+                        o.committed(me, ctx.incarnation(), *index, *term, now_true)
                     }
                     Observation::Applied { index, entry } => o.applied(me, *index, entry),
+                    Observation::Executed { index, client, seq } => {
+                        o.executed(me, ctx.incarnation(), *index, *client, *seq)
+                    }
                     Observation::TruncatedCommitted { index, commit } => {
                         o.truncated_committed(me, *index, *commit)
                     }
@@ -122,7 +134,7 @@ pub async fn run_server(
 }
 
 async fn stay_down(ctx: &NodeCtx, obs: &Arc<Mutex<RaftObserver>>, why: String) {
-    ctx.note(format!("refusing to run: {why}"));
+    ctx.note(format!("{}{why}", crate::universal::REFUSAL_NOTE));
     obs.lock().unwrap().refused.push((ctx.id(), why));
     std::future::pending::<()>().await;
 }

@@ -36,6 +36,18 @@ impl Kv {
         }
     }
 
+    /// The (client, seq) of a command that [`Kv::apply`] would execute rather than answer
+    /// from the session: what the checks count to see a request applied twice.
+    pub fn executes(&self, command: &Command) -> Option<(u64, u64)> {
+        let Command::Kv { client, seq, .. } = command else {
+            return None;
+        };
+        match self.sessions.get(client) {
+            Some((last, _)) if self.dedup && *seq <= *last => None,
+            _ => Some((*client, *seq)),
+        }
+    }
+
     /// Applies a committed command; returns its result.
     pub fn apply(&mut self, command: &Command) -> Option<KvResult> {
         let Command::Kv { client, seq, op } = command else {
@@ -103,13 +115,16 @@ mod tests {
                 value: 5,
             },
         );
+        assert_eq!(kv.executes(&append), Some((1, 1)));
         kv.apply(&append);
+        assert_eq!(kv.executes(&append), None);
         kv.apply(&append);
         assert_eq!(kv.read("l"), KvResult::Value(Some(KvValue::List(vec![5]))));
         assert_eq!(kv.session_result(1, 1), Some(&KvResult::Written));
         // Without dedup the retry lands twice: the no-dedup bug.
         let mut buggy = Kv::new(false);
         buggy.apply(&append);
+        assert_eq!(buggy.executes(&append), Some((1, 1)));
         buggy.apply(&append);
         assert_eq!(
             buggy.read("l"),

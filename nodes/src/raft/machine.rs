@@ -103,6 +103,13 @@ pub enum Observation {
         index: u64,
         entry: Entry,
     },
+    /// The state machine executed client `client`'s write `seq` (a retry answered from the
+    /// session is applied but not executed).
+    Executed {
+        index: u64,
+        client: u64,
+        seq: u64,
+    },
 }
 
 /// What the host must do, in order: persist the hard state and log changes (and fsync),
@@ -470,14 +477,14 @@ impl RaftMachine {
             );
             return;
         }
-        self.append_entries(vec![Entry {
-            term: self.term,
-            command: Command::Kv {
+        self.append_entries(vec![Entry::new(
+            self.term,
+            Command::Kv {
                 client: client as u64,
                 seq,
                 op,
             },
-        }]);
+        )]);
         self.pending_writes.insert(self.last_index(), (client, seq));
         self.match_index[self.id] = self.last_index();
         if self.n == 1 {
@@ -595,13 +602,18 @@ impl RaftMachine {
             self.applied += 1;
             let index = self.applied;
             let entry = self.log[index as usize - 1].clone();
+            if let Some((client, seq)) = self.kv.executes(&entry.command) {
+                self.ready
+                    .observations
+                    .push(Observation::Executed { index, client, seq });
+            }
             let result = self.kv.apply(&entry.command);
             self.ready.observations.push(Observation::Applied {
                 index,
                 entry: entry.clone(),
             });
             if let Some((client, seq)) = self.pending_writes.remove(&index) {
-                let matches = matches!(&entry.command, Command::Kv { client: c, seq: s, .. } if *c == client as u64 && *s == seq);
+                let matches = matches!(&*entry.command, Command::Kv { client: c, seq: s, .. } if *c == client as u64 && *s == seq);
                 let result = match (matches, result) {
                     (true, Some(r)) => Ok(r),
                     _ => Err(Refusal::NotLeader { hint: self.leader }),

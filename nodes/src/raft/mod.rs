@@ -107,13 +107,34 @@ pub fn start(
     obs
 }
 
+impl RaftSystem {
+    /// Draws protocol settings for a swarm run: PreVote, CheckQuorum, lease reads (only
+    /// with CheckQuorum, whose leader stickiness the lease relies on) and the batch size.
+    /// Returns what it drew, for the run's description.
+    pub fn draw_settings(&mut self, rng: &mut impl rand::Rng) -> Vec<String> {
+        let r = &mut self.raft;
+        r.pre_vote = rng.gen_bool(0.5);
+        r.check_quorum = rng.gen_bool(0.5);
+        r.lease_reads = r.check_quorum && rng.gen_bool(0.5);
+        r.max_batch = [1, 4, 16, 64][rng.gen_range(0..4)];
+        let on = |b: bool| if b { "on" } else { "off" };
+        vec![format!(
+            "PreVote {}, CheckQuorum {}, lease reads {}, batches of {}",
+            on(r.pre_vote),
+            on(r.check_quorum),
+            on(r.lease_reads),
+            r.max_batch
+        )]
+    }
+}
+
 /// Raft as a system under test: registered with the harness through the public interface.
 pub struct Raft;
 
 /// A running Raft cluster: the observer tells who leads and judges the run.
 struct RaftRun {
     obs: Arc<Mutex<RaftObserver>>,
-    liveness: Option<Nanos>,
+    settings: RaftSystem,
 }
 
 impl Running for RaftRun {
@@ -127,13 +148,20 @@ impl Running for RaftRun {
 
     fn judge(self: Box<Self>, end: &RunEnd<'_>) -> SystemCheck {
         let mut obs = self.obs.lock().unwrap_or_else(|e| e.into_inner());
-        let liveness = self.liveness.map(|b| (end.last_fault_ns, b.0));
-        let check = check::check_run(&mut obs, liveness);
+        let liveness = self
+            .settings
+            .liveness
+            .filter(|_| check::majority_serving(end))
+            .map(|b| (end.last_fault_ns, b.0));
+        let mut check = check::check_run(&mut obs, liveness);
+        check
+            .violations
+            .extend(check::check_end(&obs, &self.settings, end));
         SystemCheck {
             violations: check.violations,
             unknown: check.unknown,
             stats: Default::default(),
-            history: Some(ClientHistory::Events(std::mem::take(&mut obs.history))),
+            history: Some(ClientHistory::Events(check.events)),
         }
     }
 }
@@ -178,6 +206,19 @@ impl System for Raft {
                 "liveness",
                 "after the last fault a write commits within the bound",
             ),
+            (
+                "client-progress",
+                "after the last fault every client completes an operation within the bound",
+            ),
+            (
+                "refused-start",
+                "no server refuses to start on a disk no fault damaged",
+            ),
+            (
+                "commit-majority",
+                "an entry is on a majority of logs when it commits",
+            ),
+            ("duplicate-apply", "no node executes a client request twice"),
         ]
     }
 
@@ -198,7 +239,7 @@ impl System for Raft {
         let obs = start(st.sim, st.settings, st.servers, &bugs);
         Box::new(RaftRun {
             obs,
-            liveness: st.settings.liveness,
+            settings: st.settings.clone(),
         })
     }
 
@@ -218,7 +259,19 @@ impl System for Raft {
         }
     }
 
+    fn swarm_settings(
+        &self,
+        settings: &mut RaftSystem,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Vec<String> {
+        settings.draw_settings(rng)
+    }
+
     fn swarm_base(&self) -> Option<&'static str> {
         Some("raft/partition-halves")
+    }
+
+    fn swarm_disk(&self) -> crate::system::SwarmDisk {
+        crate::system::SwarmDisk::ALL
     }
 }

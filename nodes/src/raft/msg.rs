@@ -75,11 +75,22 @@ pub enum Command {
     },
 }
 
-/// One log entry.
+/// One log entry. The command is shared: an entry is copied into every follower's log,
+/// the messages that carry it and the observer's view, and an hour of simulated Raft
+/// holds a few hundred thousand of them, so a copy is a pointer, not the command.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Entry {
     pub term: u64,
-    pub command: Command,
+    pub command: Arc<Command>,
+}
+
+impl Entry {
+    pub fn new(term: u64, command: Command) -> Self {
+        Entry {
+            term,
+            command: Arc::new(command),
+        }
+    }
 }
 
 /// Why a client request got no result.

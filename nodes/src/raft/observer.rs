@@ -26,12 +26,17 @@ pub struct RaftObserver {
     /// Commit reports: index -> lowest term any node was in when it saw that index commit.
     commit_terms: BTreeMap<u64, u64>,
     pub logs: Vec<Vec<Entry>>,
-    pub history: Vec<Event>,
+    /// The clients' events, compactly (see [`Recorded`]); [`RaftObserver::take_history`]
+    /// turns them into history events.
+    history: Vec<Recorded>,
     /// Simulated times at which writes completed ok.
     pub write_oks: Vec<u64>,
     /// Simulated times at which a leader was elected.
     pub elections: Vec<u64>,
     pub refused: Vec<(usize, String)>,
+    /// Per (node, incarnation): the client writes (client, seq) its state machine executed,
+    /// and at which index.
+    executed: BTreeMap<(usize, u64), BTreeMap<(u64, u64), u64>>,
     pub violations: Vec<Violation>,
 }
 
@@ -86,8 +91,29 @@ impl RaftObserver {
         }
     }
 
-    /// The commit index of one incarnation never goes back.
-    pub fn committed(&mut self, node: usize, incarnation: u64, index: u64, term: u64) {
+    /// The commit index of one incarnation never goes back, and what it commits is on a
+    /// majority of the servers' logs (as persisted) at that moment: checked directly, so an
+    /// over-eager commit shows at once rather than when a later crash loses the entry.
+    pub fn committed(&mut self, node: usize, incarnation: u64, index: u64, term: u64, now: u64) {
+        if let Some(entry) = self.logs[node].get(index as usize - 1) {
+            let holders: Vec<usize> = (0..self.logs.len())
+                .filter(|&j| self.logs[j].get(index as usize - 1) == Some(entry))
+                .collect();
+            let majority = self.logs.len() / 2 + 1;
+            if holders.len() < majority {
+                let names: Vec<String> = holders.iter().map(|&j| format!("n{}", j + 1)).collect();
+                let msg = format!(
+                    "n{} saw entry {index} (term {}) committed at {} ms in term {term}, but only {} of {} logs held it: {}",
+                    node + 1,
+                    entry.term,
+                    now / 1_000_000,
+                    holders.len(),
+                    self.logs.len(),
+                    names.join(", ")
+                );
+                self.violate("commit-majority", msg);
+            }
+        }
         let t = self.commit_terms.entry(index).or_insert(term);
         *t = (*t).min(term);
         let prev = self.commits.entry((node, incarnation)).or_insert(0);
@@ -116,6 +142,26 @@ impl RaftObserver {
             Some(_) => {}
             None => {
                 self.applied.insert(index, (entry.clone(), node));
+            }
+        }
+    }
+
+    /// A client write executed by a node's state machine: executing the same request
+    /// twice in one life is a duplicate effect, whatever value it wrote.
+    pub fn executed(&mut self, node: usize, incarnation: u64, index: u64, client: u64, seq: u64) {
+        let done = self.executed.entry((node, incarnation)).or_default();
+        match done.get(&(client, seq)) {
+            Some(&first) if first != index => {
+                let msg = format!(
+                    "n{} executed request {seq} of client {} twice: at index {first} and again at {index}",
+                    node + 1,
+                    sim::node_ref::name(client as usize)
+                );
+                self.violate("duplicate-apply", msg);
+            }
+            Some(_) => {}
+            None => {
+                done.insert((client, seq), index);
             }
         }
     }
@@ -157,44 +203,89 @@ impl RaftObserver {
         self.logs = logs;
     }
 
+    /// Drops the logs and the per-index records once the checks that read them are done.
+    pub fn forget_logs(&mut self) {
+        self.logs = Vec::new();
+        self.applied = BTreeMap::new();
+        self.commit_terms = BTreeMap::new();
+        self.commits = BTreeMap::new();
+    }
+
     // ---- the client history -----------------------------------------------------------
 
     pub fn invoke(&mut self, process: usize, op: &KvOp, now: u64) {
-        let (f, value) = op_fields(op);
-        self.history.push(Event {
-            line: self.history.len() + 1,
-            process: process as i64,
+        self.history.push(Recorded {
+            process: process as u32,
             kind: HistKind::Invoke,
-            f: f.to_string(),
-            key: Some(Value::Str(op.key().to_string())),
-            value,
-            time: Some(now),
+            time: now,
+            op: op.clone(),
+            read: None,
         });
     }
 
     /// Records how an operation ended: `Some(result)` from a reply, `None` if the client
     /// gave up (indeterminate).
     pub fn complete(&mut self, process: usize, op: &KvOp, result: Option<&KvResult>, now: u64) {
-        let (f, input) = op_fields(op);
-        let (kind, value) = match result {
-            None => (HistKind::Info, input),
-            Some(KvResult::Value(v)) => (HistKind::Ok, v.as_ref().map_or(Value::Nil, kv_value)),
-            Some(KvResult::Written) => (HistKind::Ok, input),
-            Some(KvResult::Cas(true)) => (HistKind::Ok, input),
-            Some(KvResult::Cas(false)) | Some(KvResult::Invalid) => (HistKind::Fail, input),
+        let (kind, read) = match result {
+            None => (HistKind::Info, None),
+            Some(KvResult::Value(v)) => (HistKind::Ok, Some(v.clone())),
+            Some(KvResult::Written) | Some(KvResult::Cas(true)) => (HistKind::Ok, None),
+            Some(KvResult::Cas(false)) | Some(KvResult::Invalid) => (HistKind::Fail, None),
         };
         if kind == HistKind::Ok && !op.is_read() {
             self.write_oks.push(now);
         }
-        self.history.push(Event {
-            line: self.history.len() + 1,
-            process: process as i64,
+        self.history.push(Recorded {
+            process: process as u32,
             kind,
-            f: f.to_string(),
-            key: Some(Value::Str(op.key().to_string())),
-            value,
-            time: Some(now),
+            time: now,
+            op: op.clone(),
+            read,
         });
+    }
+
+    /// The clients' history as events (and the observer's record of it is gone).
+    pub fn take_history(&mut self) -> Vec<Event> {
+        let recorded = std::mem::take(&mut self.history);
+        let mut events = Vec::with_capacity(recorded.len());
+        for (i, r) in recorded.into_iter().enumerate() {
+            events.push(r.event(i + 1));
+        }
+        events
+    }
+}
+
+/// One client event as the observer keeps it: the operation shares its key with the
+/// client's request, and the value the history shows is derived only when the history is
+/// taken. An hour of simulated clients is a few hundred thousand operations, and a history
+/// event with its own strings and lists is twice the size.
+#[derive(Debug, Clone)]
+struct Recorded {
+    process: u32,
+    kind: HistKind,
+    time: u64,
+    op: KvOp,
+    /// What an ok reply carried as its value, if it carried one (`Some(None)`: a read of
+    /// a missing key).
+    read: Option<Option<KvValue>>,
+}
+
+impl Recorded {
+    fn event(self, line: usize) -> Event {
+        let (f, input) = op_fields(&self.op);
+        let value = match &self.read {
+            Some(v) => v.as_ref().map_or(Value::Nil, kv_value),
+            None => input,
+        };
+        Event {
+            line,
+            process: i64::from(self.process),
+            kind: self.kind,
+            f: f.to_string(),
+            key: Some(Value::Str(self.op.key().to_string())),
+            value,
+            time: Some(self.time),
+        }
     }
 }
 

@@ -36,6 +36,10 @@ impl RaftMachine {
             probe: self.probe,
         };
         self.send(peer, msg);
+        if self.bugs.has(Bug::OptimisticMatchIndex) && end as u64 > self.match_index[peer] {
+            self.match_index[peer] = end as u64;
+            self.advance_commit();
+        }
     }
 
     pub(super) fn on_append(&mut self, now: u64, from: usize, msg: RaftMsg) {

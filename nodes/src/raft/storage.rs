@@ -258,7 +258,7 @@ fn frame_at(bytes: &[u8], at: usize, verify: bool) -> Option<(Frame, usize)> {
             .then_some((Frame::Marker(LogPos { term, index }), body_end));
     }
     let command = decode_command(&body[8..]).unwrap_or(Command::Noop);
-    Some((Frame::Record(Entry { term, command }), body_end))
+    Some((Frame::Record(Entry::new(term, command)), body_end))
 }
 
 fn parse_log(bytes: &[u8], verify: bool) -> ParsedLog {
@@ -463,13 +463,10 @@ mod tests {
 
     fn entries() -> Vec<Entry> {
         vec![
-            Entry {
-                term: 1,
-                command: Command::Noop,
-            },
+            Entry::new(1, Command::Noop),
             Entry {
                 term: 2,
-                command: Command::Kv {
+                command: std::sync::Arc::new(Command::Kv {
                     client: 7,
                     seq: 3,
                     op: KvOp::Cas {
@@ -477,18 +474,18 @@ mod tests {
                         expect: None,
                         new: 4,
                     },
-                },
+                }),
             },
             Entry {
                 term: 2,
-                command: Command::Kv {
+                command: std::sync::Arc::new(Command::Kv {
                     client: 7,
                     seq: 4,
                     op: KvOp::Append {
                         key: "l".into(),
                         value: -1,
                     },
-                },
+                }),
             },
         ]
     }

@@ -177,10 +177,7 @@ impl RaftMachine {
         // earlier leaders committed. A leader that commits old entries by counting
         // replicas (the bug) believes it needs none.
         if !self.bugs.has(Bug::CommitPreviousTerm) {
-            self.append_entries(vec![Entry {
-                term: self.term,
-                command: Command::Noop,
-            }]);
+            self.append_entries(vec![Entry::new(self.term, Command::Noop)]);
         }
         self.match_index[self.id] = self.last_index();
         if self.n == 1 {

@@ -868,6 +868,12 @@ pub async fn run_client(
                 _ => target = (target + 1) % servers,
             }
         }
+        if matches!(
+            outcome,
+            Some(Outcome::Value(_) | Outcome::Written | Outcome::Cas(true))
+        ) {
+            obs.lock().unwrap().client_ok(me, ctx.world().now_ns());
+        }
         match outcome {
             None => rec.info(f, key, input),
             Some(Outcome::Value(v)) => rec.ok(

@@ -12,7 +12,8 @@
 //! - `disk`: entries and HardState in a checksummed journal on the simulated disk;
 //!   recovery cuts a torn or unsynced tail.
 //! - `observe`: election safety, leader completeness, state machine safety, log matching
-//!   over the final logs, commit monotonicity, raft-rs's assertions, liveness.
+//!   over the final logs, commit monotonicity, raft-rs's assertions, liveness; the judge
+//!   adds the checks every system gets (`client-progress`, `refused-start`).
 //!
 //! - `membership`: the voters change as the scenario lists (`ConfChangeV2`, joint or
 //!   single-step), proposed by whoever leads; the applied ConfState is journaled and
@@ -138,6 +139,7 @@ struct Run {
     final_voters: Vec<usize>,
     changes: usize,
     last_change: Nanos,
+    clients: usize,
 }
 
 impl Running for Run {
@@ -151,8 +153,15 @@ impl Running for Run {
 
     fn judge(self: Box<Self>, end: &RunEnd<'_>) -> SystemCheck {
         let mut obs = self.obs.lock().unwrap_or_else(|e| e.into_inner());
+        // Liveness and client progress are judged, like raft's, only where a majority can
+        // serve at the end (failing fsyncs and full disks may stop more servers than Raft
+        // can lose).
+        let serving = crate::universal::serving(end);
+        let live = self
+            .liveness
+            .filter(|_| serving.iter().filter(|&&s| s).count() > end.servers / 2);
         obs.check_log_matching();
-        if let Some(bound) = self.liveness {
+        if let Some(bound) = live {
             obs.check_liveness(end.last_fault_ns, bound.0, end.end_ns);
             if self.changes > 0 {
                 let from = end.last_fault_ns.max(self.last_change.0);
@@ -161,8 +170,20 @@ impl Running for Run {
                 }
             }
         }
+        let mut violations = obs.judged(end);
+        // The checks every system gets.
+        violations.extend(crate::universal::refused_start(end));
+        if let Some(bound) = live {
+            violations.extend(crate::universal::client_progress(
+                end.servers..end.servers + self.clients,
+                obs.oks.iter().copied(),
+                end.last_fault_ns,
+                bound.0,
+                end.end_ns,
+            ));
+        }
         SystemCheck {
-            violations: std::mem::take(&mut obs.violations),
+            violations,
             ..Default::default()
         }
     }
@@ -217,6 +238,14 @@ impl System for RaftRs {
             (
                 "membership",
                 "within the liveness bound after the last fault and change, a majority of the final voters has applied every requested change and left any joint configuration",
+            ),
+            (
+                "client-progress",
+                "after the last fault every client completes an operation within the bound",
+            ),
+            (
+                "refused-start",
+                "no server refuses to start on a disk no fault damaged",
             ),
         ]
     }
@@ -279,6 +308,7 @@ impl System for RaftRs {
                 .unwrap_or(initial),
             changes: st.settings.membership.len(),
             last_change: st.settings.membership.last().map_or(Nanos(0), |c| c.at),
+            clients: st.settings.clients,
         })
     }
 
@@ -304,6 +334,16 @@ impl System for RaftRs {
 
     fn runs_schedules_of(&self) -> Option<&'static str> {
         Some("raft")
+    }
+
+    /// Not lying fsyncs: raft-rs panics when a leader's commit index reaches past a
+    /// follower's log that a lying fsync cut short (storage must be durable, its
+    /// documented assumption).
+    fn swarm_disk(&self) -> crate::system::SwarmDisk {
+        crate::system::SwarmDisk {
+            lying_fsync: false,
+            ..crate::system::SwarmDisk::ALL
+        }
     }
 
     fn has_leader(&self) -> bool {

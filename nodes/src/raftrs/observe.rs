@@ -35,10 +35,15 @@ pub struct Observer {
     /// voters (non-empty while joint) and how many numbered membership changes it applied.
     configs: Vec<(Vec<u64>, Vec<u64>, u64)>,
     pub violations: Vec<Violation>,
+    /// Commit regressions found at restarts: (node, when, violation), judged at the end.
+    regressions: Vec<(usize, u64, Violation)>,
     /// When a client write was acknowledged.
     write_oks: Vec<u64>,
     /// When a node became leader.
     elections: Vec<u64>,
+    /// Every successful client operation: (client node, completion time), for the
+    /// universal `client-progress` check.
+    pub oks: Vec<(usize, u64)>,
 }
 
 impl Observer {
@@ -63,14 +68,18 @@ impl Observer {
         self.logs[node] = log;
         let had = self.applied_max[node];
         if commit < had {
-            self.violations.push(Violation::new(
-                "commit-monotonic",
-                format!(
+            self.regressions.push((
+                node,
+                now,
+                Violation::new(
+                    "commit-monotonic",
+                    format!(
                     "{} recovered commit index {commit} at {} ms after it had applied up to {had}",
                     sim::node_ref::name(node),
                     now / 1_000_000
                 ),
-                None,
+                    None,
+                ),
             ));
         }
     }
@@ -85,6 +94,29 @@ impl Observer {
         let log = &mut self.logs[node];
         log.truncate(first.saturating_sub(1) as usize);
         log.extend(entries);
+    }
+
+    /// The violations found, with commit regressions judged against the trace: a disk
+    /// whose fsync lied before the restart excuses one (it lost what it promised to keep,
+    /// and no node can recover what its disk threw away).
+    pub fn judged(&mut self, end: &crate::system::RunEnd<'_>) -> Vec<Violation> {
+        let mut v = std::mem::take(&mut self.violations);
+        for (node, at, violation) in std::mem::take(&mut self.regressions) {
+            let lied = end.events.iter().any(|e| {
+                e.time_ns <= at
+                    && matches!(
+                        &e.kind,
+                        sim::EventKind::DiskFault {
+                            node: n,
+                            fault: sim::disk::DiskFault::LyingFsync { .. },
+                        } if *n == node
+                    )
+            });
+            if !lied {
+                v.push(violation);
+            }
+        }
+        v
     }
 
     /// `node` now leads in `term`, or follows. A new leader's log is the one it reported
@@ -226,6 +258,11 @@ impl Observer {
                 }
             }
         }
+    }
+
+    /// A client's operation completed successfully (a read, a write or a CAS that applied).
+    pub fn client_ok(&mut self, client: usize, now: u64) {
+        self.oks.push((client, now));
     }
 
     /// Liveness: a leader and an acknowledged write within `bound` after `quiet_from`.

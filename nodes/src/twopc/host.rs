@@ -37,6 +37,11 @@ async fn recover<R: storage::Record>(
             stay_down(ctx, obs, why).await;
             None
         }
+        Recovered::Ok { torn_tail, .. } if torn_tail && bugs.has(Bug::RefuseTornTail) => {
+            let why = format!("{name} ends in a frame that fails its checksum");
+            stay_down(ctx, obs, why).await;
+            None
+        }
         Recovered::Ok { records, torn_tail } => {
             if torn_tail {
                 ctx.note(format!(
@@ -171,11 +176,12 @@ fn report_state(obs: &Arc<Mutex<Observer>>, me: usize, m: &Participant) {
     obs.lock().unwrap().states[me] = ServerState {
         balances: m.balances().clone(),
         in_doubt: m.in_doubt(),
+        locks: m.locks().clone(),
     };
 }
 
 async fn stay_down(ctx: &NodeCtx, obs: &Arc<Mutex<Observer>>, why: String) {
-    ctx.note(format!("refusing to run: {why}"));
+    ctx.note(format!("{}{why}", crate::universal::REFUSAL_NOTE));
     obs.lock().unwrap().refused.push((ctx.id(), why));
     std::future::pending::<()>().await;
 }

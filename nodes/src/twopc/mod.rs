@@ -7,7 +7,8 @@
 //! - `client`: list-append, bank-transfer and bank-audit transactions recorded in the
 //!   native history; `observer` and [`check_run`]: atomicity, serializability of the
 //!   committed list-append history, the bank total, and how long participants stayed
-//!   blocked in doubt holding locks; `bugs`: the bug catalog.
+//!   blocked in doubt holding locks; `liveness`: what must hold once the faults are over
+//!   (locks released, nobody left in doubt, clients committing); `bugs`: the bug catalog.
 //!
 //! Participants lock (no-wait), execute, log the prepare durably, then vote; the
 //! coordinator logs a commit durably before sending it (presumed abort: aborts are not
@@ -19,6 +20,7 @@ pub mod bugs;
 pub mod client;
 pub mod coordinator;
 pub mod host;
+pub mod liveness;
 pub mod msg;
 pub mod observer;
 pub mod participant;
@@ -27,7 +29,7 @@ pub mod storage;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use checkers::history::{pair, History};
+use checkers::history::{pair, Event, History};
 use checkers::serializability::{self, Workload};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -164,14 +166,33 @@ pub fn start(
 
 const MS: u64 = 1_000_000;
 
+/// Two runs of events, each in line order, as one in line order.
+fn merge_by_line(a: Vec<Event>, b: Vec<Event>) -> Vec<Event> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.line <= y.line => a.next(),
+            (Some(_), Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, _) => b.next(),
+        };
+        match next {
+            Some(e) => out.push(e),
+            None => return out,
+        }
+    }
+}
+
 /// The checks at the end of a run: atomicity (decisions that disagree, and yes voters
 /// that forgot a committed transaction), the bank total over the final durable state
 /// (in-doubt writes of committed transactions counted as applied), serializability of the
 /// committed list-append history, and the blocked-time figures.
 ///
-/// `max_blocked` is the `blocked-time` check's bound: no yes voter may stay in doubt,
-/// holding its locks, longer than this. Off when `None`: blocking is what 2PC does, so
-/// most scenarios only report it.
+/// `max_blocked` is the `blocked-time` check's bound over the whole run: no yes voter may
+/// stay in doubt, holding its locks, longer than this. Off when `None`: blocking during
+/// faults is what 2PC does; the [`liveness`] checks' settling bound after the last fault
+/// applies either way.
 pub fn check_run(
     obs: &mut Observer,
     system: &TwopcSystem,
@@ -236,12 +257,12 @@ pub fn check_run(
     }
     let mut violations = std::mem::take(&mut obs.violations);
     // Serializability of the list-append transactions.
-    let txns: Vec<_> = obs
-        .history
-        .iter()
-        .filter(|e| e.f == "txn")
-        .cloned()
-        .collect();
+    // Moved out of the observer and back, not copied: a long run's history is most of
+    // what the check holds. Events are in line order, so the two parts merge back by line.
+    let (txns, others): (Vec<_>, Vec<_>) = std::mem::take(&mut obs.history)
+        .into_iter()
+        .partition(|e| e.f == "txn");
+    let mut txns_back = Vec::new();
     let mut stats = serde_json::Map::new();
     if !txns.is_empty() {
         let history = History::new("twopc client history", txns);
@@ -285,7 +306,9 @@ pub fn check_run(
                 }
             }
         }
+        txns_back = history.events;
     }
+    obs.history = merge_by_line(txns_back, others);
     // Outcomes seen by clients.
     let count =
         |k: checkers::history::EventKind| obs.history.iter().filter(|e| e.kind == k).count();
@@ -381,6 +404,13 @@ pub fn check_run(
             violations.push(Violation::new("blocked-time", message, None).at_time(from.max(1)));
         }
     }
+    violations.extend(liveness::check(
+        obs,
+        system.clients,
+        end,
+        &blocked,
+        &mut stats,
+    ));
     stats.insert("refused".into(), json!(obs.refused.len()));
     let mut by_node = BTreeMap::new();
     for &(node, a, b) in &blocked {
@@ -425,6 +455,22 @@ fn is_cycle(kind: &str) -> bool {
     ["G0", "G1c", "G-single", "G2"]
         .iter()
         .any(|k| kind.starts_with(k))
+}
+
+impl TwopcSystem {
+    /// Draws protocol settings for a swarm run: the coordinator's vote timeout and resend
+    /// interval and how often an in-doubt participant asks. Returns what it drew.
+    pub fn draw_settings(&mut self, rng: &mut impl rand::Rng) -> Vec<String> {
+        self.vote_timeout = Nanos::from_millis(rng.gen_range(80..=300));
+        self.resend = Nanos::from_millis(rng.gen_range(20..=80));
+        self.query_interval = Nanos::from_millis(rng.gen_range(50..=200));
+        vec![format!(
+            "vote timeout {} ms, resend {} ms, queries every {} ms",
+            self.vote_timeout.0 / 1_000_000,
+            self.resend.0 / 1_000_000,
+            self.query_interval.0 / 1_000_000
+        )]
+    }
 }
 
 /// Two-phase commit as a system under test: registered with the harness through the
@@ -476,7 +522,23 @@ impl System for Twopc {
             ),
             (
                 "blocked-time",
-                "no participant stays in doubt longer than max_blocked",
+                "no participant stays in doubt longer than max_blocked, nor long after the last fault",
+            ),
+            (
+                "locks-released",
+                "no lock outlives its transaction's doubt",
+            ),
+            (
+                "client-progress",
+                "after the last fault every client commits within a bound",
+            ),
+            (
+                "commit-rate",
+                "commits after the faults do not collapse",
+            ),
+            (
+                "refused-start",
+                "no server refuses to start on a disk no fault damaged",
             ),
         ]
     }
@@ -518,7 +580,50 @@ impl System for Twopc {
         }
     }
 
+    fn swarm_settings(
+        &self,
+        settings: &mut TwopcSystem,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Vec<String> {
+        settings.draw_settings(rng)
+    }
+
     fn swarm_base(&self) -> Option<&'static str> {
         Some("twopc/partition-halves")
+    }
+
+    /// Not lying fsyncs: a participant keeps the only copy of its vote.
+    fn swarm_disk(&self) -> crate::system::SwarmDisk {
+        crate::system::SwarmDisk {
+            lying_fsync: false,
+            ..crate::system::SwarmDisk::ALL
+        }
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+    use checkers::history::EventKind;
+
+    #[test]
+    fn events_split_for_the_check_merge_back_in_line_order() {
+        let event = |line: usize, f: &str| Event {
+            line,
+            process: 0,
+            kind: EventKind::Invoke,
+            f: f.to_string(),
+            key: None,
+            value: checkers::Value::Nil,
+            time: None,
+        };
+        let all: Vec<Event> = ["txn", "transfer", "txn", "txn", "audit", "transfer", "txn"]
+            .iter()
+            .enumerate()
+            .map(|(i, f)| event(i + 1, f))
+            .collect();
+        let (txns, others): (Vec<_>, Vec<_>) = all.clone().into_iter().partition(|e| e.f == "txn");
+        assert_eq!(merge_by_line(txns, others), all);
+        assert_eq!(merge_by_line(Vec::new(), all.clone()), all);
     }
 }

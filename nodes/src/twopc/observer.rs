@@ -23,6 +23,8 @@ const KEEP_PER_CHECK: usize = 3;
 pub struct ServerState {
     pub balances: BTreeMap<String, i64>,
     pub in_doubt: BTreeMap<TxId, Vec<Write>>,
+    /// Locked keys and the transaction holding each.
+    pub locks: BTreeMap<String, TxId>,
 }
 
 /// A stretch of time a participant spent in doubt, holding its locks.

@@ -155,6 +155,11 @@ impl Participant {
         self.lists.get(key).map_or(&[], |l| l.as_slice())
     }
 
+    /// The keys locked and by which transaction.
+    pub fn locks(&self) -> &BTreeMap<String, TxId> {
+        &self.locks
+    }
+
     /// In-doubt transactions and their staged writes.
     pub fn in_doubt(&self) -> BTreeMap<TxId, Vec<Write>> {
         self.pending
@@ -272,7 +277,9 @@ impl Participant {
         if commit {
             self.apply(&p.writes);
         }
-        self.locks.retain(|_, t| *t != txid);
+        if commit || !self.bugs.has(Bug::KeepAbortedLocks) {
+            self.locks.retain(|_, t| *t != txid);
+        }
         self.decided.insert(txid, commit);
         self.ready
             .events
@@ -293,7 +300,9 @@ impl Participant {
             let waited = now.saturating_sub(p.since);
             if let Some(commit) = timeout_bug.filter(|_| waited >= self.config.in_doubt_timeout) {
                 give_up.push((txid, commit));
-            } else if now.saturating_sub(p.last_query) >= self.config.query_interval {
+            } else if now.saturating_sub(p.last_query) >= self.config.query_interval
+                && !self.bugs.has(Bug::NoInDoubtQuery)
+            {
                 p.last_query = now;
                 self.ready
                     .messages

@@ -21,6 +21,10 @@
 //! modelled as sectors: a page larger than a sector torn at sector granularity is one
 //! such subset.
 //!
+//! The durable image is stored as the sectors where it differs from the cache (see
+//! [`Durable`]): a file synced after every append, the common case, is held once, not
+//! twice. This is representation only: every read, crash and fault sees the same bytes.
+//!
 //! Not modelled: subdirectories, hard links, sparse-file holes as distinct from zeros,
 //! metadata-only fsync differences (`sync_data` and `sync_all` behave alike), and the
 //! ordering guarantees of particular file systems (ext4's data=ordered, say).
@@ -61,9 +65,140 @@ struct Pending {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Inode {
-    durable: Vec<u8>,
+    durable: Durable,
     cache: Vec<u8>,
     pending: Vec<Pending>,
+}
+
+/// A file's durable image, relative to its cache. Invariant: sector `k` of the image
+/// (its bytes below `len`) is `diff[k]` if present, and otherwise the cache's bytes there,
+/// which the cache then covers. Every change to the cache first moves the sectors it would
+/// disturb into `diff` ([`Inode::preserve`]); a sync that makes a sector equal to the cache
+/// again drops it from `diff` ([`Inode::settle`]). Logs that append and sync hold almost
+/// nothing here, where two full images would double the memory of a long run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Durable {
+    len: usize,
+    diff: BTreeMap<usize, Vec<u8>>,
+}
+
+impl Inode {
+    /// The durable bytes of sector `sec` (those below the image's length).
+    fn durable_sector(&self, sec: usize, s: usize) -> Vec<u8> {
+        let lo = sec * s;
+        let hi = ((sec + 1) * s).min(self.durable.len);
+        if lo >= hi {
+            return Vec::new();
+        }
+        match self.durable.diff.get(&sec) {
+            Some(d) => d.clone(),
+            None => self.cache[lo..hi].to_vec(),
+        }
+    }
+
+    /// The whole durable image.
+    fn durable_vec(&self, s: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.durable.len);
+        for sec in 0..self.durable.len.div_ceil(s) {
+            match self.durable.diff.get(&sec) {
+                Some(d) => out.extend_from_slice(d),
+                None => {
+                    let hi = ((sec + 1) * s).min(self.durable.len);
+                    out.extend_from_slice(&self.cache[sec * s..hi]);
+                }
+            }
+        }
+        out
+    }
+
+    /// Before the cache changes at `lo..hi`: keeps the durable bytes of the sectors there
+    /// that only the cache held.
+    fn preserve(&mut self, lo: usize, hi: usize, s: usize) {
+        let end = hi.min(self.durable.len);
+        if lo >= end {
+            return;
+        }
+        for sec in lo / s..=(end - 1) / s {
+            if !self.durable.diff.contains_key(&sec) {
+                let bytes = self.durable_sector(sec, s);
+                self.durable.diff.insert(sec, bytes);
+            }
+        }
+    }
+
+    /// Records `bytes` as sector `sec`'s durable content, shared with the cache if equal.
+    fn settle(&mut self, sec: usize, bytes: Vec<u8>, s: usize) {
+        let lo = sec * s;
+        let same =
+            self.cache.len() >= lo + bytes.len() && self.cache[lo..lo + bytes.len()] == bytes;
+        if same {
+            self.durable.diff.remove(&sec);
+        } else {
+            self.durable.diff.insert(sec, bytes);
+        }
+    }
+
+    fn cache_write(&mut self, offset: u64, data: &[u8], s: usize) {
+        let lo = offset as usize;
+        self.preserve(lo, lo + data.len(), s);
+        write_into(&mut self.cache, offset, data);
+    }
+
+    fn cache_set_len(&mut self, len: usize, s: usize) {
+        if len < self.cache.len() {
+            self.preserve(len, self.cache.len(), s);
+        }
+        self.cache.resize(len, 0);
+    }
+
+    fn durable_set_len(&mut self, len: usize, s: usize) {
+        let old = self.durable.len;
+        if len < old {
+            self.durable.diff.split_off(&len.div_ceil(s));
+            // The sector the new end falls inside (gone already if the end is aligned).
+            if let Some(d) = self.durable.diff.get_mut(&(len / s)) {
+                d.truncate(len % s);
+            }
+            self.durable.len = len;
+        } else if len > old {
+            let first = old / s;
+            let mut head = self.durable_sector(first, s);
+            // Sectors not yet in `diff` still name the cache, which may now differ.
+            self.durable.diff.remove(&first);
+            self.durable.len = len;
+            for sec in first..=(len - 1) / s {
+                let n = ((sec + 1) * s).min(len) - sec * s;
+                let mut bytes = std::mem::take(&mut head);
+                bytes.resize(n, 0);
+                self.settle(sec, bytes, s);
+            }
+        }
+    }
+
+    fn durable_write(&mut self, offset: u64, data: &[u8], s: usize) {
+        let (off, end) = (offset as usize, offset as usize + data.len());
+        // Even an empty write extends the file to its offset, as `write_into` does.
+        if end > self.durable.len {
+            self.durable_set_len(end, s);
+        }
+        if data.is_empty() {
+            return;
+        }
+        for sec in off / s..=(end - 1) / s {
+            let lo = sec * s;
+            let mut bytes = self.durable_sector(sec, s);
+            let (a, b) = (off.max(lo), end.min(lo + bytes.len()));
+            bytes[a - lo..b - lo].copy_from_slice(&data[a - off..b - off]);
+            self.settle(sec, bytes, s);
+        }
+    }
+
+    fn durable_apply(&mut self, op: &PendingOp, s: usize) {
+        match op {
+            PendingOp::Write { offset, data } => self.durable_write(*offset, data, s),
+            PendingOp::SetLen { len } => self.durable_set_len(*len as usize, s),
+        }
+    }
 }
 
 /// A file identity that survives renames.
@@ -159,7 +294,7 @@ impl NodeDisk {
     pub fn used_bytes(&self) -> u64 {
         self.inodes
             .values()
-            .map(|i| i.durable.len().max(i.cache.len()) as u64)
+            .map(|i| i.durable.len.max(i.cache.len()) as u64)
             .sum()
     }
 
@@ -168,7 +303,7 @@ impl NodeDisk {
             return true;
         };
         let i = self.inode(ino);
-        let now = i.durable.len().max(i.cache.len()) as u64;
+        let now = i.durable.len.max(i.cache.len()) as u64;
         let grow = new_len.saturating_sub(now);
         self.used_bytes() + grow <= cap
     }
@@ -248,7 +383,7 @@ impl NodeDisk {
             return Ok(Vec::new());
         }
         let range = self.sectors(offset, end - offset);
-        let durable_len = self.inode(ino).durable.len() as u64;
+        let durable_len = self.inode(ino).durable.len as u64;
         let s = self.config.sector_size;
         // Faults strike durable sectors only: data still in the page cache is not on disk.
         let candidates: Vec<u64> = range
@@ -263,7 +398,10 @@ impl NodeDisk {
                 let byte = (sector * s + bit / 8) as usize;
                 let mask = 1u8 << (bit % 8);
                 let i = self.inode_mut(ino);
-                i.durable[byte] ^= mask;
+                // A sector the two images share flips in both at once.
+                if let Some(d) = i.durable.diff.get_mut(&(byte / s as usize)) {
+                    d[byte % s as usize] ^= mask;
+                }
                 i.cache[byte] ^= mask;
                 faults.push(DiskFault::Corruption {
                     file: name.to_string(),
@@ -324,8 +462,9 @@ impl NodeDisk {
         for sec in self.sectors(target, len) {
             self.latent.remove(&(ino, sec));
         }
+        let sector = s as usize;
         let i = self.inode_mut(ino);
-        write_into(&mut i.cache, target, data);
+        i.cache_write(target, data, sector);
         i.pending.push(Pending {
             op: PendingOp::Write {
                 offset: target,
@@ -349,8 +488,9 @@ impl NodeDisk {
             });
             return Err(DiskError::NoSpace);
         }
+        let s = self.config.sector_size as usize;
         let i = self.inode_mut(ino);
-        i.cache.resize(len as usize, 0);
+        i.cache_set_len(len as usize, s);
         i.pending.push(Pending {
             op: PendingOp::SetLen { len },
             doomed: false,
@@ -406,13 +546,15 @@ impl NodeDisk {
             });
             return Ok(());
         }
+        let s = self.config.sector_size as usize;
         let i = self.inode_mut(ino);
-        // Drained in place: the emptied list keeps its room for the next writes.
-        for p in i.pending.drain(..) {
-            if !p.doomed {
-                apply(&mut i.durable, &p.op);
-            }
+        let mut pending = std::mem::take(&mut i.pending);
+        for p in pending.iter().filter(|p| !p.doomed) {
+            i.durable_apply(&p.op, s);
         }
+        // Emptied in place: the list keeps its room for the next writes.
+        pending.clear();
+        i.pending = pending;
         Ok(())
     }
 
@@ -455,14 +597,14 @@ impl NodeDisk {
         }
         // The cache is the final content of every page; doomed writes never reach the
         // disk, so rebuild it from the live operations alone.
-        let mut fin = self.inode(ino).durable.clone();
+        let mut fin = self.inode(ino).cache.clone();
         for p in &live {
             apply(&mut fin, &p.op);
         }
         let mut lost_any = false;
         if resized {
             if self.rng.gen_bool(0.5) {
-                self.inode_mut(ino).durable.resize(fin.len(), 0);
+                self.inode_mut(ino).cache.resize(fin.len(), 0);
             } else {
                 lost_any = true;
             }
@@ -476,7 +618,7 @@ impl NodeDisk {
             if self.rng.gen_bool(0.5) {
                 let hi = ((sec + 1) * s).min(fin.len() as u64);
                 let part = fin[lo as usize..hi as usize].to_vec();
-                write_into(&mut self.inode_mut(ino).durable, lo, &part);
+                write_into(&mut self.inode_mut(ino).cache, lo, &part);
                 kept.push(sec);
             } else {
                 lost.push(sec);
@@ -508,6 +650,16 @@ impl NodeDisk {
             .map(|(n, &i)| (i, n.clone()))
             .collect();
         let s = self.config.sector_size;
+        // The crash works on the durable images: each cache becomes its file's durable image
+        // first (the cache is rebuilt from it below anyway), and what survives is applied
+        // to it.
+        for i in self.inodes.values_mut() {
+            i.cache = i.durable_vec(s as usize);
+            i.durable = Durable {
+                len: i.cache.len(),
+                diff: BTreeMap::new(),
+            };
+        }
         let (keep_p, torn_p) = (self.config.faults.crash_keep, self.config.faults.torn_write);
         let inos: Vec<InodeId> = self.inodes.keys().copied().collect();
         for ino in inos {
@@ -546,7 +698,7 @@ impl NodeDisk {
                                 let lo = offset.max(sec * s);
                                 let hi = (offset + len).min((sec + 1) * s);
                                 let part = &data[(lo - offset) as usize..(hi - offset) as usize];
-                                write_into(&mut i.durable, lo, part);
+                                write_into(&mut i.cache, lo, part);
                             }
                             faults.push(DiskFault::TornWrite {
                                 file: name.clone(),
@@ -555,7 +707,7 @@ impl NodeDisk {
                                 kept_sectors: kept,
                             });
                         } else if self.chance(keep_p) {
-                            write_into(&mut self.inode_mut(ino).durable, offset, &data);
+                            write_into(&mut self.inode_mut(ino).cache, offset, &data);
                         } else {
                             faults.push(DiskFault::LostWrite {
                                 file: name.clone(),
@@ -566,7 +718,7 @@ impl NodeDisk {
                     }
                     PendingOp::SetLen { len } => {
                         if self.chance(keep_p) {
-                            self.inode_mut(ino).durable.resize(len as usize, 0);
+                            self.inode_mut(ino).cache.resize(len as usize, 0);
                         } else {
                             faults.push(DiskFault::LostSetLen {
                                 file: name.clone(),
@@ -597,7 +749,10 @@ impl NodeDisk {
         self.inodes.retain(|ino, _| live.contains(ino));
         self.latent.retain(|(ino, _)| live.contains(ino));
         for i in self.inodes.values_mut() {
-            i.cache = i.durable.clone();
+            i.durable = Durable {
+                len: i.cache.len(),
+                diff: BTreeMap::new(),
+            };
         }
         found.damaged |= faults[first_fault..].iter().any(|f| {
             matches!(
@@ -612,9 +767,12 @@ impl NodeDisk {
     }
 
     /// The file's durable image (what a crash right now would keep at minimum).
-    pub fn durable_image(&self, name: &str) -> Option<&[u8]> {
+    pub fn durable_image(&self, name: &str) -> Option<Vec<u8>> {
         let ino = self.durable_dir.get(name)?;
-        Some(&self.inode(*ino).durable)
+        Some(
+            self.inode(*ino)
+                .durable_vec(self.config.sector_size as usize),
+        )
     }
 }
 
@@ -628,6 +786,69 @@ fn apply(buf: &mut Vec<u8>, op: &PendingOp) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The shared durable image holds exactly the bytes two separate images would, through
+    /// random writes, length changes, syncs, flips and crash resets (sector size 8, so
+    /// operations straddle sector boundaries often).
+    #[test]
+    fn the_durable_overlay_matches_two_plain_images() {
+        let s = 8usize;
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for _ in 0..200 {
+            let mut i = Inode::default();
+            let (mut durable, mut cache): (Vec<u8>, Vec<u8>) = (Vec::new(), Vec::new());
+            let mut pending: Vec<PendingOp> = Vec::new();
+            for _ in 0..60 {
+                match next(10) {
+                    0..=3 => {
+                        let offset = next(70);
+                        let data: Vec<u8> = (0..next(20)).map(|_| next(256) as u8).collect();
+                        i.cache_write(offset, &data, s);
+                        write_into(&mut cache, offset, &data);
+                        pending.push(PendingOp::Write { offset, data });
+                    }
+                    4 => {
+                        let len = next(80);
+                        i.cache_set_len(len as usize, s);
+                        cache.resize(len as usize, 0);
+                        pending.push(PendingOp::SetLen { len });
+                    }
+                    5..=7 => {
+                        for op in pending.drain(..) {
+                            i.durable_apply(&op, s);
+                            apply(&mut durable, &op);
+                        }
+                    }
+                    8 if !cache.is_empty() && cache.len() <= durable.len() => {
+                        let byte = next(cache.len() as u64) as usize;
+                        if let Some(d) = i.durable.diff.get_mut(&(byte / s)) {
+                            d[byte % s] ^= 1;
+                        }
+                        i.cache[byte] ^= 1;
+                        cache[byte] ^= 1;
+                        durable[byte] ^= 1;
+                    }
+                    _ => {
+                        pending.clear();
+                        i.cache = i.durable_vec(s);
+                        i.durable = Durable {
+                            len: i.cache.len(),
+                            diff: BTreeMap::new(),
+                        };
+                        cache = durable.clone();
+                    }
+                }
+                assert_eq!(i.cache, cache);
+                assert_eq!(i.durable_vec(s), durable);
+            }
+        }
+    }
     use crate::disk::config::DiskFaults;
     use crate::rng::stream;
 

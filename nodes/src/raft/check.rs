@@ -68,15 +68,16 @@ pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCh
 /// The checks every system gets ([`crate::universal`]): each client completes an
 /// operation within the liveness bound after the last fault (when the scenario has a
 /// bound), and no server refuses to start on a disk no fault damaged.
+/// `history` is the client history as checked (the observer gave its record up to the
+/// linearizability check).
 pub fn check_end(
-    obs: &RaftObserver,
+    history: &[checkers::history::Event],
     system: &super::RaftSystem,
     end: &RunEnd<'_>,
 ) -> Vec<Violation> {
     let mut v = crate::universal::refused_start(end);
     if let Some(bound) = system.liveness.filter(|_| majority_serving(end)) {
-        let oks = obs
-            .history
+        let oks = history
             .iter()
             .filter(|e| e.kind == HistKind::Ok)
             .map(|e| (e.process as usize, e.time.unwrap_or(0)));

@@ -156,7 +156,7 @@ impl Running for RaftRun {
         let mut check = check::check_run(&mut obs, liveness);
         check
             .violations
-            .extend(check::check_end(&obs, &self.settings, end));
+            .extend(check::check_end(&check.events, &self.settings, end));
         SystemCheck {
             violations: check.violations,
             unknown: check.unknown,

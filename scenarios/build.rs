@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// Systems in listing order; any other directory comes after them.
-const SYSTEM_ORDER: [&str; 5] = ["relay", "raft", "gossip", "twopc", "lock"];
+const SYSTEM_ORDER: [&str; 6] = ["relay", "raft", "gossip", "twopc", "lock", "raft-rs"];
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("builtin");

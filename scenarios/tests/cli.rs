@@ -162,6 +162,34 @@ fn bench_sim_prints_both_rates_and_the_ratio() {
 }
 
 #[test]
+fn bench_scenario_measures_several_scenarios_in_one_run() {
+    let out = dst(&[
+        "bench",
+        "scenario",
+        "raft/partition-halves",
+        "raft-rs/partition-halves",
+        "--seeds",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    for r in &rows {
+        assert_eq!(r["seeds"], 2);
+        assert!(r["sim_sec_per_wall_sec"].as_f64().unwrap() > 0.0);
+    }
+    // A typo is found before anything runs.
+    let out = dst(&["bench", "scenario", "raft/partition-halves", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
 fn two_shards_cover_exactly_the_seeds_of_the_unsharded_sweep() {
     // A buggy node fails every seed, so the failure lists name every seed that ran.
     let base = [

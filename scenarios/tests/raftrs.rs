@@ -6,8 +6,9 @@
 use scenarios::runner::{run_scenario, RunOptions};
 use scenarios::testing::{seeds_from_env, sweep};
 
-/// raft-rs asserts (panics) when a node has lost entries it acknowledged, which a lying
-/// fsync makes happen: no host can pass that schedule, so it is left out here.
+/// A lying fsync loses entries a node acknowledged: raft-rs then asserts (the host reports
+/// it as `raft-rs-asserts`) or the node's commit index goes back. No host can pass that
+/// schedule, so it is left out here.
 const NOT_SURVIVABLE: &[&str] = &["raft-rs/disk-lying-fsync"];
 
 #[test]
@@ -35,10 +36,29 @@ fn runs_are_deterministic_and_seeds_differ() {
     assert_ne!(a.trace_digest, c.trace_digest);
 }
 
+fn corpus_cases() -> Vec<scenarios::corpus::Case> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../seeds/raft-rs.toml");
+    scenarios::corpus::load(&path).unwrap()
+}
+
+#[test]
+fn every_catalogued_host_mistake_has_a_corpus_case_that_names_its_check() {
+    let uncaught = scenarios::corpus::uncaught_bugs("raft-rs", &corpus_cases()).unwrap();
+    assert!(
+        uncaught.is_empty(),
+        "bugs without a corpus case that catches them and names the check: {uncaught:?}"
+    );
+    let none = scenarios::corpus::uncaught_bugs("raft-rs", &[]).unwrap();
+    assert_eq!(
+        none.len(),
+        nodes::raftrs::Bug::ALL.len(),
+        "an empty corpus catches nothing"
+    );
+}
+
 #[test]
 fn the_seed_corpus_replays_to_its_recorded_verdicts() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../seeds/raft-rs.toml");
-    let cases = scenarios::corpus::load(&path).unwrap();
+    let cases = corpus_cases();
     assert!(cases.iter().any(|c| c.expect == "violation"));
     let failures = scenarios::corpus::failures(&cases);
     assert!(

@@ -4,14 +4,17 @@
 //!
 //! Records are `[len u32][checksum u64][body]`; a body is either a batch of entries (which
 //! replaces every entry from its first index on, as raft-rs's `append` does) or a
-//! HardState (term, vote, commit). The ConfState is fixed (every server a voter from the
-//! start) and rebuilt, not stored. Every fsync of records is followed by a fsynced marker
+//! HardState (term, vote, commit), or a ConfState with the index it was applied at and the
+//! number of membership changes applied by then. Recovery starts raft-rs from the last
+//! ConfState whose index the log and commit index cover (the initial voters when there is
+//! none), with that index as raft-rs's `applied`: the host replays the entries up to it
+//! into the state machine, and raft-rs hands out the rest (conf changes included). Every fsync of records is followed by a fsynced marker
 //! record, before the node acts on them. Recovery stops at the first record that is short
 //! or fails its checksum: with no good record after it, that is the torn or unsynced tail a
 //! crash leaves (the node never acted on it) and the file is cut there; with a good record
 //! after it, synced data was damaged later, and the node refuses to start rather than
 //! forget entries it acknowledged.
-//! Not modelled: snapshots, log compaction, membership changes.
+//! Not modelled: snapshots, log compaction.
 
 use std::io;
 
@@ -20,6 +23,7 @@ use raft::storage::MemStorage;
 use sim::disk::{Disk, File};
 
 use super::bytes::{checksum, put_bytes, put_u32, put_u64, Cursor};
+use super::observe::LogEntry;
 
 const JOURNAL: &str = "raftrs.journal";
 const ENTRIES: u8 = 1;
@@ -27,6 +31,15 @@ const HARD_STATE: u8 = 2;
 /// Written and fsynced after every fsync of records: whatever precedes a marker was durable
 /// before the node acted on it (sent `persisted_messages`, counted itself, applied).
 const MARKER: u8 = 3;
+const CONF_STATE: u8 = 4;
+
+/// A ConfState as applied at `index`, after `changes` numbered membership changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfRecord {
+    pub index: u64,
+    pub changes: u64,
+    pub conf: ConfState,
+}
 
 /// The journal of a running server.
 pub struct Journal {
@@ -38,6 +51,13 @@ pub struct Recovered {
     pub storage: MemStorage,
     pub hard_state: HardState,
     pub entries: u64,
+    /// The recovered log as the checks compare it.
+    pub log: Vec<LogEntry>,
+    /// The ConfState raft-rs starts from (None: the initial voters at index 0).
+    pub conf: Option<ConfRecord>,
+    /// The entries up to the ConfState's index, for the host to replay into its state
+    /// machine (raft-rs hands out only what follows).
+    pub replay: Vec<Entry>,
     /// Bytes of a torn or unsynced tail that recovery cut off.
     pub cut: u64,
 }
@@ -69,10 +89,35 @@ fn encode_hard_state(hs: &HardState) -> Vec<u8> {
     body
 }
 
+fn put_ids(out: &mut Vec<u8>, ids: &[u64]) {
+    put_u32(out, ids.len() as u32);
+    for &id in ids {
+        put_u64(out, id);
+    }
+}
+
+fn encode_conf(r: &ConfRecord) -> Vec<u8> {
+    let mut body = vec![CONF_STATE];
+    put_u64(&mut body, r.index);
+    put_u64(&mut body, r.changes);
+    body.push(u8::from(r.conf.auto_leave));
+    put_ids(&mut body, &r.conf.voters);
+    put_ids(&mut body, &r.conf.voters_outgoing);
+    put_ids(&mut body, &r.conf.learners);
+    put_ids(&mut body, &r.conf.learners_next);
+    body
+}
+
+fn ids(c: &mut Cursor<'_>) -> Option<Vec<u64>> {
+    let n = c.count(8)?;
+    (0..n).map(|_| c.u64()).collect()
+}
+
 enum Record {
     Entries(Vec<Entry>),
     HardState(HardState),
     Marker,
+    Conf(ConfRecord),
 }
 
 fn decode(body: &[u8]) -> Option<Record> {
@@ -106,6 +151,24 @@ fn decode(body: &[u8]) -> Option<Record> {
             ..Default::default()
         })),
         MARKER => Some(Record::Marker),
+        CONF_STATE => {
+            let index = c.u64()?;
+            let changes = c.u64()?;
+            let auto_leave = c.bool()?;
+            let mut conf = ConfState {
+                voters: ids(&mut c)?,
+                voters_outgoing: ids(&mut c)?,
+                learners: ids(&mut c)?,
+                learners_next: ids(&mut c)?,
+                ..Default::default()
+            };
+            conf.auto_leave = auto_leave;
+            Some(Record::Conf(ConfRecord {
+                index,
+                changes,
+                conf,
+            }))
+        }
         _ => None,
     }
 }
@@ -146,6 +209,7 @@ impl Journal {
         let data = file.read_at(0, len).await?;
         let mut log: Vec<Entry> = Vec::new();
         let mut hs = HardState::default();
+        let mut confs: Vec<ConfRecord> = Vec::new();
         let mut at = 0usize;
         while let Some(head) = data.get(at..at + 12) {
             let n = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
@@ -165,6 +229,7 @@ impl Journal {
                 }
                 Some(Record::HardState(h)) => hs = h,
                 Some(Record::Marker) => {}
+                Some(Record::Conf(c)) => confs.push(c),
                 None => break,
             }
             at += 12 + n;
@@ -180,20 +245,37 @@ impl Journal {
             file.sync_all().await?;
         }
         let storage = MemStorage::new_with_conf_state(ConfState::from((voters, vec![])));
+        // A commit index past the log (it cannot happen when the journal is written in
+        // order, but a cut tail must not make raft-rs panic) is clamped.
+        let commit = hs.commit.min(log.len() as u64);
+        // A ConfState is written after its index is committed; one beyond the recovered
+        // commit index is not used (raft-rs hands that change out again).
+        let conf = confs.into_iter().rev().find(|c| c.index <= commit);
         {
             let mut w = storage.wl();
             w.append(&log)
                 .map_err(|e| io::Error::other(e.to_string()))?;
-            // A commit index past the log (it cannot happen when the journal is written in
-            // order, but a cut tail must not make raft-rs panic) is clamped.
             let mut h = hs.clone();
-            h.commit = h.commit.min(log.len() as u64);
+            h.commit = commit;
             w.set_hardstate(h);
+            if let Some(c) = &conf {
+                w.set_conf_state(c.conf.clone());
+            }
         }
+        let replay = log[..conf.as_ref().map_or(0, |c| c.index as usize)].to_vec();
         let rec = Recovered {
             storage,
             hard_state: hs,
             entries: log.len() as u64,
+            log: log
+                .iter()
+                .map(|e| LogEntry {
+                    term: e.term,
+                    sum: checksum(&e.data),
+                })
+                .collect(),
+            conf,
+            replay,
             cut,
         };
         Ok((Journal { file }, rec))
@@ -211,6 +293,14 @@ impl Journal {
         if !out.is_empty() {
             self.file.append(&out).await?;
         }
+        Ok(())
+    }
+
+    /// Appends a ConfState record (not yet synced).
+    pub async fn write_conf(&mut self, r: &ConfRecord) -> io::Result<()> {
+        let mut out = Vec::new();
+        frame(&mut out, &encode_conf(r));
+        self.file.append(&out).await?;
         Ok(())
     }
 

@@ -2,18 +2,25 @@
 //! clock, messages in, the Ready loop in raft-rs's documented order), the key-value state
 //! machine with client sessions, and the clients that record what they saw.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
-use raft::eraftpb::{Entry, EntryType, Message as RaftMessage, MessageType};
+use raft::eraftpb::{
+    ConfChangeV2, ConfState, Entry, EntryType, Message as RaftMessage, MessageType,
+};
 use raft::{Config, RawNode, ReadOnlyOption, StateRole};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sim::{Nanos, NodeCtx};
 
 use super::bytes::{put_str, put_u64, Cursor};
-use super::disk::Journal;
-use super::observe::Observer;
+use super::disk::{ConfRecord, Journal};
+use super::membership::{conf_change, Change};
+use super::observe::{LogEntry, Observer};
 use super::{Bug, Settings};
 use crate::system::ClientRecorder;
 
@@ -225,6 +232,20 @@ struct Server {
     reads: BTreeMap<u64, PendingRead>,
     next_read: u64,
     role: (StateRole, u64),
+    /// Committed entries handed out by raft-rs and not yet applied, each batch with the
+    /// time (on this node's clock) the apply stage finishes it.
+    unapplied: VecDeque<(u64, Vec<Entry>)>,
+    /// The apply stage's time per entry.
+    apply_cost: u64,
+    /// The membership changes to ask for, and how many are applied.
+    changes: Vec<Change>,
+    changes_applied: u64,
+    /// Whether the applied configuration is joint.
+    joint: bool,
+    /// ConfStates applied and not yet in the journal.
+    confs_to_write: Vec<ConfRecord>,
+    /// Replaying entries the recovered ConfState covers: conf changes are skipped.
+    replaying: bool,
 }
 
 fn raft_id(node: usize) -> u64 {
@@ -238,7 +259,34 @@ fn send_all(ctx: &NodeCtx, msgs: Vec<RaftMessage>) {
     }
 }
 
-/// Runs server `ctx.id()` until it crashes.
+/// Polls a future and turns a panic with a message (raft-rs's `fatal!` and assertions)
+/// into `Err(message)`; any other payload (the harness's budget stop) keeps unwinding.
+struct CatchPanic<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchPanic<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => match payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            {
+                Some(msg) => Poll::Ready(Err(msg)),
+                None => std::panic::resume_unwind(payload),
+            },
+        }
+    }
+}
+
+/// Runs server `ctx.id()` until it crashes. A panic inside raft-rs (its own assertions:
+/// a commit index beyond the log means the node lost entries it acknowledged) is reported
+/// to the `raft-rs-asserts` check and stops this server, not the whole run, so the other
+/// checks still judge the run.
 pub async fn run_server(
     ctx: NodeCtx,
     servers: usize,
@@ -247,8 +295,31 @@ pub async fn run_server(
     obs: Arc<Mutex<Observer>>,
 ) {
     let me = ctx.id();
-    let voters: Vec<u64> = (0..servers).map(raft_id).collect();
-    let (journal, rec) = match Journal::open(ctx.disk(), voters).await {
+    let run = serve(ctx.clone(), servers, settings, bugs, obs.clone());
+    if let Err(msg) = CatchPanic(Box::pin(run)).await {
+        ctx.note(format!("raft-rs panicked: {msg}"));
+        let now = ctx.world().now_ns();
+        obs.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .raft_panicked(me, &msg, now);
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn serve(
+    ctx: NodeCtx,
+    servers: usize,
+    settings: Settings,
+    bugs: super::Bugs,
+    obs: Arc<Mutex<Observer>>,
+) {
+    let me = ctx.id();
+    let voters: Vec<u64> = settings
+        .initial_voters(servers)
+        .into_iter()
+        .map(raft_id)
+        .collect();
+    let (journal, rec) = match Journal::open(ctx.disk(), voters.clone()).await {
         Ok(x) => x,
         Err(e) => {
             ctx.note(format!("refusing to run: I/O error during recovery: {e}"));
@@ -262,9 +333,12 @@ pub async fn run_server(
         "recovered term {} vote {} commit {} and {} entries",
         rec.hard_state.term, rec.hard_state.vote, rec.hard_state.commit, rec.entries
     ));
-    obs.lock()
-        .unwrap()
-        .recovered(me, rec.hard_state.commit, ctx.world().now_ns());
+    obs.lock().unwrap().recovered(
+        me,
+        rec.hard_state.commit,
+        rec.log.clone(),
+        ctx.world().now_ns(),
+    );
     // Election timeouts: raft-rs draws them from `rand::thread_rng`, which is seeded once
     // per OS thread and so carries over between runs on one thread. The host draws the
     // timeout from the node's own seeded stream instead (a fresh one per incarnation) and
@@ -287,16 +361,29 @@ pub async fn run_server(
         },
         max_size_per_msg: 1 << 20,
         max_inflight_msgs: 256,
+        applied: rec.conf.as_ref().map_or(0, |c| c.index),
         ..Default::default()
     };
+    let (conf, changes_applied) = match &rec.conf {
+        Some(c) => (c.conf.clone(), c.changes),
+        None => (ConfState::from((voters, vec![])), 0),
+    };
+    obs.lock()
+        .unwrap()
+        .config(me, &conf.voters, &conf.voters_outgoing, changes_applied);
+    let replay = rec.replay;
     let logger = slog::Logger::root(slog::Discard, slog::o!());
-    let node = match RawNode::new(&config, rec.storage, &logger) {
+    let mut node = match RawNode::new(&config, rec.storage, &logger) {
         Ok(n) => n,
         Err(e) => {
             ctx.note(format!("refusing to run: raft-rs rejected the config: {e}"));
             return std::future::pending().await;
         }
     };
+    if bugs.has(Bug::LeaseWithoutCheckQuorum) {
+        // raft-rs validates the pairing only in `RawNode::new`; the field stays writable.
+        node.raft.check_quorum = false;
+    }
     let mut s = Server {
         ctx: ctx.clone(),
         node,
@@ -309,15 +396,33 @@ pub async fn run_server(
         reads: BTreeMap::new(),
         next_read: 0,
         role: (StateRole::Follower, 0),
+        unapplied: VecDeque::new(),
+        apply_cost: settings.apply_cost.0,
+        changes: settings.membership.clone(),
+        changes_applied,
+        joint: !conf.voters_outgoing.is_empty(),
+        confs_to_write: Vec::new(),
+        replaying: false,
     };
+    // raft-rs starts at the ConfState's index: the state machine catches up to it here
+    // (the conf changes up to it are in that ConfState already).
+    s.replaying = true;
+    s.apply(replay);
+    s.replaying = false;
     let tick = settings.tick.0.max(1);
     let mut next_tick = ctx.monotonic() + tick;
     loop {
         let now = ctx.monotonic();
+        let wake = s
+            .unapplied
+            .front()
+            .map_or(next_tick, |b| b.0.min(next_tick));
         if now >= next_tick {
             s.node.tick();
             next_tick = now + tick;
-        } else if let Some(m) = ctx.recv_timeout(Nanos(next_tick - now)).await {
+        } else if wake <= now {
+            // An apply batch is due: `on_ready` applies it.
+        } else if let Some(m) = ctx.recv_timeout(Nanos(wake - now)).await {
             let from = m.from;
             match m.take::<Wire>() {
                 Some(Wire::Raft(msg)) => {
@@ -387,9 +492,22 @@ impl Server {
 
     async fn on_ready(&mut self) -> std::io::Result<()> {
         self.observe_role();
-        if !self.node.has_ready() {
-            return Ok(());
+        if self.node.has_ready() {
+            self.handle_ready().await?;
         }
+        self.apply_due();
+        if !self.confs_to_write.is_empty() {
+            for c in std::mem::take(&mut self.confs_to_write) {
+                self.journal.write_conf(&c).await?;
+            }
+            self.journal.sync().await?;
+        }
+        self.drive_membership();
+        self.observe_role();
+        Ok(())
+    }
+
+    async fn handle_ready(&mut self) -> std::io::Result<()> {
         let mut rd = self.node.ready();
         send_all(&self.ctx, rd.take_messages());
         if !rd.snapshot().is_empty() {
@@ -408,12 +526,20 @@ impl Server {
         }
         let entries = rd.take_entries();
         let hs = rd.hs().cloned();
-        if !entries.is_empty() {
+        if let Some(first) = entries.first() {
             self.node
                 .mut_store()
                 .wl()
                 .append(&entries)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let log = entries.iter().map(|e| LogEntry {
+                term: e.term,
+                sum: super::bytes::checksum(&e.data),
+            });
+            self.obs
+                .lock()
+                .unwrap()
+                .appended(self.ctx.id(), first.index, log);
         }
         if let Some(h) = &hs {
             self.node.mut_store().wl().set_hardstate(h.clone());
@@ -430,8 +556,8 @@ impl Server {
             send_all(&self.ctx, rd.take_persisted_messages());
         }
         let committed = rd.take_committed_entries();
-        self.apply(committed);
-        let mut light = self.node.advance(rd);
+        self.queue_apply(committed);
+        let mut light = self.node.advance_append(rd);
         if let Some(commit) = light.commit_index() {
             let mut h = self.node.store().rl().hard_state().clone();
             h.commit = commit;
@@ -441,11 +567,39 @@ impl Server {
             }
         }
         send_all(&self.ctx, light.take_messages());
-        self.apply(light.take_committed_entries());
-        self.node.advance_apply();
-        self.answer_reads();
-        self.observe_role();
+        self.queue_apply(light.take_committed_entries());
         Ok(())
+    }
+
+    /// Hands committed entries to the apply stage, a worker behind the Ready loop (as in
+    /// TiKV) that applies entries in order at `apply_cost` each: a batch is done when the
+    /// batches before it are and its own entries took their time. A restarted node replays
+    /// its whole log through it.
+    fn queue_apply(&mut self, entries: Vec<Entry>) {
+        if !entries.is_empty() {
+            let start = self
+                .unapplied
+                .back()
+                .map_or(0, |b| b.0)
+                .max(self.ctx.monotonic());
+            let due = start + self.apply_cost * entries.len() as u64;
+            self.unapplied.push_back((due, entries));
+        }
+    }
+
+    /// Applies the batches that are due, tells raft-rs how far the state machine got, and
+    /// answers the reads that waited for it.
+    fn apply_due(&mut self) {
+        let now = self.ctx.monotonic();
+        let before = self.applied;
+        while self.unapplied.front().is_some_and(|b| b.0 <= now) {
+            let (_, entries) = self.unapplied.pop_front().expect("checked");
+            self.apply(entries);
+        }
+        if self.applied > before {
+            self.node.advance_apply_to(self.applied);
+        }
+        self.answer_reads();
     }
 
     fn observe_role(&mut self) {
@@ -472,10 +626,17 @@ impl Server {
         }
         let me = self.ctx.id();
         let sessions = !self.bugs.has(Bug::NoSession);
-        let mut obs = self.obs.lock().unwrap();
+        let observer = self.obs.clone();
+        let mut obs = observer.lock().unwrap();
         for e in entries {
             obs.applied(me, e.index, e.term, &e.data);
             self.applied = e.index;
+            if e.get_entry_type() == EntryType::EntryConfChangeV2 {
+                if !self.replaying || self.bugs.has(Bug::ReapplyConfChanges) {
+                    self.apply_conf_change(&e, &mut obs);
+                }
+                continue;
+            }
             if e.get_entry_type() != EntryType::EntryNormal || e.data.is_empty() {
                 continue;
             }
@@ -486,6 +647,89 @@ impl Server {
             if let Some(to) = self.writes.remove(&(client, seq)) {
                 self.ctx.send(to, Wire::Reply { seq, outcome: out });
             }
+        }
+    }
+
+    /// Applies a committed `ConfChangeV2`: a numbered change (its number in the context)
+    /// once, in order; an empty one leaves the joint configuration. A change raft-rs
+    /// refuses, or one applied already, is rejected (not passed to raft-rs), the same way
+    /// on every node since it depends only on the log.
+    fn apply_conf_change(&mut self, e: &Entry, obs: &mut Observer) {
+        let number = <[u8; 8]>::try_from(e.context.as_ref())
+            .ok()
+            .map(u64::from_le_bytes);
+        let cc = match number {
+            Some(k) if k == self.changes_applied + 1 && k as usize <= self.changes.len() => {
+                conf_change(&self.changes[k as usize - 1])
+            }
+            Some(_) => return,
+            None => ConfChangeV2::default(),
+        };
+        let cs = match self.node.apply_conf_change(&cc) {
+            Ok(cs) => cs,
+            Err(err) => {
+                self.ctx
+                    .note(format!("rejected the conf change at {}: {err}", e.index));
+                return;
+            }
+        };
+        if let Some(k) = number {
+            self.changes_applied = k;
+        }
+        self.joint = !cs.voters_outgoing.is_empty();
+        self.ctx.note(format!(
+            "applied conf change at {}: voters {:?}{}",
+            e.index,
+            cs.voters,
+            if self.joint {
+                format!(" joint with {:?}", cs.voters_outgoing)
+            } else {
+                String::new()
+            }
+        ));
+        let me = self.ctx.id();
+        obs.config(me, &cs.voters, &cs.voters_outgoing, self.changes_applied);
+        let leader = self.node.raft.state == StateRole::Leader;
+        if leader
+            && !cs.voters.contains(&raft_id(me))
+            && !cs.voters_outgoing.contains(&raft_id(me))
+            && !self.bugs.has(Bug::RemovedLeaderLeads)
+        {
+            // raft-rs 0.7 keeps a leader that applied its own removal leading (an untested
+            // branch of `post_conf_change`), and its next commit unwraps its own missing
+            // progress and panics: step down, as raft-rs's TODO there suggests.
+            let term = self.node.raft.term;
+            self.node.raft.become_follower(term, raft::INVALID_ID);
+        }
+        self.confs_to_write.push(ConfRecord {
+            index: e.index,
+            changes: self.changes_applied,
+            conf: cs,
+        });
+    }
+
+    /// The leader asks for the next membership change once its time has come, or leaves a
+    /// joint configuration a previous leader did not leave; one conf change at a time.
+    fn drive_membership(&mut self) {
+        let r = &self.node.raft;
+        if r.state != StateRole::Leader || r.pending_conf_index > r.raft_log.applied {
+            return;
+        }
+        if self.joint {
+            let _ = self
+                .node
+                .propose_conf_change(vec![], ConfChangeV2::default());
+            return;
+        }
+        let k = self.changes_applied as usize;
+        let Some(c) = self.changes.get(k) else {
+            return;
+        };
+        if self.ctx.world().now_ns() >= c.at.0 {
+            let cc = conf_change(c);
+            let _ = self
+                .node
+                .propose_conf_change((k as u64 + 1).to_le_bytes().to_vec(), cc);
         }
     }
 

@@ -3,21 +3,29 @@
 //!
 //! - `host`: servers each drive a `RawNode` through raft-rs's Ready loop (messages at
 //!   once; snapshot; append and HardState; fsync; then the persisted messages; apply;
-//!   advance; the light ready), with ticks from the node's own clock, a key-value state
-//!   machine with client sessions, ReadIndex reads (`ReadOnlySafe`, or `LeaseBased` with
-//!   `lease_reads`), and clients that record through the harness's recorder (model kv).
+//!   advance; the light ready), with ticks from the node's own clock, an apply stage that
+//!   applies committed entries in order at `apply_cost` each (so reads wait for it and a
+//!   restarted node replays its log through it), a key-value state machine with client
+//!   sessions, ReadIndex reads (`ReadOnlySafe`, or `LeaseBased` with `lease_reads`), and
+//!   clients that record through the harness's recorder (model kv). A panic inside
+//!   raft-rs stops that server and is reported (check `raft-rs-asserts`).
 //! - `disk`: entries and HardState in a checksummed journal on the simulated disk;
 //!   recovery cuts a torn or unsynced tail.
-//! - `observe`: election safety, state machine safety, commit monotonicity, liveness; the
-//!   judge adds the checks every system gets (`client-progress`, `refused-start`).
+//! - `observe`: election safety, leader completeness, state machine safety, log matching
+//!   over the final logs, commit monotonicity, raft-rs's assertions, liveness; the judge
+//!   adds the checks every system gets (`client-progress`, `refused-start`).
 //!
-//! Not modelled: snapshots and log compaction, membership changes (ConfChangeV2),
-//! leadership transfer. Election timeouts are drawn by the host from the node's seeded
+//! - `membership`: the voters change as the scenario lists (`ConfChangeV2`, joint or
+//!   single-step), proposed by whoever leads; the applied ConfState is journaled and
+//!   restored on restart; check `membership` (the changes finish on the final voters).
+//!
+//! Not modelled: snapshots and log compaction, learners, leadership transfer on demand. Election timeouts are drawn by the host from the node's seeded
 //! stream (see `host::run_server`): raft-rs's own draw uses `rand::thread_rng`.
 
 mod bytes;
 mod disk;
 mod host;
+pub mod membership;
 mod observe;
 
 use std::sync::{Arc, Mutex};
@@ -39,6 +47,12 @@ crate::bug_catalog! {
         "answers a read as soon as its ReadState arrives, before the state machine has applied the read index",
     NoSession = "no-session":
         "applies a retried command again instead of answering it from the client's session",
+    LeaseWithoutCheckQuorum = "lease-without-check-quorum":
+        "turns check_quorum off at run time (raft-rs validates it only when the node is built) while reads stay LeaseBased: a leader cut off from the quorum keeps serving lease reads",
+    ReapplyConfChanges = "reapply-conf-changes":
+        "on restart, applies again the conf changes the recovered ConfState already holds (an old leave-joint turns a joint configuration simple on that node)",
+    RemovedLeaderLeads = "removed-leader-leads":
+        "lets a leader that applied its own removal go on leading, as raft-rs 0.7 does by itself: its next commit panics inside raft-rs",
 }
 
 /// The settings of a `raft-rs` scenario.
@@ -57,6 +71,10 @@ pub struct Settings {
     /// `ReadOnlyOption::LeaseBased` (which raft-rs allows only with check_quorum, so it is
     /// switched on too) instead of `Safe`.
     pub lease_reads: bool,
+    /// The apply stage's time per committed entry (a worker behind the Ready loop, as in
+    /// TiKV, applying in order): writes are answered and reads served only once applied,
+    /// and a restarted node replays its log through it.
+    pub apply_cost: Nanos,
     /// Pause between a client's operations, uniform up to this.
     pub think: Nanos,
     /// How long one attempt waits for a reply.
@@ -64,8 +82,29 @@ pub struct Settings {
     /// Attempts before a client gives up on an operation (recorded as unknown).
     pub attempts: u32,
     pub read_percent: u32,
-    /// After the last fault, a client write must be acknowledged within this.
+    /// After the last fault, a client write must be acknowledged within this (and the
+    /// membership changes must be done: check `membership`).
     pub liveness: Option<Nanos>,
+    /// The servers that are voters at the start; empty: every server. The others start
+    /// outside the configuration until a change adds them.
+    #[serde(
+        serialize_with = "sim::node_ref::ser_nodes",
+        deserialize_with = "sim::node_ref::nodes"
+    )]
+    pub voters: Vec<usize>,
+    /// Membership changes the leader is asked to make, in order (`ConfChangeV2`).
+    pub membership: Vec<membership::Change>,
+}
+
+impl Settings {
+    /// The voters at the start.
+    pub fn initial_voters(&self, servers: usize) -> Vec<usize> {
+        if self.voters.is_empty() {
+            (0..servers).collect()
+        } else {
+            self.voters.clone()
+        }
+    }
 }
 
 impl Default for Settings {
@@ -78,11 +117,14 @@ impl Default for Settings {
             pre_vote: true,
             check_quorum: true,
             lease_reads: false,
+            apply_cost: Nanos::from_millis(1),
             think: Nanos::from_millis(40),
             client_timeout: Nanos::from_millis(250),
             attempts: 12,
             read_percent: 35,
             liveness: Some(Nanos::from_secs(3)),
+            voters: Vec::new(),
+            membership: Vec::new(),
         }
     }
 }
@@ -93,6 +135,10 @@ pub struct RaftRs;
 struct Run {
     obs: Arc<Mutex<Observer>>,
     liveness: Option<Nanos>,
+    /// The voters after every change, and when the last change was asked for.
+    final_voters: Vec<usize>,
+    changes: usize,
+    last_change: Nanos,
     clients: usize,
 }
 
@@ -114,8 +160,15 @@ impl Running for Run {
         let live = self
             .liveness
             .filter(|_| serving.iter().filter(|&&s| s).count() > end.servers / 2);
+        obs.check_log_matching();
         if let Some(bound) = live {
             obs.check_liveness(end.last_fault_ns, bound.0, end.end_ns);
+            if self.changes > 0 {
+                let from = end.last_fault_ns.max(self.last_change.0);
+                if from + bound.0 <= end.end_ns {
+                    obs.check_membership(&self.final_voters, self.changes as u64);
+                }
+            }
         }
         let mut violations = obs.judged(end);
         // The checks every system gets.
@@ -159,8 +212,20 @@ impl System for RaftRs {
                 "at most one leader per term (raft-rs's own role and term)",
             ),
             (
+                "leader-completeness",
+                "a new leader's log holds every entry any node has applied",
+            ),
+            (
                 "state-machine-safety",
                 "no two nodes apply different entries at one index",
+            ),
+            (
+                "log-matching",
+                "in the logs the nodes hold at the end, an index with one term holds one entry, with the same entries before it",
+            ),
+            (
+                "raft-rs-asserts",
+                "raft-rs's own assertions hold (it panics when a node lost entries it acknowledged: a commit index beyond its log)",
             ),
             (
                 "commit-monotonic",
@@ -169,6 +234,10 @@ impl System for RaftRs {
             (
                 "liveness",
                 "after the last fault a client write is acknowledged within the bound",
+            ),
+            (
+                "membership",
+                "within the liveness bound after the last fault and change, a majority of the final voters has applied every requested change and left any joint configuration",
             ),
             (
                 "client-progress",
@@ -205,6 +274,13 @@ impl System for RaftRs {
         if servers == 0 {
             return Err("nodes: raft-rs needs at least one server".into());
         }
+        if let Some(&n) = s.voters.iter().find(|&&n| n >= servers) {
+            return Err(format!(
+                "voters: there is no server {}",
+                sim::node_ref::name(n)
+            ));
+        }
+        membership::voters_after(&s.initial_voters(servers), &s.membership, servers)?;
         Ok(())
     }
 
@@ -224,9 +300,14 @@ impl System for RaftRs {
                 host::run_client(ctx.clone(), servers, s.clone(), rec.client(&ctx), o.clone())
             });
         }
+        let initial = st.settings.initial_voters(servers);
         Box::new(Run {
             obs,
             liveness: st.settings.liveness,
+            final_voters: membership::voters_after(&initial, &st.settings.membership, servers)
+                .unwrap_or(initial),
+            changes: st.settings.membership.len(),
+            last_change: st.settings.membership.last().map_or(Nanos(0), |c| c.at),
             clients: st.settings.clients,
         })
     }

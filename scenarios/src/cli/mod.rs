@@ -273,8 +273,11 @@ struct BenchRaftArgs {
 
 #[derive(Debug, Args)]
 struct BenchScenarioArgs {
-    /// Scenario name or file (for example the first gossip or twopc built-in).
-    scenario: String,
+    /// Scenario names or files (for example the first gossip or twopc built-in); several
+    /// are measured one after another in one run, one line (or JSON line) each, to compare
+    /// systems on one schedule (`raft/partition-halves raft-rs/partition-halves`).
+    #[arg(required = true)]
+    scenario: Vec<String>,
     /// Seeds to run.
     #[arg(long, default_value_t = 100)]
     seeds: u64,
@@ -1078,15 +1081,22 @@ fn bench_scenario_cmd(a: BenchScenarioArgs) -> CmdResult {
     if a.seeds == 0 {
         return Err(BadInput("--seeds must be positive".into()));
     }
-    let s = scenario(&a.scenario)?;
-    let r = crate::bench::bench_scenario(&s, a.seeds);
-    if a.json {
-        println!("{}", serde_json::to_string(&r).expect("reports serialize"));
-    } else {
-        println!(
-            "{}: {} seeds in {:.2}s on one core: {:.1} seeds/s, {:.0}x real time ({} passed)",
-            s.name, r.seeds, r.wall_sec, r.seeds_per_sec, r.sim_sec_per_wall_sec, r.passed
-        );
+    // Every name is read before any is measured: a typo fails at once.
+    let all = a
+        .scenario
+        .iter()
+        .map(|n| scenario(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    for s in all {
+        let r = crate::bench::bench_scenario(&s, a.seeds);
+        if a.json {
+            println!("{}", serde_json::to_string(&r).expect("reports serialize"));
+        } else {
+            println!(
+                "{}: {} seeds in {:.2}s on one core: {:.1} seeds/s, {:.0}x real time ({} passed)",
+                s.name, r.seeds, r.wall_sec, r.seeds_per_sec, r.sim_sec_per_wall_sec, r.passed
+            );
+        }
     }
     Ok(0)
 }

@@ -22,10 +22,15 @@ pub fn put_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+/// Bytes as their length (u32) and themselves.
+pub fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_u32(out, b.len() as u32);
+    out.extend_from_slice(b);
+}
+
 /// A string as its length (u32) and its UTF-8 bytes.
 pub fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_u32(out, s.len() as u32);
-    out.extend_from_slice(s.as_bytes());
+    put_bytes(out, s.as_bytes());
 }
 
 /// Reads the binary form; every method fails on bytes that do not decode.
@@ -61,9 +66,13 @@ impl<'a> Cursor<'a> {
         let n = self.u32()? as usize;
         (n.saturating_mul(min) <= self.0.len()).then_some(n)
     }
-    pub fn str(&mut self) -> Option<&'a str> {
+    /// Length-prefixed bytes (`put_bytes`).
+    pub fn bytes(&mut self) -> Option<&'a [u8]> {
         let n = self.count(1)?;
-        std::str::from_utf8(self.take(n)?).ok()
+        self.take(n)
+    }
+    pub fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
     }
     pub fn string(&mut self) -> Option<String> {
         self.str().map(str::to_string)

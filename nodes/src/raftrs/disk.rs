@@ -22,8 +22,8 @@ use raft::eraftpb::{ConfState, Entry, EntryType, HardState};
 use raft::storage::MemStorage;
 use sim::disk::{Disk, File};
 
-use super::bytes::{checksum, put_bytes, put_u32, put_u64, Cursor};
 use super::observe::LogEntry;
+use crate::codec::{checksum, put_bytes, put_u32, put_u64, Cursor};
 
 const JOURNAL: &str = "raftrs.journal";
 const ENTRIES: u8 = 1;

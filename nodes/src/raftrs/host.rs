@@ -17,11 +17,11 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sim::{Nanos, NodeCtx};
 
-use super::bytes::{put_str, put_u64, Cursor};
 use super::disk::{ConfRecord, Journal};
 use super::membership::{conf_change, Change};
 use super::observe::{LogEntry, Observer};
 use super::{Bug, Settings};
+use crate::codec::{put_str, put_u64, Cursor};
 use crate::system::ClientRecorder;
 
 /// A client operation on the key-value store.
@@ -534,7 +534,7 @@ impl Server {
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             let log = entries.iter().map(|e| LogEntry {
                 term: e.term,
-                sum: super::bytes::checksum(&e.data),
+                sum: crate::codec::checksum(&e.data),
             });
             self.obs
                 .lock()

@@ -22,7 +22,6 @@
 //! Not modelled: snapshots and log compaction, learners, leadership transfer on demand. Election timeouts are drawn by the host from the node's seeded
 //! stream (see `host::run_server`): raft-rs's own draw uses `rand::thread_rng`.
 
-mod bytes;
 mod disk;
 mod host;
 pub mod membership;

@@ -170,7 +170,7 @@ impl Observer {
 
     pub fn applied(&mut self, node: usize, index: u64, term: u64, data: &[u8]) {
         self.applied_max[node] = self.applied_max[node].max(index);
-        let sum = super::bytes::checksum(data);
+        let sum = crate::codec::checksum(data);
         match self.applied.get(&index) {
             None => {
                 self.applied.insert(index, (term, sum, node));
@@ -351,7 +351,7 @@ mod tests {
         let mut o = Observer::new(2);
         o.config(1, &[1, 2], &[], 0);
         o.applied(0, 1, 1, b"x");
-        o.recovered(1, 0, log(&[(1, crate::raftrs::bytes::checksum(b"x"))]), 0);
+        o.recovered(1, 0, log(&[(1, crate::codec::checksum(b"x"))]), 0);
         o.role(1, 2, true, 0);
         assert!(o.violations.is_empty());
         o.appended(1, 1, log(&[(1, 0)]));

@@ -5,6 +5,8 @@
 //! - [`linearizability`]: Wing-Gong-Lowe search with P-compositionality and readable witnesses.
 //! - [`serializability`]: Elle-style dependency graphs and anomaly classification.
 //! - [`causality`]: vector-clock trace validation, causal delivery, conflict audits, ShiViz.
+//! - [`siblings`]: multi-value (sibling) stores: phantoms, dominated siblings, resurrections
+//!   and lost acknowledged writes, judged by the guarantee the store gives.
 //! - [`generate`]: deterministic generators of histories and traces, for tests and benches.
 
 pub mod causality;
@@ -14,6 +16,7 @@ pub mod generate;
 pub mod history;
 pub mod linearizability;
 pub mod serializability;
+pub mod siblings;
 pub mod value;
 
 pub use error::InputError;

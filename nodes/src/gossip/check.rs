@@ -49,6 +49,45 @@ fn push_with_ops(
     }
 }
 
+/// The history's final reads, once live servers have converged (the system has quiesced:
+/// the last fault is over, clients are quiet and every live replica is the same): each key
+/// read at each live server at the end of the run, as a client read there would return it,
+/// marked `"final": true` for `dst check siblings`. They are recorded by the harness as
+/// process `reader` (the node index after the last client) and take no simulated time, so
+/// the run and its trace are unchanged.
+fn final_reads(obs: &Observer, live: &[usize], reader: usize, end: &RunEnd<'_>) -> String {
+    let mut keys: BTreeSet<&str> = obs
+        .history
+        .iter()
+        .filter_map(|l| l.get("key")?.as_str())
+        .collect();
+    for &n in live {
+        keys.extend(obs.stores[n].0.keys().map(String::as_str));
+    }
+    let mut out = String::new();
+    for key in keys {
+        for &n in live {
+            let values: Vec<i64> = obs.stores[n]
+                .0
+                .get(key)
+                .into_iter()
+                .flatten()
+                .filter_map(|(_, v, _)| *v)
+                .collect();
+            let node = format!("n{}", n + 1);
+            for (kind, value) in [("invoke", json!(null)), ("ok", json!(values))] {
+                let line = json!({
+                    "process": reader, "type": kind, "f": "read", "key": key, "value": value,
+                    "time": end.end_ns, "final": true, "node": node,
+                });
+                out.push_str(&line.to_string());
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) -> SystemCheck {
     let mut v = Vec::new();
     let mut stats = serde_json::Map::new();
@@ -338,6 +377,9 @@ pub fn check_run(obs: &mut Observer, system: &GossipSystem, end: &RunEnd<'_>) ->
     for line in &obs.history {
         history.push_str(&line.to_string());
         history.push('\n');
+    }
+    if converged {
+        history.push_str(&final_reads(obs, &live, end.servers + system.clients, end));
     }
     SystemCheck {
         violations: v,

@@ -103,9 +103,11 @@ pub async fn run_client(
             .await;
         let now = ctx.world().now_ns();
         let mut o = obs.lock().unwrap();
+        let mut supersedes = None;
         let (kind, value) = match &reply {
             Some(ClientResult::Values(vs)) => ("ok", json!(vs)),
-            Some(ClientResult::Written) => {
+            Some(ClientResult::Written { superseded }) => {
+                supersedes = Some(superseded.clone());
                 if let ClientOp::Put { key, id, .. } | ClientOp::Delete { key, id } = &op {
                     let delete = matches!(op, ClientOp::Delete { .. });
                     o.acked.insert(
@@ -122,9 +124,13 @@ pub async fn run_client(
             }
             Some(ClientResult::Unsure) | None => ("info", value),
         };
-        o.record(json!({
+        let mut line = json!({
             "process": me, "type": kind, "f": f, "key": op.key(), "value": value, "time": now,
-        }));
+        });
+        if let Some(s) = supersedes {
+            line["supersedes"] = json!(s);
+        }
+        o.record(line);
         o.workload_end = o.workload_end.max(now);
     }
 }

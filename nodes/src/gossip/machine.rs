@@ -123,6 +123,8 @@ struct Pending {
     waiting: BTreeSet<usize>,
     /// Acks counted so far (what the count-duplicate-acks bug goes by).
     acks: usize,
+    /// The live values the write replaced at this coordinator, told to the client.
+    superseded: Vec<i64>,
     need: usize,
     deadline: u64,
 }
@@ -606,7 +608,9 @@ impl GossipMachine {
                             p.client,
                             GossipMsg::Reply {
                                 seq: p.seq,
-                                result: ClientResult::Written,
+                                result: ClientResult::Written {
+                                    superseded: p.superseded,
+                                },
                             },
                         );
                     }
@@ -631,6 +635,8 @@ impl GossipMachine {
         if !self.taken.insert(id) || self.store.holds(&key, id) {
             return; // a duplicate; the first copy's reply answers the client
         }
+        // The values this write replaces: its siblings here (tombstones have none).
+        let replaced = self.store.read(&key);
         let (version, superseded) = self
             .store
             .write(self.actor, &key, id, value, wall, &self.bugs);
@@ -660,7 +666,9 @@ impl GossipMachine {
                 client,
                 GossipMsg::Reply {
                     seq,
-                    result: ClientResult::Written,
+                    result: ClientResult::Written {
+                        superseded: replaced,
+                    },
                 },
             );
             return;
@@ -683,6 +691,7 @@ impl GossipMachine {
                 id,
                 waiting: peers.iter().copied().collect(),
                 acks: 0,
+                superseded: replaced,
                 need: want,
                 deadline: now + self.config.replicate_timeout.0,
             },

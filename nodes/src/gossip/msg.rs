@@ -50,8 +50,11 @@ impl ClientOp {
 pub enum ClientResult {
     /// The live sibling values of a key.
     Values(Vec<i64>),
-    /// The write is on enough replicas.
-    Written,
+    /// The write is on enough replicas. `superseded`: the live values the coordinator held
+    /// for the key when it took the write, which the write replaced (its causal context, as
+    /// a Dynamo-style store returns it): what lets a client-side checker know which values
+    /// must not come back.
+    Written { superseded: Vec<i64> },
     /// Too few replicas answered in time; the write may or may not survive.
     Unsure,
 }

@@ -21,6 +21,64 @@ pub enum CheckCommand {
     Txn(TxnArgs),
     /// Vector-clock trace validation and causal delivery (or a conflict audit with --audit).
     Causal(CausalArgs),
+    /// Multi-value (sibling) store histories: phantoms, dominated siblings, resurrections
+    /// and lost acknowledged writes, judged by the store's guarantee.
+    #[command(long_about = SIBLINGS_ABOUT)]
+    Siblings(SiblingsArgs),
+}
+
+const SIBLINGS_ABOUT: &str = "\
+Checks histories of a multi-value (sibling) key-value store, such as `dst run gossip/NAME \
+--history FILE` writes: native JSON lines with f put (or write), delete and read; a read's \
+ok value is the list of sibling values; a write may say what it superseded \
+(`\"supersedes\": [values]`, on its invocation as a client context or on its ok as the \
+store's report); a read issued after the system quiesced carries `\"final\": true`.
+
+Properties, for any store whose writes replace the siblings they have seen:
+  phantom            every value a read returns (or a write says it superseded) was written
+                     to that key by a put invoked before the read returned, not by a failed put
+  dominated-sibling  no read returns a value together with one that superseded it
+  resurrection       a judged read never returns a value superseded by a write acknowledged
+                     before the read began (or seen by an earlier read after quiescence)
+  lost-write         a judged read returns every put acknowledged before it began, unless a
+                     chain of writes that may have superseded it ends in a value it returns or
+                     in a delete (a write that does not say what it superseded may have
+                     superseded any write taken before it completed)
+
+Which reads are judged is the store's guarantee (--guarantee): eventual (default) judges only \
+reads after quiescence; quorum (R + W > N, reads merged by dominance) judges every read \
+invoked after the ack. Nothing is flagged that a correct sibling store can produce under \
+the stated guarantee. The format is described in checkers/FORMAT.md.
+
+Exit codes: 0 every file holds, 1 a violation, 2 bad input (one line naming the file and \
+line), 3 never (the check always decides). With several files: 1 if any has a violation, \
+else 2 if any is bad input, else 0. An empty history is valid, with a note.";
+
+/// What the store promises reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GuaranteeArg {
+    /// Eventual consistency: only reads after quiescence are judged.
+    Eventual,
+    /// Read and write quorums intersect (R + W > N): every read after an ack is judged.
+    Quorum,
+}
+
+#[derive(Debug, Args)]
+pub struct SiblingsArgs {
+    /// History files to check (native JSON lines).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// What the store promises reads, which decides which reads are judged for lost
+    /// writes and resurrections.
+    #[arg(long, value_enum, default_value = "eventual")]
+    pub guarantee: GuaranteeArg,
+    /// Treat reads invoked at or after this time (in the history's `time` units) as issued
+    /// after quiescence, as if marked `"final": true`.
+    #[arg(long, value_name = "TIME")]
+    pub final_from: Option<u64>,
+    /// Machine-readable output: one JSON document with a result per file.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// History formats accepted by `--format` (detected when absent).
@@ -279,6 +337,7 @@ pub fn run(cmd: CheckCommand) -> i32 {
         CheckCommand::Lin(args) => run_lin(&args),
         CheckCommand::Txn(args) => run_txn(&args),
         CheckCommand::Causal(args) => run_causal(&args),
+        CheckCommand::Siblings(args) => run_siblings(&args),
     }
 }
 
@@ -644,6 +703,83 @@ fn run_causal(args: &CausalArgs) -> i32 {
                     report.problems_total
                 );
             }
+        }
+    }
+    finish(args.json, &tally)
+}
+
+fn run_siblings(args: &SiblingsArgs) -> i32 {
+    use checkers::siblings::{self, Guarantee, Options};
+    let opts = Options {
+        guarantee: match args.guarantee {
+            GuaranteeArg::Eventual => Guarantee::Eventual,
+            GuaranteeArg::Quorum => Guarantee::Quorum,
+        },
+        final_from: args.final_from,
+    };
+    let mut tally = Tally::default();
+    for path in &args.files {
+        let name = path.display().to_string();
+        let start = Instant::now();
+        let report = match siblings::check_file(path, &opts) {
+            Ok(r) => r,
+            Err(e) => {
+                tally.bad_input(args.json, &name, &e);
+                continue;
+            }
+        };
+        tally.add(
+            report.verdict,
+            if report.is_valid() {
+                EXIT_HOLDS
+            } else {
+                EXIT_VIOLATION
+            },
+        );
+        tally.check_nanos += u128::from(report.check_nanos);
+        if args.json {
+            let parse_nanos = start
+                .elapsed()
+                .as_nanos()
+                .saturating_sub(u128::from(report.check_nanos));
+            tally.json_report(&report, &name, parse_nanos);
+            continue;
+        }
+        let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
+        for v in &report.violations {
+            *kinds.entry(v.kind).or_default() += 1;
+        }
+        let summary: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        println!(
+            "{name}: {} ({} ops, {} keys, {} reads judged under {}, checked in {}){}",
+            report.verdict,
+            report.ops,
+            report.keys,
+            report.judged_reads,
+            report.guarantee,
+            fmt_nanos(u128::from(report.check_nanos)),
+            if summary.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", summary.join(", "))
+            }
+        );
+        const SHOW: usize = 10;
+        for v in report.violations.iter().take(SHOW) {
+            let more = match v.repeats {
+                0 => String::new(),
+                n => format!(" (and {n} more reads)"),
+            };
+            println!("  {}: {}{more}", v.kind, v.message);
+        }
+        if report.violations_total > SHOW {
+            println!(
+                "  ... {} violations in all (use --json for more)",
+                report.violations_total
+            );
+        }
+        for n in &report.notes {
+            println!("  note: {n}");
         }
     }
     finish(args.json, &tally)

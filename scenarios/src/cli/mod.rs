@@ -71,7 +71,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
-    /// Check recorded histories (linearizability, causality, serializability).
+    /// Check recorded histories (linearizability, causality, serializability, siblings).
     #[command(subcommand)]
     Check(check::CheckCommand),
     /// Measure throughput.

@@ -224,7 +224,14 @@ struct Out {
 }
 
 impl Out {
-    fn push(&mut self, kind: &'static str, key: &Value, subject: usize, message: String, lines: Vec<usize>) {
+    fn push(
+        &mut self,
+        kind: &'static str,
+        key: &Value,
+        subject: usize,
+        message: String,
+        lines: Vec<usize>,
+    ) {
         let id = (kind, key.to_string(), subject);
         if let Some(at) = self.seen.get(&id) {
             if let Some(i) = *at {
@@ -401,7 +408,10 @@ impl<'a> KeyCheck<'a> {
         }
         if let Some(&f) = self.failed.get(v) {
             return Some((
-                format!("written only by a put that failed (line {})", self.ops[f].line),
+                format!(
+                    "written only by a put that failed (line {})",
+                    self.ops[f].line
+                ),
                 vec![self.ops[f].line],
             ));
         }
@@ -509,7 +519,8 @@ impl<'a> KeyCheck<'a> {
             });
             if let Some(x) = established {
                 let xo = &self.ops[x];
-                let how = if xo.outcome == Outcome::Ok && xo.complete.is_some_and(|c| c < op.invoke) {
+                let how = if xo.outcome == Outcome::Ok && xo.complete.is_some_and(|c| c < op.invoke)
+                {
                     format!("acknowledged at line {}", xo.ret_line.unwrap_or(xo.line))
                 } else {
                     "seen by an earlier read after quiescence".to_string()

@@ -5,8 +5,8 @@
 //! (integer), `type` (invoke, ok, fail, info) and `f` (put or write, delete, read), and an
 //! invocation its `key`. A put's invocation carries the written `value`; a read's `ok`
 //! carries the sibling values as a list (`[]` or `null`: nothing). `supersedes` (a list of
-//! values, on a write's invocation as a client context or on its `ok` as the store's
-//! report) and `final` (`true` on a read issued after the system quiesced) are optional.
+//! values, on a write's invocation as a client context or on its completion as the
+//! store's report) and `final` (`true` on a read issued after the system quiesced) are optional.
 //! Other fields are ignored, so recorders may add their own. `time` is either on every
 //! client line or on none: events are ordered by time (ties by line), else by line.
 //!
@@ -124,7 +124,9 @@ fn read_line(source: &str, lineno: usize, t: &str) -> Result<Option<Line>, Input
             err(
                 source,
                 lineno,
-                format!("expected `process` to be an integer (or a string for a nemesis), found {p}"),
+                format!(
+                    "expected `process` to be an integer (or a string for a nemesis), found {p}"
+                ),
             )
         })?,
     };
@@ -146,7 +148,13 @@ fn read_line(source: &str, lineno: usize, t: &str) -> Result<Option<Line>, Input
         }
     };
     let f = match o.get("f") {
-        None => return Err(err(source, lineno, "expected an `f` field: put, delete or read")),
+        None => {
+            return Err(err(
+                source,
+                lineno,
+                "expected an `f` field: put, delete or read",
+            ))
+        }
         Some(f) => match f.as_str() {
             Some("put" | "write") => OpKind::Put,
             Some("delete") => OpKind::Delete,
@@ -270,7 +278,11 @@ pub fn parse(source: &str, text: &str) -> Result<Parsed, InputError> {
                 ));
             }
             let Some(key) = l.key else {
-                return Err(err(source, lineno, "expected a `key` field on the invocation"));
+                return Err(err(
+                    source,
+                    lineno,
+                    "expected a `key` field on the invocation",
+                ));
             };
             let value = match (l.f, l.value) {
                 (OpKind::Put, None | Some(serde_json::Value::Null)) => {
@@ -338,22 +350,22 @@ pub fn parse(source: &str, text: &str) -> Result<Parsed, InputError> {
         }
         op.ret_line = Some(lineno);
         op.is_final |= l.is_final;
+        // What a write superseded, if it took effect: on an `info` too (the store may say
+        // what it replaced even when it cannot say whether the write will last).
+        if let Some(sup) = l.supersedes {
+            op.supersedes.get_or_insert_with(Vec::new).extend(sup);
+        }
         match l.kind.as_str() {
             "ok" => {
                 op.outcome = Outcome::Ok;
                 op.complete = Some(pos);
-                if let Some(s) = l.supersedes {
-                    op.supersedes.get_or_insert_with(Vec::new).extend(s);
-                }
                 if op.kind == OpKind::Read {
                     op.result = match l.value {
-                        None => {
-                            return Err(err(
-                                source,
-                                lineno,
-                                "expected the read's sibling values as `value` (a list; [] for none)",
-                            ))
-                        }
+                        None => return Err(err(
+                            source,
+                            lineno,
+                            "expected the read's sibling values as `value` (a list; [] for none)",
+                        )),
                         Some(serde_json::Value::Null) => Vec::new(),
                         Some(serde_json::Value::Array(a)) => {
                             a.iter().map(Value::from_json).collect()
@@ -409,7 +421,9 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_read_naming_the_line() {
         let put = "{\"process\":1,\"type\":\"invoke\",\"f\":\"put\",\"key\":\"k\",\"value\":5}";
-        let (line, m) = msg(&format!("{put}\n{{\"process\":1,\"type\":\"ok\",\"f\":\"pu"));
+        let (line, m) = msg(&format!(
+            "{put}\n{{\"process\":1,\"type\":\"ok\",\"f\":\"pu"
+        ));
         assert_eq!(line, 2);
         assert!(m.contains("truncated"), "{m}");
         let (line, m) = msg("{\"process\":1,\"type\":\"invoke\",\"f\":\"cas\",\"key\":\"k\"}");

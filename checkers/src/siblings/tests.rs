@@ -18,12 +18,22 @@ impl H {
         self
     }
     fn put(self, p: i64, v: i64, sup: J) -> Self {
-        self.ev(p, "invoke", "put", json!(v), json!({}))
-            .ev(p, "ok", "put", json!(v), sup_field(sup))
+        self.ev(p, "invoke", "put", json!(v), json!({})).ev(
+            p,
+            "ok",
+            "put",
+            json!(v),
+            sup_field(sup),
+        )
     }
     fn del(self, p: i64, sup: J) -> Self {
-        self.ev(p, "invoke", "delete", J::Null, json!({}))
-            .ev(p, "ok", "delete", J::Null, sup_field(sup))
+        self.ev(p, "invoke", "delete", J::Null, json!({})).ev(
+            p,
+            "ok",
+            "delete",
+            J::Null,
+            sup_field(sup),
+        )
     }
     fn read(self, p: i64, seen: J, fin: bool) -> Self {
         self.ev(p, "invoke", "read", J::Null, json!({"final": fin}))
@@ -81,7 +91,12 @@ fn a_correct_sibling_history_holds() {
     // Under quorum the stale read of [1] after 3 was acknowledged is a resurrection, and
     // 2 and 3 are lost to it.
     let r = run(&h, Guarantee::Quorum);
-    assert_eq!(kinds(&r), ["lost-write", "resurrection"], "{:?}", r.violations);
+    assert_eq!(
+        kinds(&r),
+        ["lost-write", "resurrection"],
+        "{:?}",
+        r.violations
+    );
 }
 
 #[test]
@@ -95,10 +110,21 @@ fn phantoms_are_values_nobody_wrote_to_the_key_before_the_read_returned() {
             .ev(3, "fail", "put", json!(8), json!({}))
     };
     for (h, why) in [
-        (H::default().put(1, 1, json!([])).read(2, json!([1, 9]), false), "never written"),
-        (other(H::default()).read(2, json!([7]), false), "written only to other"),
+        (
+            H::default()
+                .put(1, 1, json!([]))
+                .read(2, json!([1, 9]), false),
+            "never written",
+        ),
+        (
+            other(H::default()).read(2, json!([7]), false),
+            "written only to other",
+        ),
         (failed(H::default()).read(2, json!([8]), false), "failed"),
-        (H::default().read(2, json!([5]), false).put(1, 5, json!([])), "invoked later"),
+        (
+            H::default().read(2, json!([5]), false).put(1, 5, json!([])),
+            "invoked later",
+        ),
         (H::default().put(1, 1, json!([6])), "never written"),
     ] {
         let r = run(&h, Guarantee::Quorum);
@@ -183,7 +209,11 @@ fn an_acknowledged_put_is_visible_after_quiescence_unless_something_superseded_i
         .read(1, json!([]), true);
     let r = run(&h, Guarantee::Eventual);
     assert_eq!(kinds(&r), ["lost-write"], "{:?}", r.violations);
-    assert!(r.violations[0].message.contains("put of 1"), "{:?}", r.violations);
+    assert!(
+        r.violations[0].message.contains("put of 1"),
+        "{:?}",
+        r.violations
+    );
     // A put whose value the read shows, and that superseded it, does.
     let h = H::default()
         .put(1, 1, json!([]))
@@ -197,7 +227,13 @@ fn the_guarantee_decides_which_reads_are_judged() {
     let h = H::default().put(1, 1, json!([])).read(2, json!([]), false);
     let r = run(&h, Guarantee::Eventual);
     assert!(r.is_valid());
-    assert!(r.notes.iter().any(|n| n.contains("no read after quiescence")), "{:?}", r.notes);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("no read after quiescence")),
+        "{:?}",
+        r.notes
+    );
     assert_eq!(kinds(&run(&h, Guarantee::Quorum)), ["lost-write"]);
     // A read that began before the ack is not judged against it, even under quorum.
     let h = H::default()

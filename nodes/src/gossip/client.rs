@@ -1,6 +1,8 @@
 //! Clients: simulated processes that put, delete and read a few keys at random servers
 //! and record what they were told. A write the server confirms is "acknowledged" and must
-//! never be lost; one that timed out or came back unsure is indeterminate (`info`).
+//! never be lost; one that timed out or came back unsure is indeterminate (`info`). The
+//! server's answer to a write names the values it superseded, recorded as `supersedes`, so
+//! a checker reading only the history knows which values must not come back.
 //! Clients stop after the workload period, so the run ends with a quiet convergence phase.
 
 use std::sync::{Arc, Mutex};
@@ -122,7 +124,11 @@ pub async fn run_client(
                 }
                 ("ok", value)
             }
-            Some(ClientResult::Unsure) | None => ("info", value),
+            Some(ClientResult::Unsure { superseded }) => {
+                supersedes = Some(superseded.clone());
+                ("info", value)
+            }
+            None => ("info", value),
         };
         let mut line = json!({
             "process": me, "type": kind, "f": f, "key": op.key(), "value": value, "time": now,

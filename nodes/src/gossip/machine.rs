@@ -328,7 +328,9 @@ impl GossipMachine {
                 p.client,
                 GossipMsg::Reply {
                     seq: p.seq,
-                    result: ClientResult::Unsure,
+                    result: ClientResult::Unsure {
+                        superseded: p.superseded,
+                    },
                 },
             );
         }

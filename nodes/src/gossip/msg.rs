@@ -55,8 +55,9 @@ pub enum ClientResult {
     /// a Dynamo-style store returns it): what lets a client-side checker know which values
     /// must not come back.
     Written { superseded: Vec<i64> },
-    /// Too few replicas answered in time; the write may or may not survive.
-    Unsure,
+    /// Too few replicas answered in time; the write may or may not survive. If it does, it
+    /// superseded `superseded` (taken here, as for `Written`).
+    Unsure { superseded: Vec<i64> },
 }
 
 #[derive(Debug, Clone)]

@@ -31,8 +31,8 @@ const SIBLINGS_ABOUT: &str = "\
 Checks histories of a multi-value (sibling) key-value store, such as `dst run gossip/NAME \
 --history FILE` writes: native JSON lines with f put (or write), delete and read; a read's \
 ok value is the list of sibling values; a write may say what it superseded \
-(`\"supersedes\": [values]`, on its invocation as a client context or on its ok as the \
-store's report); a read issued after the system quiesced carries `\"final\": true`.
+(`\"supersedes\": [values]`, on its invocation as a client context or on its completion as \
+the store's report); a read issued after the system quiesced carries `\"final\": true`.
 
 Properties, for any store whose writes replace the siblings they have seen:
   phantom            every value a read returns (or a write says it superseded) was written

@@ -186,7 +186,8 @@ pub fn check(parsed: &Parsed, opts: &Options) -> Report {
     }
     if reused > 0 {
         notes.push(format!(
-            "{reused} values were written more than once to the same key: they are checked for phantoms and visibility, not as superseded or superseding"
+            "{reused} {} written more than once to the same key: checked for phantoms and visibility, not as superseded or superseding",
+            if reused == 1 { "value was" } else { "values were" },
         ));
     }
     let unstated = ops
@@ -195,7 +196,9 @@ pub fn check(parsed: &Parsed, opts: &Options) -> Report {
         .count();
     if unstated > 0 && out.judged > 0 {
         notes.push(format!(
-            "{unstated} writes do not say what they superseded: each may have superseded any write taken before it completed"
+            "{unstated} {} not say what {} superseded: each may have superseded any write taken before it completed",
+            if unstated == 1 { "write does" } else { "writes do" },
+            if unstated == 1 { "it" } else { "they" },
         ));
     }
     Report {
@@ -219,8 +222,8 @@ struct Out {
     list: Vec<Violation>,
     total: usize,
     judged: usize,
-    /// (kind, key, subject line) already reported, to its index in `list`.
-    seen: BTreeMap<(&'static str, String, usize), Option<usize>>,
+    /// (kind, key, subject line, subject value) already reported, to its index in `list`.
+    seen: BTreeMap<(&'static str, String, usize, String), Option<usize>>,
 }
 
 impl Out {
@@ -228,11 +231,11 @@ impl Out {
         &mut self,
         kind: &'static str,
         key: &Value,
-        subject: usize,
+        subject: (usize, String),
         message: String,
         lines: Vec<usize>,
     ) {
-        let id = (kind, key.to_string(), subject);
+        let id = (kind, key.to_string(), subject.0, subject.1);
         if let Some(at) = self.seen.get(&id) {
             if let Some(i) = *at {
                 self.list[i].repeats += 1;
@@ -439,7 +442,7 @@ impl<'a> KeyCheck<'a> {
                     out.push(
                         "phantom",
                         self.key,
-                        op.line,
+                        (op.line, v.to_string()),
                         format!(
                             "read of {} at line {} returned {v}, {why}",
                             self.key.bare(),
@@ -458,7 +461,7 @@ impl<'a> KeyCheck<'a> {
                     out.push(
                         "phantom",
                         self.key,
-                        op.line,
+                        (op.line, v.to_string()),
                         format!(
                             "the {} of {} at line {} says it superseded {v}, {why}",
                             op.kind.name(),
@@ -485,7 +488,7 @@ impl<'a> KeyCheck<'a> {
                 out.push(
                     "dominated-sibling",
                     self.key,
-                    op.line,
+                    (op.line, v.to_string()),
                     format!(
                         "read of {} at line {} returned {v} together with {xv}, which superseded it (put at line {}, superseded by the write at line {})",
                         self.key.bare(),
@@ -528,7 +531,7 @@ impl<'a> KeyCheck<'a> {
                 out.push(
                     "resurrection",
                     self.key,
-                    self.ops[w].line,
+                    (self.ops[w].line, String::new()),
                     format!(
                         "read of {} at line {} ({}) returned {v} (put at line {}), which the {} at line {} superseded, {how}",
                         self.key.bare(),
@@ -617,7 +620,7 @@ impl<'a> KeyCheck<'a> {
             out.push(
                 "lost-write",
                 self.key,
-                wo.line,
+                (wo.line, String::new()),
                 format!(
                     "read of {} at line {} ({}) returned {} without the acknowledged put of {} (line {}, acknowledged at line {}), and no write that may have superseded it accounts for that",
                     self.key.bare(),

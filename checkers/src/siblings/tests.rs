@@ -273,3 +273,62 @@ fn the_same_violation_seen_by_several_reads_is_listed_once() {
     assert_eq!(r.violations_total, 1);
     assert_eq!(r.violations[0].repeats, 2);
 }
+
+fn sample() -> String {
+    H::default()
+        .put(1, 1, json!([]))
+        .ev(2, "invoke", "put", json!(2), json!({}))
+        .read(1, json!([1, 2]), false)
+        .ev(2, "info", "put", json!(2), json!({"supersedes": []}))
+        .del(1, json!([1, 2]))
+        .read(2, json!([]), true)
+        .text()
+}
+
+#[test]
+fn phantoms_of_one_read_are_listed_each() {
+    let h = H::default().read(1, json!([7, 8]), false);
+    let r = run(&h, Guarantee::Eventual);
+    assert_eq!(r.violations_total, 2, "{:?}", r.violations);
+}
+
+proptest::proptest! {
+    /// A history cut anywhere is either read as the lines before the cut (a cut at a line
+    /// end) or refused naming the cut line: never read as something else, never a panic.
+    #[test]
+    fn a_cut_history_is_refused_at_the_cut_line_or_read_as_its_whole_lines(at in 0usize..2000) {
+        let text = sample();
+        let at = at.min(text.len());
+        let cut = &text[..at];
+        let whole_lines = cut.lines().count();
+        match check_str("h", cut, &Options::default()) {
+            Ok(r) => {
+                // Only whole lines were read: every one of them is a complete object.
+                let full: Vec<&str> = text.lines().collect();
+                for (i, l) in cut.lines().enumerate() {
+                    proptest::prop_assert_eq!(l, full[i]);
+                }
+                proptest::prop_assert!(r.ops <= 6);
+            }
+            Err(e) => {
+                proptest::prop_assert_eq!(e.line, whole_lines, "{}", e);
+                proptest::prop_assert!(!e.message.contains('\n'));
+            }
+        }
+    }
+
+    /// Dropping any one line gives a verdict or a one-line error, never a panic.
+    #[test]
+    fn a_history_missing_a_line_is_judged_or_refused_in_one_line(drop in 0usize..12) {
+        let text: String = sample()
+            .lines()
+            .enumerate()
+            .filter(|(i, _)| *i != drop)
+            .map(|(_, l)| format!("{l}\n"))
+            .collect();
+        match check_str("h", &text, &Options::default()) {
+            Ok(r) => proptest::prop_assert!(r.verdict == "valid" || r.verdict == "invalid"),
+            Err(e) => proptest::prop_assert!(e.line >= 1 && !e.to_string().contains('\n')),
+        }
+    }
+}

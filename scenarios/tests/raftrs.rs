@@ -86,18 +86,14 @@ fn the_seed_corpus_replays_to_its_recorded_verdicts() {
 
 /// When each membership change of a raft-rs scenario is asked for (ns).
 fn change_times(s: &scenarios::scenario::Scenario) -> Vec<u64> {
-    let settings: nodes::raftrs::Settings = toml::Value::Table(s.settings.clone())
-        .try_into()
-        .unwrap();
+    let settings: nodes::raftrs::Settings =
+        toml::Value::Table(s.settings.clone()).try_into().unwrap();
     settings.membership.iter().map(|c| c.at.0).collect()
 }
 
 /// The client events of a run before `until` (ns): what a check that stopped at the last
 /// membership change would see.
-fn history_before(
-    r: scenarios::runner::RunResult,
-    until: u64,
-) -> Vec<checkers::history::Event> {
+fn history_before(r: scenarios::runner::RunResult, until: u64) -> Vec<checkers::history::Event> {
     let Some(nodes::system::ClientHistory::Events(events)) = r.history else {
         panic!("raft-rs records its client history as events");
     };
@@ -129,7 +125,10 @@ fn membership_changes_keep_clients_working_and_their_history_checked() {
             .into_iter()
             .filter(|e| e.kind == EventKind::Ok && e.time.is_some_and(|t| t > first))
             .count();
-        assert!(during > 10, "{name}: {during} operations completed during the changes");
+        assert!(
+            during > 10,
+            "{name}: {during} operations completed during the changes"
+        );
     }
     let s = scenarios::builtin::find("raft-rs/membership-partitions").unwrap();
     let last = *change_times(&s).last().unwrap();
@@ -142,7 +141,11 @@ fn membership_changes_keep_clients_working_and_their_history_checked() {
             .iter()
             .any(|v| v.check == "linearizability");
         let early = nodes::system::check_history(history_before(r, last), ModelKind::Kv, "t");
-        flagged && early.violations.iter().any(|v| v.check == "linearizability")
+        flagged
+            && early
+                .violations
+                .iter()
+                .any(|v| v.check == "linearizability")
     });
     assert!(
         caught,

@@ -231,9 +231,9 @@ struct Replayed {
     keep: usize,
 }
 
-/// Replays the journal `data` given the sync-point file's bytes; `Err` says why the node
-/// must not start on it.
-fn replay(data: &[u8], synced: &[u8]) -> Result<Replayed, String> {
+/// Replays the journal `data` given what the sync-point file says; `Err` says why the
+/// node must not start on it.
+fn replay(data: &[u8], synced: Synced) -> Result<Replayed, String> {
     let mut log: Vec<Entry> = Vec::new();
     let mut hs = HardState::default();
     let mut confs: Vec<ConfRecord> = Vec::new();
@@ -260,7 +260,6 @@ fn replay(data: &[u8], synced: &[u8]) -> Result<Replayed, String> {
         }
         at += 12 + n;
     }
-    let synced = decode_synced(synced);
     if let Synced::Len(s) = synced {
         if (data.len() as u64) < s {
             return Err(format!(
@@ -310,13 +309,18 @@ impl Journal {
         };
         let len = file.len().await?;
         let data = file.read_at(0, len).await?;
-        let point = synced.read_at(0, 2 * SYNCED_COPY as u64).await?;
+        // An unreadable sync point matters only if the journal is damaged: the next sync
+        // rewrites it (and a rewrite remaps a bad sector).
+        let point = match synced.read_at(0, 2 * SYNCED_COPY as u64).await {
+            Ok(bytes) => decode_synced(&bytes),
+            Err(_) => Synced::Unreadable,
+        };
         let Replayed {
             log,
             hs,
             confs,
             keep,
-        } = replay(&data, &point).map_err(io::Error::other)?;
+        } = replay(&data, point).map_err(io::Error::other)?;
         let cut = data.len() as u64 - keep as u64;
         if cut > 0 {
             file.set_len(keep as u64).await?;
@@ -450,7 +454,7 @@ mod tests {
     #[test]
     fn a_synced_journal_replays_every_record() {
         let (data, point) = synced_journal();
-        let r = replay(&data, &point).unwrap();
+        let r = replay(&data, decode_synced(&point)).unwrap();
         assert_eq!(r.keep, data.len());
         assert_eq!(r.log.len(), 3);
         assert_eq!(r.hs, hard_state(1, 2, 3));
@@ -464,7 +468,7 @@ mod tests {
         for cut in 1..unsynced.len() {
             let mut data = synced.clone();
             data.extend(&unsynced[..cut]);
-            let r = replay(&data, &point).unwrap();
+            let r = replay(&data, decode_synced(&point)).unwrap();
             // A whole record that landed stays (it is good, only never acted on).
             let whole = if cut >= first { first } else { 0 };
             assert_eq!(r.keep, synced.len() + whole, "torn after {cut} bytes");
@@ -476,7 +480,10 @@ mod tests {
         let mut torn = unsynced.clone();
         torn[..first].fill(0);
         data.extend(&torn);
-        assert_eq!(replay(&data, &point).unwrap().keep, synced.len());
+        assert_eq!(
+            replay(&data, decode_synced(&point)).unwrap().keep,
+            synced.len()
+        );
     }
 
     /// The regression of `raft-rs/disk-corrupt-elect` seed 93: the last synced record (a
@@ -490,7 +497,7 @@ mod tests {
         for bit in 0..data.len() * 8 {
             let mut bad = data.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
-            let err = replay(&bad, &point)
+            let err = replay(&bad, decode_synced(&point))
                 .err()
                 .unwrap_or_else(|| panic!("bit {bit} flipped and recovery went on"));
             assert!(err.contains("inside the"), "{err}");
@@ -500,7 +507,7 @@ mod tests {
         let last = bad.len() - 1;
         bad[last - 20] ^= 0x10;
         bad[last] ^= 0x01;
-        assert!(replay(&bad, &point).is_err());
+        assert!(replay(&bad, decode_synced(&point)).is_err());
     }
 
     #[test]
@@ -512,15 +519,18 @@ mod tests {
             let mut p = point.clone();
             p[bit / 8] ^= 1 << (bit % 8);
             assert_eq!(decode_synced(&p), Synced::Len(data.len() as u64));
-            assert!(replay(&bad, &p).is_err(), "bit {bit} of the sync point");
+            assert!(
+                replay(&bad, decode_synced(&p)).is_err(),
+                "bit {bit} of the sync point"
+            );
         }
         // No copy readable: a clean journal still starts, a damaged one does not.
         let mut p = point.clone();
         p[0] ^= 1;
         p[SYNCED_COPY] ^= 1;
         assert_eq!(decode_synced(&p), Synced::Unreadable);
-        assert_eq!(replay(&data, &p).unwrap().keep, data.len());
-        let err = replay(&bad, &p).err().unwrap();
+        assert_eq!(replay(&data, decode_synced(&p)).unwrap().keep, data.len());
+        let err = replay(&bad, decode_synced(&p)).err().unwrap();
         assert!(err.contains("no copy of its synced length"), "{err}");
     }
 
@@ -539,9 +549,9 @@ mod tests {
     fn a_journal_shorter_than_its_synced_length_refuses() {
         let (data, point) = synced_journal();
         let first = batch(&entries(1, 3, 1), Some(hard_state(1, 2, 2))).len();
-        let err = replay(&data[..first], &point).err().unwrap();
+        let err = replay(&data[..first], decode_synced(&point)).err().unwrap();
         assert!(err.contains("lost synced records"), "{err}");
         // Before any sync point was written, a torn journal is all tail.
-        assert_eq!(replay(&data[..first / 2], &[]).unwrap().keep, 0);
+        assert_eq!(replay(&data[..first / 2], Synced::Never).unwrap().keep, 0);
     }
 }

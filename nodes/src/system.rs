@@ -321,8 +321,9 @@ pub trait System: Send + Sync + 'static {
     }
 
     /// The disk fault families a swarm run may draw for this system, each one it claims
-    /// to survive. Default: none (a system that keeps state only in memory loses it to a
-    /// power loss by design).
+    /// to survive; a schedule borrowed through [`System::runs_schedules_of`] with a family
+    /// it does not claim is left out too. Default: none (a system that keeps state only in
+    /// memory loses it to a power loss by design).
     fn swarm_disk(&self) -> SwarmDisk {
         SwarmDisk::default()
     }
@@ -330,7 +331,9 @@ pub trait System: Send + Sync + 'static {
     /// Another registered system of the same shape (servers, clients, a leader) whose
     /// built-in fault schedules this one also runs: each scenario `OTHER/X` gives a
     /// scenario `NAME/X` with the same cluster, network, disk, clocks and faults, and this
-    /// system's default settings. Nothing is copied: the schedules stay in one place.
+    /// system's default settings, except schedules whose disk faults this system does not
+    /// claim to survive ([`System::swarm_disk`]). Nothing is copied: the schedules stay in
+    /// one place.
     fn runs_schedules_of(&self) -> Option<&'static str> {
         None
     }

@@ -138,7 +138,11 @@ impl Registry {
                 if let Some(other) = sys.runs_schedules_of() {
                     self.lookup(other)
                         .map_err(|e| format!("system {}: runs_schedules_of: {e}", sys.name()))?;
-                    for s in v.iter().filter(|s| s.system.name() == other) {
+                    let claims = sys.swarm_disk();
+                    for s in v
+                        .iter()
+                        .filter(|s| s.system.name() == other && claims_cover(claims, s))
+                    {
                         borrowed.push(borrow_schedule(s, sys)?);
                     }
                 }
@@ -269,6 +273,23 @@ impl Registry {
 
 /// `source`'s cluster, network, disk, clocks and fault schedule with `system` under test in
 /// its default settings, named `SYSTEM/X` for `OTHER/X`.
+/// Whether a system claiming `claims` (`System::swarm_disk`, the disk fault families it
+/// says it survives) claims to survive the disk faults of schedule `s`. A borrowed
+/// schedule it does not is left out, as swarm runs never draw it: a system that keeps one
+/// copy of what it acknowledged (raft-rs, two-phase commit) cannot pass lying fsyncs, and
+/// a scenario that must fail is no test of it.
+fn claims_cover(claims: nodes::system::SwarmDisk, s: &Scenario) -> bool {
+    let f = &s.disk.faults;
+    let power_loss = s
+        .faults
+        .iter()
+        .any(|x| matches!(x.fault, crate::scenario::Fault::CrashAll));
+    (claims.lying_fsync || f.lying_fsync == 0.0)
+        && (claims.failing_fsync || f.fsync_failure == 0.0)
+        && (claims.full_disk || s.disk.capacity.is_none())
+        && (claims.power_loss || !power_loss)
+}
+
 fn borrow_schedule(source: &Scenario, system: &Arc<dyn DynSystem>) -> Result<Scenario, String> {
     let mut s = source.clone();
     let rest = source
@@ -370,6 +391,52 @@ mod tests {
         let s = r.find("echo/halves").unwrap();
         let report = crate::runner::run_scenario(&s, 1, &RunOptions::default()).report;
         assert_eq!(report.verdict, crate::report::Verdict::Pass, "{report:?}");
+    }
+
+    #[test]
+    fn a_borrowed_schedule_needs_its_disk_faults_claimed() {
+        use crate::scenario::{Fault, Scheduled};
+        use nodes::system::SwarmDisk;
+        let plain = with_echo().find("relay/crash-restart").unwrap();
+        let none = SwarmDisk::default();
+        assert!(claims_cover(none, &plain));
+        let mut lying = plain.clone();
+        lying.disk.faults.lying_fsync = 0.2;
+        assert!(!claims_cover(none, &lying));
+        assert!(claims_cover(
+            SwarmDisk {
+                lying_fsync: true,
+                ..none
+            },
+            &lying
+        ));
+        let mut failing = plain.clone();
+        failing.disk.faults.fsync_failure = 0.01;
+        let no_failing = SwarmDisk {
+            failing_fsync: false,
+            ..SwarmDisk::ALL
+        };
+        assert!(!claims_cover(no_failing, &failing));
+        let mut full = plain.clone();
+        full.disk.capacity = Some(1 << 20);
+        assert!(!claims_cover(none, &full));
+        let mut power = plain.clone();
+        power
+            .faults
+            .push(Scheduled::new(sim::Nanos::from_millis(1), Fault::CrashAll));
+        assert!(!claims_cover(none, &power));
+        for s in [&lying, &failing, &full, &power] {
+            assert!(claims_cover(SwarmDisk::ALL, s));
+        }
+        // Registered: echo claims no disk family, so relay's schedule with a lying fsync
+        // is not borrowed while the others are.
+        let base = with_echo().of_system("echo").len();
+        lying.name = "relay/lying".into();
+        let r = with_echo().scenario_file("relay/lying", &crate::file::to_toml(&lying));
+        assert!(r.find("relay/lying").is_some());
+        assert!(r.find("echo/lying").is_none());
+        assert!(r.find("echo/crash-restart").is_some());
+        assert_eq!(r.of_system("echo").len(), base);
     }
 
     #[test]

@@ -9,8 +9,9 @@
 //!   sessions, ReadIndex reads (`ReadOnlySafe`, or `LeaseBased` with `lease_reads`), and
 //!   clients that record through the harness's recorder (model kv). A panic inside
 //!   raft-rs stops that server and is reported (check `raft-rs-asserts`).
-//! - `disk`: entries and HardState in a checksummed journal on the simulated disk;
-//!   recovery cuts a torn or unsynced tail.
+//! - `disk`: entries and HardState in a checksummed journal on the simulated disk, with
+//!   its synced length in a sync-point file; recovery cuts a torn tail past the synced
+//!   length and refuses to start on damage inside it.
 //! - `observe`: election safety, leader completeness, state machine safety, log matching
 //!   over the final logs, commit monotonicity, raft-rs's assertions, liveness; the judge
 //!   adds the checks every system gets (`client-progress`, `refused-start`).
@@ -335,9 +336,9 @@ impl System for RaftRs {
         Some("raft")
     }
 
-    /// Not lying fsyncs: raft-rs panics when a leader's commit index reaches past a
-    /// follower's log that a lying fsync cut short (storage must be durable, its
-    /// documented assumption).
+    /// Not lying fsyncs (neither drawn in swarm runs nor borrowed from `raft/`): raft-rs
+    /// panics when a leader's commit index reaches past a follower's log that a lying
+    /// fsync cut short (storage must be durable, its documented assumption).
     fn swarm_disk(&self) -> crate::system::SwarmDisk {
         crate::system::SwarmDisk {
             lying_fsync: false,

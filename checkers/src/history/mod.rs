@@ -9,6 +9,7 @@
 //! `:nemesis`) are not client operations and are skipped. This module does not interpret
 //! values: that is the job of a model or of the transaction reader.
 
+pub mod compact;
 pub mod edn;
 pub mod jepsen_log;
 pub mod native;
@@ -395,15 +396,25 @@ pub struct Operations {
 
 /// Pairs invocations with completions (see the module doc for the rules).
 pub fn pair(h: &History) -> Result<Operations, InputError> {
+    pair_iter(&h.source, h.events.iter().cloned(), h.events.len() / 2)
+}
+
+/// Pairs events given in history order, moving each event's values into its operation;
+/// `expect_ops` sizes the operation list (a hint only).
+pub(crate) fn pair_iter(
+    source: &str,
+    events: impl Iterator<Item = Event>,
+    expect_ops: usize,
+) -> Result<Operations, InputError> {
     let mut open: BTreeMap<i64, usize> = BTreeMap::new();
-    let mut ops: Vec<Operation> = Vec::new();
+    let mut ops: Vec<Operation> = Vec::with_capacity(expect_ops);
     let mut failed: Vec<usize> = Vec::new();
-    for (pos, e) in h.events.iter().enumerate() {
+    for (pos, e) in events.enumerate() {
         match e.kind {
             EventKind::Invoke => {
                 if let Some(&prev) = open.get(&e.process) {
                     return Err(InputError::new(
-                        &h.source,
+                        source,
                         e.line,
                         format!(
                             "expected a completion for process {} (its invocation at line {} is still open) before it invokes again",
@@ -415,9 +426,9 @@ pub fn pair(h: &History) -> Result<Operations, InputError> {
                 ops.push(Operation {
                     index: ops.len(),
                     process: e.process,
-                    f: e.f.clone(),
-                    key: e.key.clone(),
-                    input: e.value.clone(),
+                    f: e.f,
+                    key: e.key,
+                    input: e.value,
                     output: None,
                     call: pos,
                     ret: None,
@@ -428,7 +439,7 @@ pub fn pair(h: &History) -> Result<Operations, InputError> {
             kind => {
                 let Some(i) = open.remove(&e.process) else {
                     return Err(InputError::new(
-                        &h.source,
+                        source,
                         e.line,
                         format!(
                             "expected an open invocation for process {} before this completion",
@@ -439,11 +450,11 @@ pub fn pair(h: &History) -> Result<Operations, InputError> {
                 let op = &mut ops[i];
                 op.ret_line = Some(e.line);
                 if op.key.is_none() {
-                    op.key = e.key.clone();
+                    op.key = e.key;
                 }
                 match kind {
                     EventKind::Ok => {
-                        op.output = Some(e.value.clone());
+                        op.output = Some(e.value);
                         op.ret = Some(pos);
                     }
                     EventKind::Fail => failed.push(i),
@@ -470,7 +481,7 @@ pub fn pair(h: &History) -> Result<Operations, InputError> {
         }
     }
     Ok(Operations {
-        source: h.source.clone(),
+        source: source.to_string(),
         ops,
         failed: failed.len(),
         failed_ops,

@@ -8,7 +8,8 @@
 
 use std::collections::BTreeMap;
 
-use checkers::history::{Event, EventKind as HistKind};
+use checkers::history::compact::CompactHistory;
+use checkers::history::EventKind as HistKind;
 use checkers::Value;
 use sim::audit::Violation;
 
@@ -48,7 +49,9 @@ pub struct Observer {
     pub voted_yes: BTreeMap<(TxId, usize), u64>,
     pub blocked: Vec<Blocked>,
     pub states: Vec<ServerState>,
-    pub history: Vec<Event>,
+    /// The clients' events, encoded as they happen: a transaction's micro-ops are nested
+    /// lists of strings, a few hundred bytes each as values.
+    pub history: CompactHistory,
     pub refused: Vec<(usize, String)>,
     pub violations: Vec<Violation>,
 }
@@ -142,15 +145,8 @@ impl Observer {
     }
 
     fn record(&mut self, process: usize, kind: HistKind, f: &str, value: Value, now: u64) {
-        self.history.push(Event {
-            line: self.history.len() + 1,
-            process: process as i64,
-            kind,
-            f: f.to_string(),
-            key: None,
-            value,
-            time: Some(now),
-        });
+        self.history
+            .push(process as i64, kind, f, None, &value, Some(now));
     }
 
     /// A committed read of every account must see the whole bank. Called just before the

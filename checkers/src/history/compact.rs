@@ -489,6 +489,9 @@ mod tests {
     fn malformed_histories_fail_as_the_events_fail() {
         let mut events = sample();
         events.swap(0, 2); // a completion before its invocation
+        for (i, e) in events.iter_mut().enumerate() {
+            e.line = i + 1;
+        }
         let h = CompactHistory::from(&events[..]);
         let direct = pair(&History::new("h", events)).unwrap_err();
         let compact = h.pair("h").unwrap_err();

@@ -254,11 +254,13 @@ pub fn check_run(
             process_edges: true,
             realtime_edges: true,
         };
-        match obs
-            .history
-            .pair_where("twopc client history", |f| f == "txn")
-            .and_then(|ops| serializability::check_owned(ops, Workload::ListAppend, &opts))
-        {
+        match serializability::check_compact(
+            &obs.history,
+            "twopc client history",
+            |f| f == "txn",
+            Workload::ListAppend,
+            &opts,
+        ) {
             Err(e) => violations.push(Violation::new(
                 "history",
                 format!("cannot check the transaction history: {e}"),

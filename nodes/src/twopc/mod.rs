@@ -587,30 +587,3 @@ impl System for Twopc {
         }
     }
 }
-
-#[cfg(test)]
-mod merge_tests {
-    use super::*;
-    use checkers::history::EventKind;
-
-    #[test]
-    fn events_split_for_the_check_merge_back_in_line_order() {
-        let event = |line: usize, f: &str| Event {
-            line,
-            process: 0,
-            kind: EventKind::Invoke,
-            f: f.to_string(),
-            key: None,
-            value: checkers::Value::Nil,
-            time: None,
-        };
-        let all: Vec<Event> = ["txn", "transfer", "txn", "txn", "audit", "transfer", "txn"]
-            .iter()
-            .enumerate()
-            .map(|(i, f)| event(i + 1, f))
-            .collect();
-        let (txns, others): (Vec<_>, Vec<_>) = all.clone().into_iter().partition(|e| e.f == "txn");
-        assert_eq!(merge_by_line(txns, others), all);
-        assert_eq!(merge_by_line(Vec::new(), all.clone()), all);
-    }
-}

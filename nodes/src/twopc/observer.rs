@@ -248,3 +248,42 @@ impl Observer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_decisions_answer_as_the_decisions_in_order() {
+        let mut o = Observer::new(40, 2, 100);
+        let txid = 3_000_017;
+        o.voted_yes(1, txid, 5);
+        o.voted_yes(35, txid, 5);
+        o.decided(0, txid, true, "votes", 10);
+        o.decided(1, txid, true, "told", 11);
+        o.decided(1, txid, true, "told", 12); // a repeat changes nothing
+        assert!(o.violations.is_empty());
+        assert_eq!(o.coordinator_decision(txid), Some(true));
+        assert_eq!(o.participant_decision(txid, 1), Some(true));
+        assert_eq!(o.participant_decision(txid, 2), None);
+        assert_eq!(o.participant_decision(txid + 1, 0), None);
+        // A voter that decided is no longer asked about; one that did not still is.
+        assert!(!o.voted_yes.contains_key(&(txid, 1)));
+        assert!(o.voted_yes.contains_key(&(txid, 35)));
+        // A node past 32 deciding otherwise: atomicity names the first commit.
+        o.decided(35, txid, false, "timeout", 20);
+        assert_eq!(o.participant_decision(txid, 35), Some(false));
+        assert_eq!(o.violations.len(), 1);
+        assert_eq!(
+            o.violations[0].message,
+            format!("T{txid}: n1 decided commit (votes) but n36 decided abort (timeout)")
+        );
+        // Its later commit keeps its first verdict, and clashes with the first abort.
+        o.decided(35, txid, true, "told", 30);
+        assert_eq!(o.participant_decision(txid, 35), Some(false));
+        assert!(o.violations[1]
+            .message
+            .contains("n36 decided abort (timeout) but n36 decided commit (told)"));
+        assert_eq!(o.blocked.len(), 2);
+    }
+}

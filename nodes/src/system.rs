@@ -10,7 +10,8 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use checkers::history::{Event, EventKind};
+use checkers::history::compact::CompactHistory;
+use checkers::history::{Event, EventKind, Operations};
 use checkers::linearizability::ModelKind;
 use checkers::Value;
 use serde::de::{DeserializeOwned, DeserializeSeed};
@@ -82,6 +83,8 @@ pub enum ClientHistory {
     Lines(String),
     /// Events, not rendered yet.
     Events(Vec<Event>),
+    /// Events encoded compactly, decoded only when shown (what the [`Recorder`] keeps).
+    Compact(Arc<CompactHistory>),
 }
 
 impl ClientHistory {
@@ -91,6 +94,9 @@ impl ClientHistory {
             ClientHistory::Lines(text) => text.as_str().into(),
             ClientHistory::Events(events) => {
                 checkers::history::native::to_json_lines(events).into()
+            }
+            ClientHistory::Compact(h) => {
+                checkers::history::native::to_json_lines(&h.to_events()).into()
             }
         }
     }
@@ -103,6 +109,7 @@ impl ClientHistory {
                 .iter()
                 .filter(|e| e.kind == EventKind::Invoke)
                 .count(),
+            ClientHistory::Compact(h) => h.invocations(),
         }
     }
 }
@@ -136,9 +143,10 @@ impl Catalog for NoBugs {
 
 /// Records what clients saw, for the linearizability check, `--history` and the HTML
 /// report. Each client takes its own [`ClientRecorder`] with [`Recorder::client`]; cloning
-/// shares the one history.
+/// shares the one history. Events are kept encoded ([`CompactHistory`]), so a long run's
+/// history costs a few dozen bytes an event.
 #[derive(Debug, Clone, Default)]
-pub struct Recorder(Arc<Mutex<Vec<Event>>>);
+pub struct Recorder(Arc<Mutex<CompactHistory>>);
 
 impl Recorder {
     /// The recorder of the client running in `ctx`: its events carry the client's node
@@ -153,6 +161,11 @@ impl Recorder {
 
     /// The events so far, leaving the recorder empty.
     pub fn take(&self) -> Vec<Event> {
+        self.take_compact().to_events()
+    }
+
+    /// The events so far as recorded (encoded), leaving the recorder empty.
+    pub fn take_compact(&self) -> CompactHistory {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
@@ -170,7 +183,7 @@ impl Recorder {
 /// of `ok`, `fail` or `info`; a client has at most one operation open at a time.
 #[derive(Clone)]
 pub struct ClientRecorder {
-    events: Arc<Mutex<Vec<Event>>>,
+    events: Arc<Mutex<CompactHistory>>,
     world: Arc<World>,
     process: usize,
 }
@@ -179,16 +192,14 @@ impl ClientRecorder {
     fn push(&self, kind: EventKind, f: &str, key: Option<Value>, value: Value) {
         let time = self.world.now_ns();
         let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
-        let line = events.len() + 1;
-        events.push(Event {
-            line,
-            process: self.process as i64,
+        events.push(
+            self.process as i64,
             kind,
-            f: f.to_string(),
-            key,
-            value,
-            time: Some(time),
-        });
+            f,
+            key.as_ref(),
+            &value,
+            Some(time),
+        );
     }
 
     /// An operation starts: `f` is its function (`read`, `write`, `cas`, `add`, ...), `key`
@@ -413,12 +424,39 @@ pub struct HistoryCheck {
 /// the operations of its witness (history lines), so reports can outline them.
 pub fn check_history(events: Vec<Event>, model: ModelKind, source: &str) -> HistoryCheck {
     use checkers::history::{pair, History};
-    use checkers::linearizability::{self, Options, Verdict};
     let history = History::new(source, events);
+    let judged = check_paired(pair(&history), model);
+    HistoryCheck {
+        violations: judged.violations,
+        unknown: judged.unknown,
+        events: history.events,
+        ops: judged.ops,
+    }
+}
+
+/// What [`check_compact`] found.
+pub struct CompactCheck {
+    pub violations: Vec<Violation>,
+    pub unknown: Option<String>,
+    /// Operations paired from the events.
+    pub ops: usize,
+}
+
+/// [`check_history`] on a compactly kept history: its events are paired straight into
+/// operations, never held decoded all at once, and the history stays as it was.
+pub fn check_compact(history: &CompactHistory, model: ModelKind, source: &str) -> CompactCheck {
+    check_paired(history.pair(source), model)
+}
+
+fn check_paired(
+    paired: Result<Operations, checkers::error::InputError>,
+    model: ModelKind,
+) -> CompactCheck {
+    use checkers::linearizability::{self, Options, Verdict};
     let mut violations = Vec::new();
     let mut unknown = None;
     let mut ops = 0;
-    match pair(&history) {
+    match paired {
         Err(e) => violations.push(Violation::new(
             "history",
             format!("the client history is malformed: {e}"),
@@ -451,10 +489,9 @@ pub fn check_history(events: Vec<Event>, model: ModelKind, source: &str) -> Hist
             }
         }
     }
-    HistoryCheck {
+    CompactCheck {
         violations,
         unknown,
-        events: history.events,
         ops,
     }
 }

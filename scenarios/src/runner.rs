@@ -586,11 +586,11 @@ fn run_drawn(s: &Scenario, seed: u64, opts: &RunOptions) -> RunResult {
     let mut stats = check.stats;
     let mut history = check.history;
     if let Some(model) = s.system.history_model() {
-        let events = recorder.take();
-        let judged = nodes::system::check_history(events, model, "client history");
+        let recorded = recorder.take_compact();
+        let judged = nodes::system::check_compact(&recorded, model, "client history");
         violations.extend(judged.violations);
         unknown = unknown.or(judged.unknown);
-        history = Some(ClientHistory::Events(judged.events));
+        history = Some(ClientHistory::Compact(std::sync::Arc::new(recorded)));
     }
     violations.retain(|v| !s.checks.skip.contains(&v.check));
     if out.disk_crashes.crashes > 0 {

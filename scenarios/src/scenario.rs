@@ -500,6 +500,9 @@ impl Scenario {
                 )));
             }
         }
+        if let Some((i, msg)) = self.inapplicable_fault() {
+            return Err((Place::Fault(i), msg));
+        }
         let system = self.system.name();
         let known: Vec<&str> = self.system.checks().into_iter().map(|(c, _)| c).collect();
         if let Some(bad) = self
@@ -517,6 +520,130 @@ impl Scenario {
             ));
         }
         Ok(())
+    }
+
+    /// The first fault that the schedule alone shows cannot apply, whatever the seed: a
+    /// restart of a server no earlier fault crashes (or that a `restart-crashed` has
+    /// brought back), a crash of a server an earlier crash left down, a resume of a server
+    /// no earlier fault pauses, a heal with no earlier partition. Faults apply in schedule
+    /// order (a jittered one never fires before the one ahead of it); a server whose state
+    /// depends on the seed, the leader or a `for` ending is not judged here (a run that
+    /// finds such a fault inapplicable stops with a scenario error instead).
+    fn inapplicable_fault(&self) -> Option<(usize, String)> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Life {
+            Up,
+            /// Crashed by the fault at this time.
+            Down(Nanos),
+            Unknown,
+        }
+        let n = self.nodes;
+        let mut life = vec![Life::Up; n];
+        let mut may_pause = vec![false; n];
+        let mut may_partition = false;
+        let name = sim::node_ref::name;
+        for (i, s) in self.faults.iter().enumerate() {
+            let lasting = s.lasting.is_some();
+            // What a fault that may crash `nodes` leaves: down for sure only when it
+            // crashes them unconditionally and no `for` brings them back.
+            let crashes = |life: &mut Vec<Life>, nodes: &mut dyn Iterator<Item = usize>| {
+                for x in nodes {
+                    life[x] = Life::Unknown;
+                }
+            };
+            match &s.fault {
+                Fault::Crash { node } => {
+                    if let Life::Down(when) = life[*node] {
+                        return Some((
+                            i,
+                            format!(
+                                "fault at {} crashes {}, which the crash at {when} left down (restart it first)",
+                                s.at,
+                                name(*node)
+                            ),
+                        ));
+                    }
+                    life[*node] = if lasting {
+                        Life::Unknown
+                    } else {
+                        Life::Down(s.at)
+                    };
+                }
+                Fault::Restart { node } => {
+                    if life[*node] == Life::Up {
+                        return Some((
+                            i,
+                            format!(
+                                "fault at {} restarts {}, which is running then: no earlier fault leaves it crashed",
+                                s.at,
+                                name(*node)
+                            ),
+                        ));
+                    }
+                    life[*node] = Life::Up;
+                }
+                Fault::Resume { node } if !may_pause[*node] => {
+                    return Some((
+                        i,
+                        format!(
+                            "fault at {} resumes {}, which no earlier fault pauses",
+                            s.at,
+                            name(*node)
+                        ),
+                    ));
+                }
+                Fault::Heal if !may_partition => {
+                    return Some((
+                        i,
+                        format!(
+                            "fault at {} heals the network, but no earlier fault partitions it",
+                            s.at
+                        ),
+                    ));
+                }
+                Fault::Pause { node } => may_pause[*node] = true,
+                Fault::PauseLeader | Fault::PauseMinority | Fault::PauseMajority => {
+                    may_pause.iter_mut().for_each(|p| *p = true)
+                }
+                Fault::Partition(_) | Fault::IsolateLeader => may_partition = true,
+                Fault::CrashAll => {
+                    let to = if lasting {
+                        Life::Unknown
+                    } else {
+                        Life::Down(s.at)
+                    };
+                    life.iter_mut().for_each(|l| *l = to);
+                }
+                Fault::RestartCrashed => life.iter_mut().for_each(|l| *l = Life::Up),
+                Fault::CrashAfterDiskOps { node, .. }
+                | Fault::CrashAfterRandomDiskOps { node, .. } => {
+                    crashes(&mut life, &mut std::iter::once(*node))
+                }
+                Fault::CrashAfterSyncs { node, power, .. }
+                | Fault::CrashAfterSends { node, power, .. }
+                | Fault::CrashAfterRename { node, power }
+                | Fault::CrashOnUnsyncedWrite { node, power, .. }
+                | Fault::CrashOnUnsyncedSend { node, power, .. } => match node {
+                    Some(x) if !*power => crashes(&mut life, &mut std::iter::once(*x)),
+                    _ => crashes(&mut life, &mut (0..n)),
+                },
+                Fault::CrashLeader
+                | Fault::CrashFollower
+                | Fault::CrashRandom
+                | Fault::CrashMinority
+                | Fault::CrashMajority => crashes(&mut life, &mut (0..n)),
+                Fault::Resume { .. }
+                | Fault::Heal
+                | Fault::ResumePaused
+                | Fault::ClockBump { .. }
+                | Fault::ClockDrift { .. }
+                | Fault::ClockStrobe { .. }
+                | Fault::DriftLeader { .. }
+                | Fault::BumpLeader { .. }
+                | Fault::StrobeLeader { .. } => {}
+            }
+        }
+        None
     }
 
     /// How many client processes run beside the servers.

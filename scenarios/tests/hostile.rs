@@ -392,10 +392,8 @@ fn shrink_refuses_scenarios_that_cannot_run_as_written_and_fuzz_takes_no_scenari
     let out_file = dir.join("shrunk.toml");
     let f = file.to_str().unwrap();
     let run = dst(&["run", f, "--seed", "5"]);
-    assert!(
-        String::from_utf8_lossy(&run.stdout).contains("VIOLATION scenario"),
-        "the test needs a seed whose fault cannot apply"
-    );
+    let err = assert_one_line_exit_2(&run, "run at a seed whose fault cannot apply");
+    assert!(err.contains("cannot run as written"), "{err}");
     let out = dst(&[
         "shrink",
         f,
@@ -788,4 +786,142 @@ proptest! {
             other => prop_assert!(false, "{name} x{nodes} for {hours} h: exit {other:?}: {}", stderr(&out)),
         }
     }
+}
+
+/// The built-in's text with the first `from` (an exact fragment) replaced by `to`.
+fn edited(name: &str, from: &str, to: &str) -> String {
+    let text = to_toml(&builtin::find(name).unwrap());
+    assert!(text.contains(from), "{name} has no {from:?}");
+    text.replacen(from, to, 1)
+}
+
+/// The 1-based line of the `n`th (from 0) `[[faults]]` table's first key.
+fn fault_line(text: &str, n: usize) -> usize {
+    let at = text.match_indices("[[faults]]\n").nth(n).unwrap().0;
+    text[..at].matches('\n').count() + 2
+}
+
+#[test]
+fn faults_the_schedule_alone_shows_cannot_apply_are_refused_when_read() {
+    let dir = scratch("inapplicable");
+    // relay/crash-restart: crash n2 at 500ms, crash n3, restart n3, restart n2 at 1200ms...
+    let cases = [
+        // A restart of a server no earlier fault crashes (the first fault, now a restart).
+        (
+            edited(
+                "relay/crash-restart",
+                "fault = \"crash\"\nnode = \"n2\"",
+                "fault = \"restart\"\nnode = \"n2\"",
+            ),
+            0,
+            "restarts n2, which is running then",
+        ),
+        // A crash of a server an earlier crash left down (n3's restart, now a crash).
+        (
+            edited(
+                "relay/crash-restart",
+                "fault = \"restart\"\nnode = \"n3\"",
+                "fault = \"crash\"\nnode = \"n3\"",
+            ),
+            2,
+            "crashes n3, which the crash at 700ms left down",
+        ),
+        // A heal with no partition before it (raft/partition-halves' first partition).
+        (
+            edited(
+                "raft/partition-halves",
+                "fault = \"partition\"\ntopology = \"halves\"",
+                "fault = \"heal\"",
+            ),
+            0,
+            "heals the network, but no earlier fault partitions it",
+        ),
+        // A resume of a server nothing pauses.
+        (
+            edited("relay/pause", "fault = \"pause\"", "fault = \"resume\""),
+            0,
+            "resumes n",
+        ),
+    ];
+    for (i, (text, fault, what)) in cases.iter().enumerate() {
+        let file = dir.join(format!("f{i}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let f = file.to_str().unwrap();
+        let line = fault_line(text, *fault);
+        for args in [
+            &["run", f, "--seed", "1"][..],
+            &["sweep", f, "--seeds", "0..2"],
+            &["show", f],
+        ] {
+            let err = assert_one_line_exit_2(&dst(args), &format!("{what} {args:?}"));
+            assert!(
+                err.contains(&format!("{f}:{line}:")),
+                "{args:?}: {err} (line {line})"
+            );
+            assert!(err.contains(what), "{args:?}: {err}");
+        }
+    }
+    // What only the seed decides is not refused when read: a random crash may or may not
+    // pick the server a later restart names.
+    let text = edited(
+        "relay/crash-restart",
+        "fault = \"crash\"\nnode = \"n2\"",
+        "fault = \"crash-random\"",
+    );
+    assert!(parse(&text, "r.toml").is_ok());
+    // Nor is a fault whose `for` ends before the next: the end's timing is the run's.
+    assert!(parse(
+        &edited(
+            "relay/crash-restart",
+            "node = \"n2\"\n",
+            "node = \"n2\"\nfor = \"100ms\"\n"
+        ),
+        "r.toml"
+    )
+    .is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_fault_that_cannot_apply_at_run_time_is_a_scenario_error_not_a_violation() {
+    let dir = scratch("inapplicable-run");
+    // crash-random at 500ms, then n3 crashes at 700ms and n2 restarts at 1200ms: at some
+    // seeds the random crash picks n3 (the crash of n3 cannot apply) or not n2 (the
+    // restart cannot).
+    let text = edited(
+        "relay/crash-restart",
+        "fault = \"crash\"\nnode = \"n2\"",
+        "fault = \"crash-random\"",
+    );
+    let file = dir.join("r.toml");
+    std::fs::write(&file, &text).unwrap();
+    let f = file.to_str().unwrap();
+    let mut refused = 0;
+    let mut ran = 0;
+    for seed in 0..8 {
+        let out = dst(&["run", f, "--seed", &seed.to_string(), "--json"]);
+        match out.status.code() {
+            Some(2) => {
+                let err = assert_one_line_exit_2(&out, "run");
+                assert!(
+                    err.contains(&format!("{f}: seed {seed}: fault at ")),
+                    "{err}"
+                );
+                assert!(err.contains("could not be applied"), "{err}");
+                assert!(
+                    out.stdout.is_empty(),
+                    "no report for a run that could not run"
+                );
+                refused += 1;
+            }
+            Some(0) => ran += 1,
+            other => panic!("seed {seed}: exit {other:?}: {}", stderr(&out)),
+        }
+    }
+    assert!(refused > 0 && ran > 0, "refused {refused}, ran {ran}");
+    // A sweep over such seeds says so in one line (exit 2), not as failing seeds.
+    let out = dst(&["sweep", f, "--seeds", "0..8", "--jobs", "1"]);
+    let err = assert_one_line_exit_2(&out, "sweep");
+    assert!(err.contains("cannot run as written"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

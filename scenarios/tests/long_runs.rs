@@ -43,3 +43,40 @@ fn lean_and_complete_traces_give_the_same_reports() {
         "the planted bugs were caught in both modes"
     );
 }
+
+#[test]
+fn client_histories_are_kept_encoded_and_render_back_whole() {
+    use scenarios::runner::ClientHistory;
+    // Raft's and 2PC's observers and the harness's Recorder (raft-rs) keep their clients'
+    // events encoded, not as events with their own strings and lists: a few dozen bytes an
+    // event (an hour of simulated clients is a few hundred thousand operations).
+    for (name, most_bytes_per_event) in [
+        ("raft/partition-halves", 40),
+        ("raft-rs/partition-halves", 40),
+        ("twopc/partition-halves", 120),
+    ] {
+        let s = builtin::find(name).unwrap();
+        let opts = RunOptions {
+            lean_trace: true,
+            ..RunOptions::default()
+        };
+        let r = run_scenario(&s, 1, &opts);
+        let Some(ClientHistory::Compact(h)) = &r.history else {
+            panic!("{name}: the history is not kept encoded");
+        };
+        assert!(
+            h.invocations() > 100,
+            "{name}: {} operations",
+            h.invocations()
+        );
+        let per_event = h.encoded_bytes() / h.len();
+        assert!(
+            per_event <= most_bytes_per_event,
+            "{name}: {per_event} bytes an event"
+        );
+        // What `--history` writes reads back as the same events.
+        let text = r.history.as_ref().unwrap().json_lines();
+        let back = checkers::history::parse_str("h", &text, None).unwrap();
+        assert_eq!(back.events, h.to_events(), "{name}");
+    }
+}

@@ -9,6 +9,7 @@
 //! `:nemesis`) are not client operations and are skipped. This module does not interpret
 //! values: that is the job of a model or of the transaction reader.
 
+pub mod compact;
 pub mod edn;
 pub mod jepsen_log;
 pub mod native;
@@ -395,40 +396,63 @@ pub struct Operations {
 
 /// Pairs invocations with completions (see the module doc for the rules).
 pub fn pair(h: &History) -> Result<Operations, InputError> {
-    let mut open: BTreeMap<i64, usize> = BTreeMap::new();
-    let mut ops: Vec<Operation> = Vec::new();
-    let mut failed: Vec<usize> = Vec::new();
-    for (pos, e) in h.events.iter().enumerate() {
+    pair_iter(&h.source, h.events.iter().cloned(), h.events.len() / 2)
+}
+
+/// How a paired operation ended, as [`pair_stream`] hands it over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// `ok`, `info`, or never completed (the operation's `ret` says which).
+    Kept,
+    /// `fail`: it certainly did not happen.
+    Failed,
+}
+
+/// Pairs events given in history order, handing each operation to `done` as soon as its
+/// completion is read (operations never completed come last, in invocation order), with
+/// its values moved out of the events. `index` is the operation's position among all
+/// invocations; `call` and `ret` count the events given.
+pub(crate) fn pair_stream(
+    source: &str,
+    events: impl Iterator<Item = Event>,
+    mut done: impl FnMut(Operation, Ended) -> Result<(), InputError>,
+) -> Result<(), InputError> {
+    let mut open: BTreeMap<i64, Operation> = BTreeMap::new();
+    let mut invoked = 0;
+    for (pos, e) in events.enumerate() {
         match e.kind {
             EventKind::Invoke => {
-                if let Some(&prev) = open.get(&e.process) {
+                if let Some(prev) = open.get(&e.process) {
                     return Err(InputError::new(
-                        &h.source,
+                        source,
                         e.line,
                         format!(
                             "expected a completion for process {} (its invocation at line {} is still open) before it invokes again",
-                            e.process, ops[prev].line
+                            e.process, prev.line
                         ),
                     ));
                 }
-                open.insert(e.process, ops.len());
-                ops.push(Operation {
-                    index: ops.len(),
-                    process: e.process,
-                    f: e.f.clone(),
-                    key: e.key.clone(),
-                    input: e.value.clone(),
-                    output: None,
-                    call: pos,
-                    ret: None,
-                    line: e.line,
-                    ret_line: None,
-                });
+                open.insert(
+                    e.process,
+                    Operation {
+                        index: invoked,
+                        process: e.process,
+                        f: e.f,
+                        key: e.key,
+                        input: e.value,
+                        output: None,
+                        call: pos,
+                        ret: None,
+                        line: e.line,
+                        ret_line: None,
+                    },
+                );
+                invoked += 1;
             }
             kind => {
-                let Some(i) = open.remove(&e.process) else {
+                let Some(mut op) = open.remove(&e.process) else {
                     return Err(InputError::new(
-                        &h.source,
+                        source,
                         e.line,
                         format!(
                             "expected an open invocation for process {} before this completion",
@@ -436,43 +460,59 @@ pub fn pair(h: &History) -> Result<Operations, InputError> {
                         ),
                     ));
                 };
-                let op = &mut ops[i];
                 op.ret_line = Some(e.line);
                 if op.key.is_none() {
-                    op.key = e.key.clone();
+                    op.key = e.key;
                 }
-                match kind {
+                let ended = match kind {
                     EventKind::Ok => {
-                        op.output = Some(e.value.clone());
+                        op.output = Some(e.value);
                         op.ret = Some(pos);
+                        Ended::Kept
                     }
-                    EventKind::Fail => failed.push(i),
+                    EventKind::Fail => Ended::Failed,
                     // Indeterminate: keeps output None and ret None.
-                    _ => {}
-                }
+                    _ => Ended::Kept,
+                };
+                done(op, ended)?;
             }
         }
     }
+    let mut never: Vec<Operation> = open.into_values().collect();
+    never.sort_by_key(|op| op.index);
+    for op in never {
+        done(op, Ended::Kept)?;
+    }
+    Ok(())
+}
+
+/// Pairs events given in history order, moving each event's values into its operation;
+/// `expect_ops` sizes the operation list (a hint only).
+pub(crate) fn pair_iter(
+    source: &str,
+    events: impl Iterator<Item = Event>,
+    expect_ops: usize,
+) -> Result<Operations, InputError> {
+    let mut ops: Vec<Operation> = Vec::with_capacity(expect_ops);
     let mut failed_ops = Vec::new();
-    if !failed.is_empty() {
-        let mut keep = vec![true; ops.len()];
-        for &i in &failed {
-            keep[i] = false;
-            failed_ops.push(ops[i].clone());
+    pair_stream(source, events, |op, ended| {
+        match ended {
+            Ended::Kept => ops.push(op),
+            Ended::Failed => failed_ops.push(op),
         }
-        let mut idx = 0;
-        ops.retain(|_| {
-            idx += 1;
-            keep[idx - 1]
-        });
+        Ok(())
+    })?;
+    // Handed over by completion; kept in invocation order, numbered among themselves.
+    ops.sort_by_key(|op| op.index);
+    if !failed_ops.is_empty() {
         for (i, op) in ops.iter_mut().enumerate() {
             op.index = i;
         }
     }
     Ok(Operations {
-        source: h.source.clone(),
+        source: source.to_string(),
         ops,
-        failed: failed.len(),
+        failed: failed_ops.len(),
         failed_ops,
     })
 }

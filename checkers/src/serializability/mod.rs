@@ -18,7 +18,8 @@ mod list_append;
 mod rw_register;
 
 use crate::error::InputError;
-use crate::history::{short, Operation, Operations};
+use crate::history::compact::CompactHistory;
+use crate::history::{pair_stream, short, Ended, Operation, Operations};
 use crate::value::Value;
 use serde::Serialize;
 use std::time::Instant;
@@ -352,6 +353,79 @@ fn number(mut txns: Vec<Txn>) -> Result<Vec<Txn>, InputError> {
         t.id = i;
     }
     Ok(txns)
+}
+
+/// Like [`transactions_owned`] over the events of `history` whose `f` passes `keep`, each
+/// operation read into its transaction as soon as it completes: the paired operations,
+/// each holding its invocation's and its completion's values, never exist all at once.
+/// The same transactions, numbered alike, and the same first error.
+pub fn transactions_compact(
+    history: &CompactHistory,
+    source: &str,
+    keep: impl Fn(&str) -> bool,
+    workload: Workload,
+) -> Result<Vec<Txn>, InputError> {
+    let mut txns = Vec::new();
+    // The error `transactions_owned` would meet first: kept operations in invocation
+    // order, then failed ones in completion order.
+    let mut first_error: Option<((bool, usize), InputError)> = None;
+    let mut failed_seen = 0;
+    pair_stream(source, history.events_where(keep), |mut op, ended| {
+        let failed = ended == Ended::Failed;
+        let order = if failed {
+            failed_seen += 1;
+            (true, failed_seen)
+        } else {
+            (false, op.index)
+        };
+        let status = if failed {
+            Status::Aborted
+        } else if op.is_indeterminate() {
+            Status::Indeterminate
+        } else {
+            Status::Committed
+        };
+        let use_output =
+            status == Status::Committed && op.output.as_ref().is_some_and(|o| !o.is_nil());
+        let value = if use_output {
+            op.output.take().unwrap_or(Value::Nil)
+        } else {
+            std::mem::replace(&mut op.input, Value::Nil)
+        };
+        match txn_from(&op, value, status, workload, source) {
+            Ok(t) => txns.push(t),
+            Err(e) => {
+                let earlier = match &first_error {
+                    Some((o, _)) => order < *o,
+                    None => true,
+                };
+                if earlier {
+                    first_error = Some((order, e));
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if let Some((_, e)) = first_error {
+        return Err(e);
+    }
+    number(txns)
+}
+
+/// [`check`] over the events of a compactly kept history whose `f` passes `keep` (see
+/// [`transactions_compact`]).
+pub fn check_compact(
+    history: &CompactHistory,
+    source: &str,
+    keep: impl Fn(&str) -> bool,
+    workload: Workload,
+    opts: &Options,
+) -> Result<Report, InputError> {
+    let txns = transactions_compact(history, source, keep, workload)?;
+    let start = Instant::now();
+    let mut report = check_txns(&txns, workload, opts);
+    report.check_nanos = start.elapsed().as_nanos();
+    Ok(report)
 }
 
 /// Checks a paired transaction history.

@@ -2,6 +2,7 @@
 //! final logs, linearizability of the client history (key-value model, per key), and
 //! liveness after the last fault; and the checks every system gets (`check_end`).
 
+use checkers::history::compact::CompactHistory;
 use checkers::history::EventKind as HistKind;
 use checkers::linearizability::ModelKind;
 use sim::audit::Violation;
@@ -18,7 +19,7 @@ pub struct RaftCheck {
     pub unknown: Option<String>,
     pub history_ops: usize,
     /// The client history as checked.
-    pub events: Vec<checkers::history::Event>,
+    pub history: CompactHistory,
 }
 
 /// Runs every check. `liveness`: (time of the last fault, bound) in simulated ns.
@@ -28,12 +29,11 @@ pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCh
     // peak of a long run's memory, so they go before it.
     obs.forget_logs();
     let mut violations = std::mem::take(&mut obs.violations);
-    let judged =
-        crate::system::check_history(obs.take_history(), ModelKind::Kv, "raft client history");
+    let history = obs.take_history();
+    let judged = crate::system::check_compact(&history, ModelKind::Kv, "raft client history");
     violations.extend(judged.violations);
     let unknown = judged.unknown;
     let history_ops = judged.ops;
-    let events = judged.events;
     if let Some((quiet_from, bound)) = liveness {
         let deadline = quiet_from + bound;
         let elected = obs
@@ -61,7 +61,7 @@ pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCh
         violations,
         unknown,
         history_ops,
-        events,
+        history,
     }
 }
 
@@ -71,16 +71,16 @@ pub fn check_run(obs: &mut RaftObserver, liveness: Option<(u64, u64)>) -> RaftCh
 /// `history` is the client history as checked (the observer gave its record up to the
 /// linearizability check).
 pub fn check_end(
-    history: &[checkers::history::Event],
+    history: &CompactHistory,
     system: &super::RaftSystem,
     end: &RunEnd<'_>,
 ) -> Vec<Violation> {
     let mut v = crate::universal::refused_start(end);
     if let Some(bound) = system.liveness.filter(|_| majority_serving(end)) {
         let oks = history
-            .iter()
-            .filter(|e| e.kind == HistKind::Ok)
-            .map(|e| (e.process as usize, e.time.unwrap_or(0)));
+            .headers()
+            .filter(|(e, _)| e.kind == HistKind::Ok)
+            .map(|(e, _)| (e.process as usize, e.time.unwrap_or(0)));
         v.extend(crate::universal::client_progress(
             end.servers..end.servers + system.clients,
             oks,

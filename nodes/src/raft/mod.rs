@@ -156,12 +156,12 @@ impl Running for RaftRun {
         let mut check = check::check_run(&mut obs, liveness);
         check
             .violations
-            .extend(check::check_end(&check.events, &self.settings, end));
+            .extend(check::check_end(&check.history, &self.settings, end));
         SystemCheck {
             violations: check.violations,
             unknown: check.unknown,
             stats: Default::default(),
-            history: Some(ClientHistory::Events(check.events)),
+            history: Some(ClientHistory::Compact(Arc::new(check.history))),
         }
     }
 }

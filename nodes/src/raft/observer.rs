@@ -7,7 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use checkers::history::{Event, EventKind as HistKind};
+use checkers::history::compact::CompactHistory;
+use checkers::history::EventKind as HistKind;
 use checkers::Value;
 use sim::audit::Violation;
 
@@ -26,17 +27,18 @@ pub struct RaftObserver {
     /// Commit reports: index -> lowest term any node was in when it saw that index commit.
     commit_terms: BTreeMap<u64, u64>,
     pub logs: Vec<Vec<Entry>>,
-    /// The clients' events, compactly (see [`Recorded`]); [`RaftObserver::take_history`]
-    /// turns them into history events.
-    history: Vec<Recorded>,
+    /// The clients' events, encoded as they happen (an hour of simulated clients is a few
+    /// hundred thousand operations).
+    history: CompactHistory,
     /// Simulated times at which writes completed ok.
     pub write_oks: Vec<u64>,
     /// Simulated times at which a leader was elected.
     pub elections: Vec<u64>,
     pub refused: Vec<(usize, String)>,
-    /// Per (node, incarnation): the client writes (client, seq) its state machine executed,
-    /// and at which index.
-    executed: BTreeMap<(usize, u64), BTreeMap<(u64, u64), u64>>,
+    /// Per (node, incarnation, client): at which log index the state machine executed the
+    /// client's request `seq`, at position `seq - 1` (0: not executed). Clients number
+    /// their requests 1, 2, 3, ..., so this is dense, and a fraction of a map's size.
+    executed: BTreeMap<(usize, u64, u64), Vec<u64>>,
     pub violations: Vec<Violation>,
 }
 
@@ -149,9 +151,19 @@ impl RaftObserver {
     /// A client write executed by a node's state machine: executing the same request
     /// twice in one life is a duplicate effect, whatever value it wrote.
     pub fn executed(&mut self, node: usize, incarnation: u64, index: u64, client: u64, seq: u64) {
-        let done = self.executed.entry((node, incarnation)).or_default();
-        match done.get(&(client, seq)) {
-            Some(&first) if first != index => {
+        let done = self
+            .executed
+            .entry((node, incarnation, client))
+            .or_default();
+        // Sequence numbers start at 1; a 0 (never sent by the bundled clients) shares the
+        // first slot rather than being lost.
+        let slot = seq.saturating_sub(1) as usize;
+        if done.len() <= slot {
+            done.resize(slot + 1, 0);
+        }
+        match done[slot] {
+            0 => done[slot] = index,
+            first if first != index => {
                 let msg = format!(
                     "n{} executed request {seq} of client {} twice: at index {first} and again at {index}",
                     node + 1,
@@ -159,10 +171,7 @@ impl RaftObserver {
                 );
                 self.violate("duplicate-apply", msg);
             }
-            Some(_) => {}
-            None => {
-                done.insert((client, seq), index);
-            }
+            _ => {}
         }
     }
 
@@ -203,24 +212,20 @@ impl RaftObserver {
         self.logs = logs;
     }
 
-    /// Drops the logs and the per-index records once the checks that read them are done.
+    /// Drops the logs, the per-index and the per-request records once the checks that read
+    /// them are done.
     pub fn forget_logs(&mut self) {
         self.logs = Vec::new();
         self.applied = BTreeMap::new();
         self.commit_terms = BTreeMap::new();
         self.commits = BTreeMap::new();
+        self.executed = BTreeMap::new();
     }
 
     // ---- the client history -----------------------------------------------------------
 
     pub fn invoke(&mut self, process: usize, op: &KvOp, now: u64) {
-        self.history.push(Recorded {
-            process: process as u32,
-            kind: HistKind::Invoke,
-            time: now,
-            op: op.clone(),
-            read: None,
-        });
+        self.record(process, HistKind::Invoke, op, None, now);
     }
 
     /// Records how an operation ended: `Some(result)` from a reply, `None` if the client
@@ -228,64 +233,39 @@ impl RaftObserver {
     pub fn complete(&mut self, process: usize, op: &KvOp, result: Option<&KvResult>, now: u64) {
         let (kind, read) = match result {
             None => (HistKind::Info, None),
-            Some(KvResult::Value(v)) => (HistKind::Ok, Some(v.clone())),
+            Some(KvResult::Value(v)) => (HistKind::Ok, Some(v.as_ref())),
             Some(KvResult::Written) | Some(KvResult::Cas(true)) => (HistKind::Ok, None),
             Some(KvResult::Cas(false)) | Some(KvResult::Invalid) => (HistKind::Fail, None),
         };
         if kind == HistKind::Ok && !op.is_read() {
             self.write_oks.push(now);
         }
-        self.history.push(Recorded {
-            process: process as u32,
-            kind,
-            time: now,
-            op: op.clone(),
-            read,
-        });
+        self.record(process, kind, op, read, now);
     }
 
-    /// The clients' history as events (and the observer's record of it is gone).
-    pub fn take_history(&mut self) -> Vec<Event> {
-        let recorded = std::mem::take(&mut self.history);
-        let mut events = Vec::with_capacity(recorded.len());
-        for (i, r) in recorded.into_iter().enumerate() {
-            events.push(r.event(i + 1));
-        }
-        events
-    }
-}
-
-/// One client event as the observer keeps it: the operation shares its key with the
-/// client's request, and the value the history shows is derived only when the history is
-/// taken. An hour of simulated clients is a few hundred thousand operations, and a history
-/// event with its own strings and lists is twice the size.
-#[derive(Debug, Clone)]
-struct Recorded {
-    process: u32,
-    kind: HistKind,
-    time: u64,
-    op: KvOp,
-    /// What an ok reply carried as its value, if it carried one (`Some(None)`: a read of
-    /// a missing key).
-    read: Option<Option<KvValue>>,
-}
-
-impl Recorded {
-    fn event(self, line: usize) -> Event {
-        let (f, input) = op_fields(&self.op);
-        let value = match &self.read {
-            Some(v) => v.as_ref().map_or(Value::Nil, kv_value),
+    /// One history event: the operation's own value, or what an ok reply carried
+    /// (`Some(None)`: a read of a missing key).
+    fn record(
+        &mut self,
+        process: usize,
+        kind: HistKind,
+        op: &KvOp,
+        read: Option<Option<&KvValue>>,
+        now: u64,
+    ) {
+        let (f, input) = op_fields(op);
+        let value = match read {
+            Some(v) => v.map_or(Value::Nil, kv_value),
             None => input,
         };
-        Event {
-            line,
-            process: i64::from(self.process),
-            kind: self.kind,
-            f: f.to_string(),
-            key: Some(Value::Str(self.op.key().to_string())),
-            value,
-            time: Some(self.time),
-        }
+        let key = Value::Str(op.key().to_string());
+        self.history
+            .push(process as i64, kind, f, Some(&key), &value, Some(now));
+    }
+
+    /// The clients' history (and the observer's record of it is gone).
+    pub fn take_history(&mut self) -> CompactHistory {
+        std::mem::take(&mut self.history)
     }
 }
 

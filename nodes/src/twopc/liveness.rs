@@ -107,9 +107,9 @@ pub fn check(
     }
     let commits: Vec<(usize, u64)> = obs
         .history
-        .iter()
-        .filter(|e| e.kind == HistKind::Ok)
-        .map(|e| (e.process as usize, e.time.unwrap_or(0)))
+        .headers()
+        .filter(|(e, _)| e.kind == HistKind::Ok)
+        .map(|(e, _)| (e.process as usize, e.time.unwrap_or(0)))
         .collect();
     if !crate::universal::still_lossy(end) {
         v.extend(crate::universal::client_progress(

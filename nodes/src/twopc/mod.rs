@@ -29,7 +29,6 @@ pub mod storage;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use checkers::history::{pair, Event, History};
 use checkers::serializability::{self, Workload};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -175,24 +174,6 @@ pub fn start(
 
 const MS: u64 = 1_000_000;
 
-/// Two runs of events, each in line order, as one in line order.
-fn merge_by_line(a: Vec<Event>, b: Vec<Event>) -> Vec<Event> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
-    loop {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if x.line <= y.line => a.next(),
-            (Some(_), Some(_)) => b.next(),
-            (Some(_), None) => a.next(),
-            (None, _) => b.next(),
-        };
-        match next {
-            Some(e) => out.push(e),
-            None => return out,
-        }
-    }
-}
-
 /// The checks at the end of a run: atomicity (decisions that disagree, and yes voters
 /// that forgot a committed transaction), the bank total over the final durable state
 /// (in-doubt writes of committed transactions counted as applied), serializability of the
@@ -265,23 +246,21 @@ pub fn check_run(
         obs.violate("bank-total", message);
     }
     let mut violations = std::mem::take(&mut obs.violations);
-    // Serializability of the list-append transactions.
-    // Moved out of the observer and back, not copied: a long run's history is most of
-    // what the check holds. Events are in line order, so the two parts merge back by line.
-    let (txns, others): (Vec<_>, Vec<_>) = std::mem::take(&mut obs.history)
-        .into_iter()
-        .partition(|e| e.f == "txn");
-    let mut txns_back = Vec::new();
+    // Serializability of the list-append transactions, paired straight from the encoded
+    // history (the transfers and audits are never decoded).
     let mut stats = serde_json::Map::new();
-    if !txns.is_empty() {
-        let history = History::new("twopc client history", txns);
+    if obs.history.headers().any(|(_, f)| f == "txn") {
         let opts = serializability::Options {
             process_edges: true,
             realtime_edges: true,
         };
-        match pair(&history)
-            .and_then(|ops| serializability::check(&ops, Workload::ListAppend, &opts))
-        {
+        match serializability::check_compact(
+            &obs.history,
+            "twopc client history",
+            |f| f == "txn",
+            Workload::ListAppend,
+            &opts,
+        ) {
             Err(e) => violations.push(Violation::new(
                 "history",
                 format!("cannot check the transaction history: {e}"),
@@ -315,12 +294,11 @@ pub fn check_run(
                 }
             }
         }
-        txns_back = history.events;
     }
-    obs.history = merge_by_line(txns_back, others);
     // Outcomes seen by clients.
-    let count =
-        |k: checkers::history::EventKind| obs.history.iter().filter(|e| e.kind == k).count();
+    let count = |k: checkers::history::EventKind| {
+        obs.history.headers().filter(|(e, _)| e.kind == k).count()
+    };
     stats.insert(
         "committed".into(),
         json!(count(checkers::history::EventKind::Ok)),
@@ -430,8 +408,8 @@ pub fn check_run(
         violations,
         unknown: None,
         stats,
-        history: Some(crate::system::ClientHistory::Events(std::mem::take(
-            &mut obs.history,
+        history: Some(crate::system::ClientHistory::Compact(Arc::new(
+            std::mem::take(&mut obs.history),
         ))),
     }
 }
@@ -607,32 +585,5 @@ impl System for Twopc {
             lying_fsync: false,
             ..crate::system::SwarmDisk::ALL
         }
-    }
-}
-
-#[cfg(test)]
-mod merge_tests {
-    use super::*;
-    use checkers::history::EventKind;
-
-    #[test]
-    fn events_split_for_the_check_merge_back_in_line_order() {
-        let event = |line: usize, f: &str| Event {
-            line,
-            process: 0,
-            kind: EventKind::Invoke,
-            f: f.to_string(),
-            key: None,
-            value: checkers::Value::Nil,
-            time: None,
-        };
-        let all: Vec<Event> = ["txn", "transfer", "txn", "txn", "audit", "transfer", "txn"]
-            .iter()
-            .enumerate()
-            .map(|(i, f)| event(i + 1, f))
-            .collect();
-        let (txns, others): (Vec<_>, Vec<_>) = all.clone().into_iter().partition(|e| e.f == "txn");
-        assert_eq!(merge_by_line(txns, others), all);
-        assert_eq!(merge_by_line(Vec::new(), all.clone()), all);
     }
 }

@@ -651,6 +651,23 @@ fn print_report(r: &RunReport) {
     println!("  replay: {}", r.replay);
 }
 
+/// A run whose schedule could not be applied at this seed (a restart of a server that
+/// is running, say) is bad input, not a finding about the system: one line naming the
+/// scenario, exit 2.
+fn refuse_inapplicable(scenario: &str, r: &RunReport) -> Result<(), BadInput> {
+    match r
+        .violations
+        .iter()
+        .find(|v| v.check == crate::shrink::SCENARIO_CHECK)
+    {
+        Some(v) => Err(BadInput(format!(
+            "{scenario}: seed {}: {}; the scenario cannot run as written",
+            r.seed, v.message
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn run_cmd(a: RunArgs) -> CmdResult {
     a.budget.apply();
     let s = scenario(&a.scenario)?;
@@ -666,6 +683,7 @@ fn run_cmd(a: RunArgs) -> CmdResult {
     } else {
         (run_scenario(&s, a.seed, &opts), None)
     };
+    refuse_inapplicable(&a.scenario, &result.report)?;
     if let Some(d) = &divergence {
         let show = |e: &Option<sim::TraceEvent>| {
             e.as_ref()
@@ -842,6 +860,34 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
     } else {
         print_sweep_table(&reports);
     }
+    // Seeds at which the schedule could not be applied are the file's problem.
+    let inapplicable = reports.iter().find_map(|r| {
+        let bad: Vec<&crate::sweep::Failure> = r
+            .failures
+            .iter()
+            .filter(|f| {
+                f.violations
+                    .iter()
+                    .any(|v| v.check == crate::shrink::SCENARIO_CHECK)
+            })
+            .collect();
+        let first = bad.first()?;
+        let v = first
+            .violations
+            .iter()
+            .find(|v| v.check == crate::shrink::SCENARIO_CHECK)?;
+        Some(format!(
+            "{}: seed {} (and {} more of {} seeds): {}; the scenario cannot run as written",
+            r.scenario,
+            first.seed,
+            bad.len() - 1,
+            r.runs,
+            v.message
+        ))
+    });
+    if let Some(msg) = inapplicable {
+        return Err(BadInput(msg));
+    }
     let worst = reports
         .iter()
         .map(SweepReport::verdict)
@@ -857,6 +903,7 @@ fn replay_cmd(a: ReplayArgs) -> CmdResult {
     let opts = run_options(&a.bugs)?;
     logging::init_replay_logging();
     let result = run_scenario(&s, a.seed, &opts);
+    refuse_inapplicable(&a.scenario, &result.report)?;
     if let Some(path) = &a.trace {
         write_trace(&result, path, a.force)?;
     }

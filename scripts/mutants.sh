@@ -31,7 +31,7 @@ exec cargo mutants \
     --file "nodes/src/$system/*.rs" \
     --package nodes \
     --test-package scenarios \
-    --profile release \
+    --profile mutants \
     --baseline skip \
     "$@" \
     -- --test mutants -- --ignored

@@ -540,10 +540,32 @@ impl Scenario {
         let n = self.nodes;
         let mut life = vec![Life::Up; n];
         let mut may_pause = vec![false; n];
+        // Paused for sure by the pause at this time (no `for`, no resume since).
+        let mut paused: Vec<Option<Nanos>> = vec![None; n];
         let mut may_partition = false;
         let name = sim::node_ref::name;
         for (i, s) in self.faults.iter().enumerate() {
             let lasting = s.lasting.is_some();
+            // A server a fault may resume, crash or restart is no longer paused for sure.
+            match &s.fault {
+                Fault::Pause { .. }
+                | Fault::PauseLeader
+                | Fault::PauseMinority
+                | Fault::PauseMajority
+                | Fault::Partition(_)
+                | Fault::IsolateLeader
+                | Fault::Heal
+                | Fault::ClockBump { .. }
+                | Fault::ClockDrift { .. }
+                | Fault::ClockStrobe { .. }
+                | Fault::DriftLeader { .. }
+                | Fault::BumpLeader { .. }
+                | Fault::StrobeLeader { .. } => {}
+                Fault::Resume { node } | Fault::Crash { node } | Fault::Restart { node } => {
+                    paused[*node] = None
+                }
+                _ => paused.iter_mut().for_each(|p| *p = None),
+            }
             // What a fault that may crash `nodes` leaves: down for sure only when it
             // crashes them unconditionally and no `for` brings them back.
             let crashes = |life: &mut Vec<Life>, nodes: &mut dyn Iterator<Item = usize>| {
@@ -557,7 +579,7 @@ impl Scenario {
                         return Some((
                             i,
                             format!(
-                                "fault at {} crashes {}, which the crash at {when} left down (restart it first)",
+                                "fault at {}: crash of node {}, which the crash at {when} left down (restart it first)",
                                 s.at,
                                 name(*node)
                             ),
@@ -574,7 +596,7 @@ impl Scenario {
                         return Some((
                             i,
                             format!(
-                                "fault at {} restarts {}, which is running then: no earlier fault leaves it crashed",
+                                "fault at {}: restart of node {}, which is running then: no earlier fault leaves it crashed",
                                 s.at,
                                 name(*node)
                             ),
@@ -586,7 +608,7 @@ impl Scenario {
                     return Some((
                         i,
                         format!(
-                            "fault at {} resumes {}, which no earlier fault pauses",
+                            "fault at {}: resume of node {}, which no earlier fault pauses",
                             s.at,
                             name(*node)
                         ),
@@ -596,12 +618,25 @@ impl Scenario {
                     return Some((
                         i,
                         format!(
-                            "fault at {} heals the network, but no earlier fault partitions it",
+                            "fault at {}: heal of the network, but no earlier fault partitions it",
                             s.at
                         ),
                     ));
                 }
-                Fault::Pause { node } => may_pause[*node] = true,
+                Fault::Pause { node } => {
+                    if let Some(when) = paused[*node] {
+                        return Some((
+                            i,
+                            format!(
+                                "fault at {}: pause of node {}, which the pause at {when} left paused (resume it first)",
+                                s.at,
+                                name(*node)
+                            ),
+                        ));
+                    }
+                    may_pause[*node] = true;
+                    paused[*node] = (!lasting).then_some(s.at);
+                }
                 Fault::PauseLeader | Fault::PauseMinority | Fault::PauseMajority => {
                     may_pause.iter_mut().for_each(|p| *p = true)
                 }

@@ -1,7 +1,6 @@
 //! Scenario values that parse but that a run cannot honour: probabilities outside [0, 1],
 //! latency ranges upside down, a zero sector size, a clock drift that stops a clock, fault
-//! parameters of zero, a restart of a node no earlier fault can have crashed, a leader
-//! fault on a system without leaders, unknown keys in a fault, and runs too large to be
+//! parameters of zero, a leader fault on a system without leaders, unknown keys in a fault, and runs too large to be
 //! meant (more than [`MAX_NODES`] servers, longer than [`MAX_DURATION`]).
 //!
 //! Each problem names where it is ([`At`]) so the file reader can point at the key. What
@@ -99,9 +98,6 @@ pub fn check(s: &Scenario) -> Result<(), (At, String)> {
         }
     }
     let leaderless = !s.system.has_leader();
-    // Nodes some earlier fault may have crashed or paused (all of them after a fault that
-    // picks its nodes when it happens).
-    let (mut may_be_down, mut may_be_paused) = (vec![false; s.nodes], vec![false; s.nodes]);
     for (i, sched) in s.faults.iter().enumerate() {
         let here = |msg: String| Err((At::Fault(i), msg));
         let at = sched.at;
@@ -122,18 +118,6 @@ pub fn check(s: &Scenario) -> Result<(), (At, String)> {
             {
                 return here(format!("fault at {at}: a strobe period must be above zero"));
             }
-            Fault::Restart { node } if node < s.nodes && !may_be_down[node] => {
-                return here(format!(
-                    "fault at {at}: restart of node {} but no earlier fault crashes it",
-                    sim::node_ref::name(node)
-                ));
-            }
-            Fault::Resume { node } if node < s.nodes && !may_be_paused[node] => {
-                return here(format!(
-                    "fault at {at}: resume of node {} but no earlier fault pauses it",
-                    sim::node_ref::name(node)
-                ));
-            }
             Fault::CrashLeader
             | Fault::IsolateLeader
             | Fault::PauseLeader
@@ -147,23 +131,6 @@ pub fn check(s: &Scenario) -> Result<(), (At, String)> {
                     fault_name(&sched.fault),
                     s.system.name()
                 ));
-            }
-            Fault::Crash { node }
-            | Fault::CrashAfterDiskOps { node, .. }
-            | Fault::CrashAfterRandomDiskOps { node, .. }
-                if node < s.nodes =>
-            {
-                may_be_down[node] = true
-            }
-            Fault::Pause { node } if node < s.nodes => may_be_paused[node] = true,
-            Fault::CrashLeader
-            | Fault::CrashFollower
-            | Fault::CrashAll
-            | Fault::CrashRandom
-            | Fault::CrashMinority
-            | Fault::CrashMajority => may_be_down.iter_mut().for_each(|d| *d = true),
-            Fault::PauseLeader | Fault::PauseMinority | Fault::PauseMajority => {
-                may_be_paused.iter_mut().for_each(|p| *p = true)
             }
             _ => {}
         }

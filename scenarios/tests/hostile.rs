@@ -795,10 +795,15 @@ fn edited(name: &str, from: &str, to: &str) -> String {
     text.replacen(from, to, 1)
 }
 
-/// The 1-based line of the `n`th (from 0) `[[faults]]` table's first key.
-fn fault_line(text: &str, n: usize) -> usize {
+/// The 1-based line of `key` in the `n`th (from 0) `[[faults]]` table.
+fn fault_key_line(text: &str, n: usize, key: &str) -> usize {
     let at = text.match_indices("[[faults]]\n").nth(n).unwrap().0;
-    text[..at].matches('\n').count() + 2
+    let header = text[..at].matches('\n').count() + 1;
+    let offset = text[at..]
+        .lines()
+        .position(|l| l.starts_with(&format!("{key} =")))
+        .unwrap_or_else(|| panic!("fault {n} has no {key}"));
+    header + offset
 }
 
 #[test]
@@ -814,7 +819,7 @@ fn faults_the_schedule_alone_shows_cannot_apply_are_refused_when_read() {
                 "fault = \"restart\"\nnode = \"n2\"",
             ),
             0,
-            "restarts n2, which is running then",
+            "restart of node n2, which is running then",
         ),
         // A crash of a server an earlier crash left down (n3's restart, now a crash).
         (
@@ -824,7 +829,7 @@ fn faults_the_schedule_alone_shows_cannot_apply_are_refused_when_read() {
                 "fault = \"crash\"\nnode = \"n3\"",
             ),
             2,
-            "crashes n3, which the crash at 700ms left down",
+            "crash of node n3, which the crash at 700ms left down",
         ),
         // A heal with no partition before it (raft/partition-halves' first partition).
         (
@@ -834,20 +839,32 @@ fn faults_the_schedule_alone_shows_cannot_apply_are_refused_when_read() {
                 "fault = \"heal\"",
             ),
             0,
-            "heals the network, but no earlier fault partitions it",
+            "heal of the network, but no earlier fault partitions it",
         ),
         // A resume of a server nothing pauses.
         (
             edited("relay/pause", "fault = \"pause\"", "fault = \"resume\""),
             0,
-            "resumes n",
+            "resume of node n",
+        ),
+        // A pause of a server an earlier pause left paused (the resume, now a pause).
+        (
+            edited("relay/pause", "fault = \"resume\"", "fault = \"pause\""),
+            1,
+            "pause of node n1, which the pause at 500ms left paused",
         ),
     ];
     for (i, (text, fault, what)) in cases.iter().enumerate() {
         let file = dir.join(format!("f{i}.toml"));
         std::fs::write(&file, text).unwrap();
         let f = file.to_str().unwrap();
-        let line = fault_line(text, *fault);
+        // The error points at the key it is about: the node, or the `fault = "heal"`.
+        let key = if what.contains("node") {
+            "node"
+        } else {
+            "fault"
+        };
+        let line = fault_key_line(text, *fault, key);
         for args in [
             &["run", f, "--seed", "1"][..],
             &["sweep", f, "--seeds", "0..2"],

@@ -94,8 +94,10 @@ fn change_times(s: &scenarios::scenario::Scenario) -> Vec<u64> {
 /// The client events of a run before `until` (ns): what a check that stopped at the last
 /// membership change would see.
 fn history_before(r: scenarios::runner::RunResult, until: u64) -> Vec<checkers::history::Event> {
-    let Some(nodes::system::ClientHistory::Events(events)) = r.history else {
-        panic!("raft-rs records its client history as events");
+    let events = match r.history {
+        Some(nodes::system::ClientHistory::Events(events)) => events,
+        Some(nodes::system::ClientHistory::Compact(h)) => h.to_events(),
+        _ => panic!("raft-rs records its client history as events"),
     };
     events
         .into_iter()

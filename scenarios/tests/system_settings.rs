@@ -195,7 +195,7 @@ fn world_values_a_run_cannot_honour_point_at_their_key() {
             "fault = \"clock-strobe\"\nnode = \"n1\"\ndelta_ns = 5\nduration = \"1s\"\nperiod = \"0s\"",
             "strobe period",
         ),
-        ("fault = \"restart\"\nnode = \"n2\"", "no earlier fault crashes it"),
+        ("fault = \"restart\"\nnode = \"n2\"", "no earlier fault leaves it crashed"),
         ("fault = \"heal\"\nbogus = 3", "unknown key `bogus`"),
     ];
     for (fault, says) in faults {

@@ -546,43 +546,24 @@ impl Scenario {
         let name = sim::node_ref::name;
         for (i, s) in self.faults.iter().enumerate() {
             let lasting = s.lasting.is_some();
-            // A server a fault may resume, crash or restart is no longer paused for sure.
-            match &s.fault {
-                Fault::Pause { .. }
-                | Fault::PauseLeader
-                | Fault::PauseMinority
-                | Fault::PauseMajority
-                | Fault::Partition(_)
-                | Fault::IsolateLeader
-                | Fault::Heal
-                | Fault::ClockBump { .. }
-                | Fault::ClockDrift { .. }
-                | Fault::ClockStrobe { .. }
-                | Fault::DriftLeader { .. }
-                | Fault::BumpLeader { .. }
-                | Fault::StrobeLeader { .. } => {}
-                Fault::Resume { node } | Fault::Crash { node } | Fault::Restart { node } => {
-                    paused[*node] = None
-                }
-                _ => paused.iter_mut().for_each(|p| *p = None),
-            }
+            let refuse = |what: String| Some((i, format!("fault at {}: {what}", s.at)));
             // What a fault that may crash `nodes` leaves: down for sure only when it
-            // crashes them unconditionally and no `for` brings them back.
-            let crashes = |life: &mut Vec<Life>, nodes: &mut dyn Iterator<Item = usize>| {
+            // crashes them unconditionally and no `for` brings them back; paused no more.
+            let crashes = |life: &mut Vec<Life>,
+                           paused: &mut Vec<Option<Nanos>>,
+                           nodes: &mut dyn Iterator<Item = usize>| {
                 for x in nodes {
                     life[x] = Life::Unknown;
+                    paused[x] = None;
                 }
             };
             match &s.fault {
                 Fault::Crash { node } => {
                     if let Life::Down(when) = life[*node] {
-                        return Some((
-                            i,
-                            format!(
-                                "fault at {}: crash of node {}, which the crash at {when} left down (restart it first)",
-                                s.at,
-                                name(*node)
-                            ),
+                        return refuse(format!(
+                            "crash of node {}, which the crash at {when} left down \
+                             (restart it first)",
+                            name(*node)
                         ));
                     }
                     life[*node] = if lasting {
@@ -590,48 +571,36 @@ impl Scenario {
                     } else {
                         Life::Down(s.at)
                     };
+                    paused[*node] = None;
                 }
                 Fault::Restart { node } => {
                     if life[*node] == Life::Up {
-                        return Some((
-                            i,
-                            format!(
-                                "fault at {}: restart of node {}, which is running then: no earlier fault leaves it crashed",
-                                s.at,
-                                name(*node)
-                            ),
+                        return refuse(format!(
+                            "restart of node {}, which is running then: \
+                             no earlier fault leaves it crashed",
+                            name(*node)
                         ));
                     }
                     life[*node] = Life::Up;
+                    paused[*node] = None;
                 }
                 Fault::Resume { node } if !may_pause[*node] => {
-                    return Some((
-                        i,
-                        format!(
-                            "fault at {}: resume of node {}, which no earlier fault pauses",
-                            s.at,
-                            name(*node)
-                        ),
+                    return refuse(format!(
+                        "resume of node {}, which no earlier fault pauses",
+                        name(*node)
                     ));
                 }
                 Fault::Heal if !may_partition => {
-                    return Some((
-                        i,
-                        format!(
-                            "fault at {}: heal of the network, but no earlier fault partitions it",
-                            s.at
-                        ),
-                    ));
+                    return refuse(
+                        "heal of the network, but no earlier fault partitions it".into(),
+                    );
                 }
                 Fault::Pause { node } => {
                     if let Some(when) = paused[*node] {
-                        return Some((
-                            i,
-                            format!(
-                                "fault at {}: pause of node {}, which the pause at {when} left paused (resume it first)",
-                                s.at,
-                                name(*node)
-                            ),
+                        return refuse(format!(
+                            "pause of node {}, which the pause at {when} left paused \
+                             (resume it first)",
+                            name(*node)
                         ));
                     }
                     may_pause[*node] = true;
@@ -648,28 +617,29 @@ impl Scenario {
                         Life::Down(s.at)
                     };
                     life.iter_mut().for_each(|l| *l = to);
+                    paused.iter_mut().for_each(|p| *p = None);
                 }
                 Fault::RestartCrashed => life.iter_mut().for_each(|l| *l = Life::Up),
+                Fault::Resume { node } => paused[*node] = None,
+                Fault::ResumePaused => paused.iter_mut().for_each(|p| *p = None),
                 Fault::CrashAfterDiskOps { node, .. }
                 | Fault::CrashAfterRandomDiskOps { node, .. } => {
-                    crashes(&mut life, &mut std::iter::once(*node))
+                    crashes(&mut life, &mut paused, &mut std::iter::once(*node))
                 }
                 Fault::CrashAfterSyncs { node, power, .. }
                 | Fault::CrashAfterSends { node, power, .. }
                 | Fault::CrashAfterRename { node, power }
                 | Fault::CrashOnUnsyncedWrite { node, power, .. }
                 | Fault::CrashOnUnsyncedSend { node, power, .. } => match node {
-                    Some(x) if !*power => crashes(&mut life, &mut std::iter::once(*x)),
-                    _ => crashes(&mut life, &mut (0..n)),
+                    Some(x) if !*power => crashes(&mut life, &mut paused, &mut std::iter::once(*x)),
+                    _ => crashes(&mut life, &mut paused, &mut (0..n)),
                 },
                 Fault::CrashLeader
                 | Fault::CrashFollower
                 | Fault::CrashRandom
                 | Fault::CrashMinority
-                | Fault::CrashMajority => crashes(&mut life, &mut (0..n)),
-                Fault::Resume { .. }
-                | Fault::Heal
-                | Fault::ResumePaused
+                | Fault::CrashMajority => crashes(&mut life, &mut paused, &mut (0..n)),
+                Fault::Heal
                 | Fault::ClockBump { .. }
                 | Fault::ClockDrift { .. }
                 | Fault::ClockStrobe { .. }

@@ -2,29 +2,10 @@
 //! that refuse what they cannot hold, unknown verdicts that say which partitions and why,
 //! and every system's `--history` (or trace) checkable by the matching `dst check` command.
 
+mod common;
 use checkers::generate::{self, HardKeySpec, LinBug, LinModel, LinSpec};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn dst(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dst"))
-        .args(args)
-        .output()
-        .expect("dst runs")
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
-}
-
-/// A fresh scratch directory under the target dir (never a user's files).
-fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use common::{dst, json, scratch};
+use std::path::Path;
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);

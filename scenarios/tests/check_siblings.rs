@@ -3,28 +3,10 @@
 //! corpus), the guarantee option decides which reads are judged, and hostile input gets one
 //! line and exit 2.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn dst(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dst"))
-        .args(args)
-        .output()
-        .expect("dst runs")
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
-}
-
-/// A fresh scratch directory under the target dir (never a user's files).
-fn scratch(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
+use common::{dst, json, scratch};
+use std::path::Path;
+use std::process::Output;
 
 /// Runs a gossip scenario, writing its history; returns the in-simulation checks violated.
 fn gossip(dir: &Path, scenario: &str, seed: &str, bug: Option<&str>) -> (String, Vec<String>) {

@@ -1,19 +1,9 @@
 //! The `dst` binary as a user runs it: exit codes, one-line errors, JSON output,
 //! stable digests, and trace files that never overwrite what a user has.
 
-use std::process::{Command, Output};
-
-fn dst(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dst"))
-        .args(args)
-        .output()
-        .expect("dst runs")
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
-}
+mod common;
+use common::{dst, json};
+use std::process::Command;
 
 #[test]
 fn bad_input_gets_one_line_and_exit_2() {

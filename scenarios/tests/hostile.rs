@@ -4,31 +4,14 @@
 //! of every class is one line naming file:line:col (exit 2), and valid but huge scenarios
 //! end inside a small memory budget instead of eating the machine.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::{dst, scratch, stderr};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use proptest::prelude::*;
 use scenarios::builtin;
 use scenarios::file::{parse, to_toml};
-
-fn dst(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dst"))
-        .args(args)
-        .output()
-        .expect("dst runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A fresh directory of this test's own.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dst-hostile2-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Exit 2 and exactly one line on stderr, starting with `error:`.
 fn assert_one_line_exit_2(out: &Output, what: &str) -> String {

@@ -177,6 +177,13 @@ fn first_significant_line(text: &str) -> usize {
 
 /// Reads and parses a history file.
 pub fn read_file(path: &Path, format: Option<Format>) -> Result<History, InputError> {
+    let (source, text) = read_text(path)?;
+    parse_str(&source, &text, format)
+}
+
+/// A file's name as errors give it, and its text; an error naming the line of the first
+/// byte that is not UTF-8.
+pub fn read_text(path: &Path) -> Result<(String, String), InputError> {
     let source = path.display().to_string();
     let bytes = std::fs::read(path)
         .map_err(|e| InputError::new(&source, 0, format!("cannot read: {e}")))?;
@@ -185,7 +192,7 @@ pub fn read_file(path: &Path, format: Option<Format>) -> Result<History, InputEr
         let line = upto.iter().filter(|&&b| b == b'\n').count() + 1;
         InputError::new(&source, line, "expected UTF-8 text")
     })?;
-    parse_str(&source, &text, format)
+    Ok((source, text))
 }
 
 /// Reads a history from EDN: a top-level vector or list of maps, or a sequence of maps.

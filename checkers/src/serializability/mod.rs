@@ -327,23 +327,30 @@ pub fn transactions_owned(history: Operations, workload: Workload) -> Result<Vec
         .map(|op| (op, false))
         .chain(history.failed_ops.into_iter().map(|op| (op, true)));
     for (mut op, failed) in all {
-        let status = if failed {
-            Status::Aborted
-        } else if op.is_indeterminate() {
-            Status::Indeterminate
-        } else {
-            Status::Committed
-        };
-        let use_output =
-            status == Status::Committed && op.output.as_ref().is_some_and(|o| !o.is_nil());
-        let value = if use_output {
-            op.output.take().unwrap_or(Value::Nil)
-        } else {
-            std::mem::replace(&mut op.input, Value::Nil)
-        };
+        let (status, value) = outcome(&mut op, failed);
         txns.push(txn_from(&op, value, status, workload, &source)?);
     }
     number(txns)
+}
+
+/// What an operation's transaction did, and the value that says what it read and wrote:
+/// a committed transaction's output when it has one (its reads filled in), else its
+/// input. The value is moved out of the operation.
+fn outcome(op: &mut Operation, failed: bool) -> (Status, Value) {
+    let status = if failed {
+        Status::Aborted
+    } else if op.is_indeterminate() {
+        Status::Indeterminate
+    } else {
+        Status::Committed
+    };
+    let use_output = status == Status::Committed && op.output.as_ref().is_some_and(|o| !o.is_nil());
+    let value = if use_output {
+        op.output.take().unwrap_or(Value::Nil)
+    } else {
+        std::mem::replace(&mut op.input, Value::Nil)
+    };
+    (status, value)
 }
 
 /// Orders transactions by invocation and numbers them `T0..`.
@@ -378,20 +385,7 @@ pub fn transactions_compact(
         } else {
             (false, op.index)
         };
-        let status = if failed {
-            Status::Aborted
-        } else if op.is_indeterminate() {
-            Status::Indeterminate
-        } else {
-            Status::Committed
-        };
-        let use_output =
-            status == Status::Committed && op.output.as_ref().is_some_and(|o| !o.is_nil());
-        let value = if use_output {
-            op.output.take().unwrap_or(Value::Nil)
-        } else {
-            std::mem::replace(&mut op.input, Value::Nil)
-        };
+        let (status, value) = outcome(&mut op, failed);
         match txn_from(&op, value, status, workload, source) {
             Ok(t) => txns.push(t),
             Err(e) => {

@@ -115,14 +115,7 @@ const KEEP: usize = 100;
 
 /// Reads and checks a file.
 pub fn check_file(path: &Path, opts: &Options) -> Result<Report, InputError> {
-    let source = path.display().to_string();
-    let bytes = std::fs::read(path)
-        .map_err(|e| InputError::new(&source, 0, format!("cannot read: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = upto.iter().filter(|&&b| b == b'\n').count() + 1;
-        InputError::new(&source, line, "expected UTF-8 text")
-    })?;
+    let (source, text) = crate::history::read_text(path)?;
     check_str(&source, &text, opts)
 }
 
@@ -434,44 +427,38 @@ impl<'a> KeyCheck<'a> {
     }
 
     fn phantoms(&self, out: &mut Out) {
-        for &r in &self.reads {
-            let op = &self.ops[r];
-            for v in &op.result {
-                if let Some((why, mut lines)) = self.phantom(v, op.complete) {
-                    lines.insert(0, op.line);
-                    out.push(
-                        "phantom",
-                        self.key,
-                        (op.line, v.to_string()),
-                        format!(
-                            "read of {} at line {} returned {v}, {why}",
-                            self.key.bare(),
-                            op.line
-                        ),
-                        lines,
-                    );
-                }
-            }
-        }
-        for &x in &self.writes {
+        // Values a read returned, then values a write says it superseded: each must have
+        // been written to this key by a put that may have taken effect by then.
+        let read = self
+            .reads
+            .iter()
+            .flat_map(|&r| self.ops[r].result.iter().map(move |v| (r, v, true)));
+        let superseded = self.writes.iter().flat_map(|&x| {
             let op = &self.ops[x];
-            for v in op.supersedes.iter().flatten() {
-                if let Some((why, mut lines)) = self.phantom(v, op.complete) {
-                    lines.insert(0, op.line);
-                    out.push(
-                        "phantom",
-                        self.key,
-                        (op.line, v.to_string()),
-                        format!(
-                            "the {} of {} at line {} says it superseded {v}, {why}",
-                            op.kind.name(),
-                            self.key.bare(),
-                            op.line
-                        ),
-                        lines,
-                    );
-                }
-            }
+            op.supersedes.iter().flatten().map(move |v| (x, v, false))
+        });
+        for (i, v, is_read) in read.chain(superseded) {
+            let op = &self.ops[i];
+            let Some((why, mut lines)) = self.phantom(v, op.complete) else {
+                continue;
+            };
+            let (key, line) = (self.key.bare(), op.line);
+            let what = if is_read {
+                format!("read of {key} at line {line} returned {v}")
+            } else {
+                format!(
+                    "the {} of {key} at line {line} says it superseded {v}",
+                    op.kind.name()
+                )
+            };
+            lines.insert(0, line);
+            out.push(
+                "phantom",
+                self.key,
+                (line, v.to_string()),
+                format!("{what}, {why}"),
+                lines,
+            );
         }
     }
 

@@ -534,22 +534,14 @@ fn run_txn(args: &TxnArgs) -> i32 {
                     tally.json_report(&report, &name, parse_nanos);
                     continue;
                 }
-                let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
-                for a in &report.anomalies {
-                    *kinds.entry(a.kind.as_str()).or_default() += 1;
-                }
-                let summary: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+                let summary = kinds_summary(report.anomalies.iter().map(|a| a.kind.as_str()));
                 println!(
                     "{name}: {} ({} txns, {} edges, checked in {}){}",
                     report.verdict,
                     report.txns,
                     report.edges,
                     fmt_nanos(report.check_nanos),
-                    if summary.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", summary.join(", "))
-                    }
+                    summary
                 );
                 const SHOW: usize = 10;
                 for a in report.anomalies.iter().take(SHOW) {
@@ -745,11 +737,7 @@ fn run_siblings(args: &SiblingsArgs) -> i32 {
             tally.json_report(&report, &name, parse_nanos);
             continue;
         }
-        let mut kinds: std::collections::BTreeMap<&str, usize> = Default::default();
-        for v in &report.violations {
-            *kinds.entry(v.kind).or_default() += 1;
-        }
-        let summary: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let summary = kinds_summary(report.violations.iter().map(|v| v.kind));
         println!(
             "{name}: {} ({} ops, {} keys, {} reads judged under {}, checked in {}){}",
             report.verdict,
@@ -758,11 +746,7 @@ fn run_siblings(args: &SiblingsArgs) -> i32 {
             report.judged_reads,
             report.guarantee,
             fmt_nanos(u128::from(report.check_nanos)),
-            if summary.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", summary.join(", "))
-            }
+            summary
         );
         const SHOW: usize = 10;
         for v in report.violations.iter().take(SHOW) {
@@ -1164,4 +1148,17 @@ mod tests {
         assert_eq!(combine(&[0, 3]), 3);
         assert_eq!(combine(&[0, 0]), 0);
     }
+}
+
+/// `": 2 G1c, 1 G-single"`: how many findings of each kind, in kind order; empty for none.
+fn kinds_summary<'a>(kinds: impl Iterator<Item = &'a str>) -> String {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for k in kinds {
+        *counts.entry(k).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    format!(": {}", parts.join(", "))
 }

@@ -1113,6 +1113,19 @@ pub fn bench(args: BenchCheckArgs) -> i32 {
     }
 }
 
+/// `": 2 G1c, 1 G-single"`: how many findings of each kind, in kind order; empty for none.
+fn kinds_summary<'a>(kinds: impl Iterator<Item = &'a str>) -> String {
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for k in kinds {
+        *counts.entry(k).or_default() += 1;
+    }
+    if counts.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    format!(": {}", parts.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1148,17 +1161,4 @@ mod tests {
         assert_eq!(combine(&[0, 3]), 3);
         assert_eq!(combine(&[0, 0]), 0);
     }
-}
-
-/// `": 2 G1c, 1 G-single"`: how many findings of each kind, in kind order; empty for none.
-fn kinds_summary<'a>(kinds: impl Iterator<Item = &'a str>) -> String {
-    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
-    for k in kinds {
-        *counts.entry(k).or_default() += 1;
-    }
-    if counts.is_empty() {
-        return String::new();
-    }
-    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    format!(": {}", parts.join(", "))
 }

@@ -1,8 +1,10 @@
 //! Checks every system gets, whatever its protocol:
 //!
-//! - `client-progress`: once the last fault is over, every client completes an operation
-//!   successfully within a bound (a system that is safe but stuck, or that starves one
-//!   client, fails it);
+//! - `client-progress`: once the last fault is over, every client gets an answer the system
+//!   decided (an `ok`, or a `fail` the system chose, like a CAS refused on its compare)
+//!   within a bound (a system that is safe but stuck, or that starves one client, fails
+//!   it). Which completions count is the caller's: a system whose `fail` means "not now"
+//!   passes only its `ok`s;
 //! - `refused-start`: a server that refuses to start on its disk is a violation unless a
 //!   fault that damages data (a lying or failing fsync, a misdirected write, corruption, a
 //!   latent sector error, ENOSPC) reached that disk first. Losing or tearing unsynced
@@ -20,9 +22,9 @@ use crate::system::RunEnd;
 /// The prefix every host's note carries when it stays down instead of starting.
 pub const REFUSAL_NOTE: &str = "refusing to run: ";
 
-/// Client progress: each of `clients` (node indices) must have a successful completion in
+/// Client progress: each of `clients` (node indices) must have an answered operation in
 /// `(quiet_from, quiet_from + bound]`. `oks` lists (client node, completion time ns) of
-/// every successful operation. Judged only when the run lasts until the deadline.
+/// every operation the system answered. Judged only when the run lasts until the deadline.
 pub fn client_progress(
     clients: std::ops::Range<usize>,
     oks: impl IntoIterator<Item = (usize, u64)>,
@@ -52,7 +54,7 @@ pub fn client_progress(
     vec![Violation::new(
         "client-progress",
         format!(
-            "{} of {} clients ({}) completed no operation within {} ms after the last fault at {} ms",
+            "{} of {} clients ({}) got no answer to any operation within {} ms after the last fault at {} ms",
             stuck.len(),
             clients.len(),
             stuck.join(", "),

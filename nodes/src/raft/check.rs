@@ -77,9 +77,10 @@ pub fn check_end(
 ) -> Vec<Violation> {
     let mut v = crate::universal::refused_start(end);
     if let Some(bound) = system.liveness.filter(|_| majority_serving(end)) {
+        // A `fail` is a CAS the committed state refused: the client was served.
         let oks = history
             .headers()
-            .filter(|(e, _)| e.kind == HistKind::Ok)
+            .filter(|(e, _)| matches!(e.kind, HistKind::Ok | HistKind::Fail))
             .map(|(e, _)| (e.process as usize, e.time.unwrap_or(0)));
         v.extend(crate::universal::client_progress(
             end.servers..end.servers + system.clients,

@@ -176,7 +176,7 @@ impl Running for Run {
         if let Some(bound) = live {
             violations.extend(crate::universal::client_progress(
                 end.servers..end.servers + self.clients,
-                obs.oks.iter().copied(),
+                obs.answers.iter().copied(),
                 end.last_fault_ns,
                 bound.0,
                 end.end_ns,

@@ -41,9 +41,9 @@ pub struct Observer {
     write_oks: Vec<u64>,
     /// When a node became leader.
     elections: Vec<u64>,
-    /// Every successful client operation: (client node, completion time), for the
-    /// universal `client-progress` check.
-    pub oks: Vec<(usize, u64)>,
+    /// Every client operation the cluster answered: (client node, completion time), for
+    /// the universal `client-progress` check.
+    pub answers: Vec<(usize, u64)>,
 }
 
 impl Observer {
@@ -260,9 +260,10 @@ impl Observer {
         }
     }
 
-    /// A client's operation completed successfully (a read, a write or a CAS that applied).
-    pub fn client_ok(&mut self, client: usize, now: u64) {
-        self.oks.push((client, now));
+    /// A client's operation got an answer the cluster decided: a read, a write, or a CAS
+    /// that applied or was refused on its compare.
+    pub fn client_answered(&mut self, client: usize, now: u64) {
+        self.answers.push((client, now));
     }
 
     /// Liveness: a leader and an acknowledged write within `bound` after `quiet_from`.

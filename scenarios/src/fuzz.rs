@@ -58,6 +58,9 @@ pub struct Finding {
 pub struct FuzzReport {
     pub runs: u64,
     pub failures: u64,
+    /// Runs whose drawn schedule held a fault that could not apply (a swarm generator's
+    /// problem, not the system's): neither failures nor findings.
+    pub inapplicable: u64,
     pub new_findings: Vec<Finding>,
     pub runs_per_sec: f64,
 }
@@ -165,7 +168,7 @@ pub fn fuzz(
     let found_dir: PathBuf = corpus.parent().unwrap_or(Path::new(".")).join("found");
     let mut seen = known_signatures(corpus);
     let started = std::time::Instant::now();
-    let (mut runs, mut failures) = (0u64, 0u64);
+    let (mut runs, mut failures, mut inapplicable) = (0u64, 0u64, 0u64);
     let mut findings = Vec::new();
     while keep_going(runs) {
         let seed = seed_of(start_seed, runs, shard);
@@ -179,6 +182,9 @@ pub fn fuzz(
         runs += 1;
         // A fault the drawn schedule could not apply is the generator's problem, not a
         // finding about the system (and there would be nothing to shrink).
+        if crate::report::scenario_problem(&r.violations).is_some() {
+            inapplicable += 1;
+        }
         let system_violation = r
             .violations
             .iter()
@@ -233,6 +239,7 @@ pub fn fuzz(
     Ok(FuzzReport {
         runs,
         failures,
+        inapplicable,
         new_findings: findings,
         runs_per_sec: runs as f64 / started.elapsed().as_secs_f64().max(1e-9),
     })

@@ -197,6 +197,10 @@ pub fn find_failure(
     let check = &lab.parts[i].check;
     for seed in 0..limit {
         let result = run_scenario(&form.scenario, seed, &form.opts);
+        // An edited lab whose schedule cannot apply at this seed is the file's problem.
+        if let Some(v) = crate::report::scenario_problem(&result.report.violations) {
+            return Err(crate::report::cannot_run(&form.scenario.name, seed, v));
+        }
         on_seed(&result);
         if result.report.verdict == Verdict::Violation {
             let expected_check = result.report.violations.iter().any(|v| &v.check == check);
@@ -222,7 +226,7 @@ pub fn sweep_fixed(
     on_done: &(dyn Fn(&crate::report::RunReport) + Sync),
 ) -> Result<SweepReport, String> {
     let form = lab.form(i, true)?;
-    Ok(sweep(
+    let report = sweep(
         &form.scenario,
         SeedRange {
             start: 0,
@@ -232,5 +236,13 @@ pub fn sweep_fixed(
         jobs,
         &form.opts,
         on_done,
-    ))
+    );
+    let problem = report
+        .failures
+        .iter()
+        .find_map(|f| Some((f.seed, crate::report::scenario_problem(&f.violations)?)));
+    if let Some((seed, v)) = problem {
+        return Err(crate::report::cannot_run(&form.scenario.name, seed, v));
+    }
+    Ok(report)
 }

@@ -65,6 +65,22 @@ pub struct RunReport {
     pub stats: NetStats,
 }
 
+/// The first problem of the scenario itself among `violations`: a fault its schedule
+/// could not apply at that seed. Such a run says nothing about the system.
+pub fn scenario_problem(violations: &[Violation]) -> Option<&Violation> {
+    violations
+        .iter()
+        .find(|v| v.check == crate::shrink::SCENARIO_CHECK)
+}
+
+/// The one-line refusal of a scenario that could not run as written at `seed`.
+pub fn cannot_run(scenario: &str, seed: u64, problem: &Violation) -> String {
+    format!(
+        "{scenario}: seed {seed}: {}; the scenario cannot run as written",
+        problem.message
+    )
+}
+
 /// The command that replays `scenario` at `seed` with the given `--bug` flags, starting
 /// with the registry's command (the program that runs this CLI).
 pub fn replay_command(scenario: &str, seed: u64, bugs: &[String]) -> String {

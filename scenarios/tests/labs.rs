@@ -94,3 +94,43 @@ fn lab_cli_lists_runs_and_draws() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("# Lab 4"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A lab edited so that its schedule cannot apply at some seed (a restart of a server the
+/// random crash before it did not pick) is the file's problem: `lab run` says so in one
+/// line with exit 2, in the broken form and the fixed form, instead of reporting a
+/// violation of the system.
+#[test]
+fn an_edited_lab_that_cannot_run_as_written_is_refused() {
+    let dir = std::env::temp_dir().join(format!("dst-labs-edited-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let lab = dir.join("04-2pc-blocks");
+    std::fs::create_dir_all(&lab).unwrap();
+    let from = labs::default_dir().join("04-2pc-blocks");
+    let extra = "\n[[faults]]\nat = \"100ms\"\nfault = \"crash-random\"\n\n\
+                 [[faults]]\nat = \"200ms\"\nfault = \"restart\"\nnode = \"n3\"\n";
+    for entry in std::fs::read_dir(&from).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        if path.extension().is_some_and(|e| e == "toml") && name != "lab.toml" {
+            // The random crash goes first: faults are listed in time order.
+            let at = text.find("[[faults]]").unwrap();
+            let (head, tail) = text.split_at(at);
+            text = format!("{head}{}\n{tail}", extra.trim_start());
+        }
+        std::fs::write(lab.join(name), text).unwrap();
+    }
+    let d = dir.to_str().unwrap();
+    for args in [
+        &["lab", "run", "2pc-blocks", "--dir", d][..],
+        &["lab", "run", "2pc-blocks", "--dir", d, "--fixed"],
+    ] {
+        let out = dst(args, &dir);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("cannot run as written"), "{args:?}: {err}");
+        assert!(err.contains("restart"), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -655,15 +655,8 @@ fn print_report(r: &RunReport) {
 /// is running, say) is bad input, not a finding about the system: one line naming the
 /// scenario, exit 2.
 fn refuse_inapplicable(scenario: &str, r: &RunReport) -> Result<(), BadInput> {
-    match r
-        .violations
-        .iter()
-        .find(|v| v.check == crate::shrink::SCENARIO_CHECK)
-    {
-        Some(v) => Err(BadInput(format!(
-            "{scenario}: seed {}: {}; the scenario cannot run as written",
-            r.seed, v.message
-        ))),
+    match crate::report::scenario_problem(&r.violations) {
+        Some(v) => Err(BadInput(crate::report::cannot_run(scenario, r.seed, v))),
         None => Ok(()),
     }
 }
@@ -862,27 +855,16 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
     }
     // Seeds at which the schedule could not be applied are the file's problem.
     let inapplicable = reports.iter().find_map(|r| {
-        let bad: Vec<&crate::sweep::Failure> = r
+        let mut bad = r
             .failures
             .iter()
-            .filter(|f| {
-                f.violations
-                    .iter()
-                    .any(|v| v.check == crate::shrink::SCENARIO_CHECK)
-            })
-            .collect();
-        let first = bad.first()?;
-        let v = first
-            .violations
-            .iter()
-            .find(|v| v.check == crate::shrink::SCENARIO_CHECK)?;
+            .filter_map(|f| Some((f.seed, crate::report::scenario_problem(&f.violations)?)));
+        let (seed, v) = bad.next()?;
         Some(format!(
-            "{}: seed {} (and {} more of {} seeds): {}; the scenario cannot run as written",
-            r.scenario,
-            first.seed,
-            bad.len() - 1,
-            r.runs,
-            v.message
+            "{} (and {} more of {} seeds)",
+            crate::report::cannot_run(&r.scenario, seed, v),
+            bad.count(),
+            r.runs
         ))
     });
     if let Some(msg) = inapplicable {
@@ -1114,6 +1096,12 @@ fn fuzz_cmd(a: FuzzArgs) -> CmdResult {
             report.new_findings.len(),
             a.out.display()
         );
+        if report.inapplicable > 0 {
+            println!(
+                "  {} run(s) drew a schedule with a fault that could not apply (not failures)",
+                report.inapplicable
+            );
+        }
         for f in &report.new_findings {
             println!(
                 "  {} seed {}: {} -> {} fault events, {}",

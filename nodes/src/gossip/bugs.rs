@@ -18,6 +18,8 @@ crate::bug_catalog! {
         "a member declared dead is never taken back, even when it announces a higher incarnation: after a partition heals, both sides keep each other dead",
     SuspectNeverDead = "suspect-never-dead":
         "suspicion has no timeout: a crashed member stays suspect forever and is never declared dead, so failure detection is never complete",
+    DeafAfterRestart = "deaf-after-restart":
+        "a restarted server rejoins the membership and anti-entropy but never answers a client again (its client handler is set up once, at first boot)",
     NoSnapshotChecksum = "no-snapshot-checksum":
         "a restarted server trusts any snapshot that decodes, without checking its checksum, so a flipped bit becomes data it serves and spreads",
 }

@@ -7,7 +7,10 @@
 //!   servers as the system promises (`copies`), counted in the replicas themselves, not
 //!   in the acks the coordinator counted;
 //! - `client-progress`: every client completes an operation within a bound after the
-//!   last fault, while the workload still runs and the links no longer lose messages.
+//!   last fault, while the workload still runs and the links no longer lose messages;
+//! - `client-service`: an available store answers whenever nothing is wrong: in every
+//!   stretch with all servers up and no cut link, a client that asks is answered within
+//!   two rounds of its timeout and think time (not judged on lossy links).
 //!
 //! Membership agreement among live servers (nobody held dead) is the `membership` check
 //! in `check`. Not judged: detection accuracy under partitions (a cut-off node is rightly
@@ -113,6 +116,32 @@ pub fn check(
             )
             .at_time((*at).max(1)),
         );
+    }
+    if !crate::universal::still_lossy(end) {
+        let (mut invokes, mut answers) = (Vec::new(), Vec::new());
+        for line in &obs.history {
+            let (Some(kind), Some(p), Some(t)) = (
+                line.get("type").and_then(|k| k.as_str()),
+                line.get("process").and_then(|p| p.as_u64()),
+                line.get("time").and_then(|t| t.as_u64()),
+            ) else {
+                continue;
+            };
+            match kind {
+                "invoke" => invokes.push((p as usize, t)),
+                "ok" => answers.push((p as usize, t)),
+                _ => {}
+            }
+        }
+        let stretches = crate::universal::healthy_stretches(end.events, end.servers, end.end_ns);
+        let span = 2 * (system.client.timeout.0 + system.client.think.0);
+        v.extend(crate::universal::client_service(
+            end.servers..end.servers + system.clients,
+            &invokes,
+            &answers,
+            &stretches,
+            span,
+        ));
     }
     let quiet_from = end.last_fault_ns;
     if system.client.until.0 >= quiet_from + PROGRESS_NS && !crate::universal::still_lossy(end) {

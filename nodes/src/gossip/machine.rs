@@ -130,6 +130,8 @@ struct Pending {
 }
 
 pub struct GossipMachine {
+    /// Ignores clients (only with the bug `deaf-after-restart`, after a restart).
+    deaf: bool,
     me: usize,
     servers: usize,
     actor: Actor,
@@ -208,7 +210,11 @@ impl GossipMachine {
             pending: BTreeMap::new(),
             taken: BTreeSet::new(),
             ready: Ready::default(),
+            deaf: false,
         };
+        if life > 0 && m.bugs.has(Bug::DeafAfterRestart) {
+            m.deaf = true;
+        }
         if life > 0 {
             // Rejoin at once: a push-pull tells us what others think of us, which we refute.
             let peer = m.random_peer();
@@ -618,6 +624,7 @@ impl GossipMachine {
                     }
                 }
             }
+            GossipMsg::Request { .. } if self.deaf => {}
             GossipMsg::Request { seq, op } => self.client_op(now, wall, from, seq, op),
             GossipMsg::Reply { .. } => {}
         }

@@ -184,6 +184,10 @@ impl System for Gossip {
                 "after the last fault every client completes an operation within a bound",
             ),
             (
+                "client-service",
+                "while every server is up and no link is cut, a client that asks is answered",
+            ),
+            (
                 "refused-start",
                 "no server refuses to start on a disk no fault damaged",
             ),

@@ -26,6 +26,8 @@ crate::bug_catalog! {
         "election timers, heartbeats and the lease read the wall clock (CLOCK_REALTIME) instead of the monotonic clock, so a clock step stretches a lease",
     OptimisticMatchIndex = "optimistic-match-index":
         "the leader counts what it sent a follower as replicated (match index advanced on send, as a pipelining shortcut) and commits before a majority holds the entry",
+    ConflictHintPastTerm = "conflict-hint-past-term":
+        "a follower that rejects an append hints where its conflicting term ends instead of where it starts, so the leader backs off forward and that follower never catches up",
     DamageAsTornTail = "damage-as-torn-tail":
         "recovery cuts synced entries the disk damaged as if they were a torn unsynced tail, and votes as if it never had them",
 }

@@ -91,7 +91,9 @@ pub fn start(
     servers: usize,
     bugs: &Bugs,
 ) -> Arc<Mutex<RaftObserver>> {
-    let obs = Arc::new(Mutex::new(RaftObserver::new(servers)));
+    let mut observer = RaftObserver::new(servers);
+    observer.catch_up_bound = system.liveness.map(|b| b.0);
+    let obs = Arc::new(Mutex::new(observer));
     for node in 0..servers {
         let (o, config, b) = (obs.clone(), system.raft, bugs.clone());
         sim.start_node(node, move |ctx| {
@@ -153,6 +155,10 @@ impl Running for RaftRun {
             .liveness
             .filter(|_| check::majority_serving(end))
             .map(|b| (end.last_fault_ns, b.0));
+        if let Some((quiet_from, bound)) = liveness {
+            let serving = crate::universal::serving(end);
+            obs.check_catch_up(&serving, quiet_from, bound, end.end_ns);
+        }
         let mut check = check::check_run(&mut obs, liveness);
         check
             .violations
@@ -208,7 +214,11 @@ impl System for Raft {
             ),
             (
                 "client-progress",
-                "after the last fault every client completes an operation within the bound",
+                "after the last fault every client gets an answer within the bound",
+            ),
+            (
+                "catch-up",
+                "after the last fault every serving server's log holds what was committed a bound before the end",
             ),
             (
                 "refused-start",

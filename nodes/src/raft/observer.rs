@@ -5,7 +5,7 @@
 //!
 //! The observer is the test oracle, outside the protocol: nodes never read from it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use checkers::history::compact::CompactHistory;
 use checkers::history::EventKind as HistKind;
@@ -40,6 +40,12 @@ pub struct RaftObserver {
     /// their requests 1, 2, 3, ..., so this is dense, and a fraction of a map's size.
     executed: BTreeMap<(usize, u64, u64), Vec<u64>>,
     pub violations: Vec<Violation>,
+    /// (time, index) each time the highest index any node saw committed rose, oldest
+    /// first, kept for the catch-up check: only the rises of the last `catch_up_bound`
+    /// (and the one before them) are kept, so it does not grow with the run.
+    commit_rises: VecDeque<(u64, u64)>,
+    /// The catch-up check's bound; without one no rises are kept.
+    pub catch_up_bound: Option<u64>,
 }
 
 impl RaftObserver {
@@ -116,6 +122,7 @@ impl RaftObserver {
                 self.violate("commit-majority", msg);
             }
         }
+        self.commit_rose(index, now);
         let t = self.commit_terms.entry(index).or_insert(term);
         *t = (*t).min(term);
         let prev = self.commits.entry((node, incarnation)).or_insert(0);
@@ -127,6 +134,54 @@ impl RaftObserver {
             self.violate("commit-monotonic", msg);
         } else {
             *prev = index;
+        }
+    }
+
+    fn commit_rose(&mut self, index: u64, now: u64) {
+        let Some(bound) = self.catch_up_bound else {
+            return;
+        };
+        if self
+            .commit_rises
+            .back()
+            .is_some_and(|&(_, top)| top >= index)
+        {
+            return;
+        }
+        self.commit_rises.push_back((now, index));
+        // What a check at the end (time >= now) can ask for is the index at end - bound.
+        let horizon = now.saturating_sub(bound);
+        while self.commit_rises.get(1).is_some_and(|&(t, _)| t <= horizon) {
+            self.commit_rises.pop_front();
+        }
+    }
+
+    /// Catch-up: once the servers and the network have been quiet since `quiet_from`, a
+    /// server that can serve must hold, at the `end`, every entry committed `bound` before
+    /// it. A follower that the leader never manages to repair (a conflict it keeps
+    /// answering wrongly, a reply it drops) leaves the cluster one failure from a stall,
+    /// and no client notices until then.
+    pub fn check_catch_up(&mut self, serving: &[bool], quiet_from: u64, bound: u64, end: u64) {
+        let Some(at) = end.checked_sub(bound).filter(|&t| t >= quiet_from) else {
+            return;
+        };
+        let Some(&(when, index)) = self.commit_rises.iter().rev().find(|(t, _)| *t <= at) else {
+            return;
+        };
+        let held: Vec<usize> = self.logs.iter().map(Vec::len).collect();
+        for (n, len) in held.into_iter().enumerate() {
+            if serving.get(n) == Some(&true) && (len as u64) < index {
+                let msg = format!(
+                    "n{} holds {} log entries at {} ms, but entry {index} was committed at {} ms, more than {} ms before, with no fault since {} ms",
+                    n + 1,
+                    len,
+                    end / 1_000_000,
+                    when / 1_000_000,
+                    bound / 1_000_000,
+                    quiet_from / 1_000_000
+                );
+                self.violate("catch-up", msg);
+            }
         }
     }
 

@@ -86,8 +86,15 @@ impl RaftMachine {
         if self.term_at(prev_index) != prev_term {
             let conflict = self.term_at(prev_index);
             let mut first = prev_index;
-            while first > 1 && self.term_at(first - 1) == conflict {
-                first -= 1;
+            if self.bugs.has(Bug::ConflictHintPastTerm) {
+                while first < self.last_index() && self.term_at(first + 1) == conflict {
+                    first += 1;
+                }
+                first += 1;
+            } else {
+                while first > 1 && self.term_at(first - 1) == conflict {
+                    first -= 1;
+                }
             }
             let r = reply(self, false, 0, Some(conflict), first);
             self.send(from, r);

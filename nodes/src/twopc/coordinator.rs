@@ -96,11 +96,6 @@ impl Coordinator {
         std::mem::take(&mut self.ready)
     }
 
-    /// Transactions still waiting for votes.
-    pub fn voting(&self) -> usize {
-        self.txns.values().filter(|t| t.decided.is_none()).count()
-    }
-
     pub fn step(&mut self, now: u64, from: usize, msg: TwopcMsg) {
         match msg {
             TwopcMsg::Begin { txid, ops } => self.begin(now, from, txid, ops),

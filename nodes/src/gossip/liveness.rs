@@ -117,46 +117,40 @@ pub fn check(
             .at_time((*at).max(1)),
         );
     }
-    if !crate::universal::still_lossy(end) {
-        let (mut invokes, mut answers) = (Vec::new(), Vec::new());
-        for line in &obs.history {
-            let (Some(kind), Some(p), Some(t)) = (
-                line.get("type").and_then(|k| k.as_str()),
-                line.get("process").and_then(|p| p.as_u64()),
-                line.get("time").and_then(|t| t.as_u64()),
-            ) else {
-                continue;
-            };
-            match kind {
-                "invoke" => invokes.push((p as usize, t)),
-                "ok" => answers.push((p as usize, t)),
-                _ => {}
-            }
-        }
-        let stretches = crate::universal::healthy_stretches(end.events, end.servers, end.end_ns);
-        let span = 2 * (system.client.timeout.0 + system.client.think.0);
-        v.extend(crate::universal::client_service(
-            end.servers..end.servers + system.clients,
-            &invokes,
-            &answers,
-            &stretches,
-            span,
-        ));
+    // Both client checks need links that no longer lose messages at random.
+    if crate::universal::still_lossy(end) {
+        return v;
     }
+    let clients = end.servers..end.servers + system.clients;
+    let (mut invokes, mut answers) = (Vec::new(), Vec::new());
+    for line in &obs.history {
+        let (Some(kind), Some(p), Some(t)) = (
+            line.get("type").and_then(|k| k.as_str()),
+            line.get("process").and_then(|p| p.as_u64()),
+            line.get("time").and_then(|t| t.as_u64()),
+        ) else {
+            continue;
+        };
+        match kind {
+            "invoke" => invokes.push((p as usize, t)),
+            "ok" => answers.push((p as usize, t)),
+            _ => {}
+        }
+    }
+    let stretches = crate::universal::healthy_stretches(end.events, end.servers, end.end_ns);
+    let span = 2 * (system.client.timeout.0 + system.client.think.0);
+    v.extend(crate::universal::client_service(
+        clients.clone(),
+        &invokes,
+        &answers,
+        &stretches,
+        span,
+    ));
     let quiet_from = end.last_fault_ns;
-    if system.client.until.0 >= quiet_from + PROGRESS_NS && !crate::universal::still_lossy(end) {
-        let oks = obs.history.iter().filter_map(|line| {
-            if line.get("type")?.as_str()? != "ok" {
-                return None;
-            }
-            Some((
-                line.get("process")?.as_u64()? as usize,
-                line.get("time")?.as_u64()?,
-            ))
-        });
+    if system.client.until.0 >= quiet_from + PROGRESS_NS {
         v.extend(crate::universal::client_progress(
-            end.servers..end.servers + system.clients,
-            oks,
+            clients,
+            answers.iter().copied(),
             quiet_from,
             PROGRESS_NS,
             end.end_ns,

@@ -356,6 +356,15 @@ pub fn to_edn_lines(events: &[crate::history::Event]) -> String {
     out
 }
 
+/// Reads the first form of `text` and returns it with the byte offset just past it (what
+/// follows is the caller's to judge).
+pub fn read_prefix(text: &str, line: usize) -> Result<(Value, usize), EdnError> {
+    let mut r = Reader::new(text, line);
+    r.skip_discards()?;
+    let v = r.read()?;
+    Ok((v, r.pos))
+}
+
 /// Reads exactly one form from `text` (nothing may follow it but whitespace and comments).
 pub fn read_one(text: &str, line: usize) -> Result<Value, EdnError> {
     let mut r = Reader::new(text, line);

@@ -89,7 +89,8 @@ pub enum Format {
     /// Jepsen/Knossos EDN operation maps: a vector or list of maps, or one map per line.
     Edn,
     /// Jepsen log lines: `INFO  jepsen.util - 3 :invoke :cas [2 1]` or the newer
-    /// `INFO [jepsen worker 0] jepsen.util: 3 :invoke :cas [2 1]`.
+    /// `INFO [jepsen worker 0] jepsen.util: 3 :invoke :cas [2 1]`, or a test's
+    /// `history.txt` (`3 :invoke :cas [2 1]`).
     JepsenLog,
 }
 
@@ -148,7 +149,7 @@ pub fn parse_str(source: &str, text: &str, format: Option<Format>) -> Result<His
             InputError::new(
                 source,
                 first_significant_line(text),
-                "cannot tell the format: expected native JSON lines (`{\"process\":...}`), EDN maps (`{:process ...}`) or Jepsen log lines (`INFO  jepsen.util - 3 :invoke :read nil`); pass --format",
+                "cannot tell the format: expected native JSON lines (`{\"process\":...}`), EDN maps (`{:process ...}`) or Jepsen log or history.txt lines (`INFO  jepsen.util - 3 :invoke :read nil`); pass --format",
             )
         })?,
     };
@@ -538,6 +539,11 @@ mod tests {
             Some(Format::JepsenLog)
         );
         assert_eq!(Format::detect("hello"), None);
+        // history.txt, after chatter a log may hold.
+        assert_eq!(
+            Format::detect("Running test\n3\t:invoke\t:read\tnil\n"),
+            Some(Format::JepsenLog)
+        );
     }
 
     #[test]

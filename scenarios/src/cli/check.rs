@@ -88,7 +88,8 @@ pub enum FormatArg {
     Native,
     /// Jepsen/Knossos EDN operation maps.
     Edn,
-    /// Jepsen log lines (`INFO  jepsen.util - 3 :invoke :read nil`).
+    /// Jepsen log lines (`INFO  jepsen.util - 3 :invoke :read nil`) or a test's history.txt
+    /// (`3 :invoke :read nil`).
     JepsenLog,
 }
 

@@ -106,10 +106,17 @@ impl FormatArg {
 /// Built-in linearizability models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModelArg {
+    /// One register: `read`, `write`, and `cas` with value `[expected new]`.
     CasRegister,
+    /// One register: `read` and `write` only.
     Register,
+    /// A map of independent registers, checked key by key: `get`/`read`, `put`/`write`,
+    /// `append` and `cas`, keyed by a `key` field or, as Jepsen's independent workloads
+    /// write them, by `[key value]` tuples as values.
     Kv,
+    /// A grow-only set: `add` and `read` (the whole set).
     Set,
+    /// A FIFO queue: `enqueue` and `dequeue`.
     Queue,
 }
 

@@ -4,7 +4,8 @@
 //! formats express for client operations: nil, booleans, integers, strings, keywords,
 //! vectors/lists/sets (all as lists) and maps. Non-integer numbers are kept as their text
 //! (`Float`): checkers compare values for equality and never do arithmetic, so exact text is
-//! the honest representation. Keywords and strings stay distinct (`:x` is not `"x"`).
+//! the honest representation. Keywords, symbols and strings stay distinct (`:x`, `x` and
+//! `"x"` are three values), as EDN has them.
 
 use std::fmt;
 
@@ -17,6 +18,8 @@ pub enum Value {
     Float(String),
     Str(String),
     Keyword(String),
+    /// An EDN symbol (`x`, `foo/bar`): a name, never equal to the keyword or string.
+    Symbol(String),
     List(Vec<Value>),
     /// Entries in source order; equality is order-sensitive (maps are rare in operation values).
     Map(Vec<(Value, Value)>),
@@ -27,10 +30,11 @@ impl Value {
         matches!(self, Value::Nil)
     }
 
-    /// The name of a keyword or the text of a string: `:read` and `"read"` both give `read`.
+    /// The name of a keyword or symbol or the text of a string: `:read`, `read` and
+    /// `"read"` all give `read` (where a history names an operation or its type).
     pub fn as_name(&self) -> Option<&str> {
         match self {
-            Value::Keyword(s) | Value::Str(s) => Some(s),
+            Value::Keyword(s) | Value::Symbol(s) | Value::Str(s) => Some(s),
             _ => None,
         }
     }
@@ -77,7 +81,7 @@ impl Value {
     }
 
     /// JSON for machine output. Keywords become strings with their leading colon so that
-    /// `:x` and `"x"` remain distinguishable.
+    /// `:x` and `"x"` remain distinguishable; symbols become `{"symbol": name}`.
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Value::Nil => serde_json::Value::Null,
@@ -91,6 +95,7 @@ impl Value {
                 .unwrap_or_else(|| serde_json::Value::String(s.clone())),
             Value::Str(s) => serde_json::Value::String(s.clone()),
             Value::Keyword(k) => serde_json::Value::String(format!(":{k}")),
+            Value::Symbol(s) => serde_json::json!({ "symbol": s }),
             Value::List(l) => serde_json::Value::Array(l.iter().map(Value::to_json).collect()),
             Value::Map(m) => serde_json::Value::Array(
                 m.iter()
@@ -111,6 +116,7 @@ impl fmt::Display for Value {
             Value::Float(s) => write!(f, "{s}"),
             Value::Str(s) => write!(f, "{s:?}"),
             Value::Keyword(k) => write!(f, ":{k}"),
+            Value::Symbol(s) => write!(f, "{s}"),
             Value::List(l) => {
                 write!(f, "[")?;
                 for (i, v) in l.iter().enumerate() {

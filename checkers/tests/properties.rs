@@ -55,6 +55,10 @@ proptest! {
         let bug = [LinBug::StaleRead, LinBug::LostWrite, LinBug::DuplicateAppend][bug];
         // A lost write is only definite without crashes: a crashed write may land later.
         let crash = if bug == LinBug::LostWrite || matches!(gm, LinModel::Set | LinModel::Queue) { 0 } else { crash };
+        // As above: four concurrent enqueuers can leave a queue history beyond the search's
+        // memory cap (seed 11485076202063068263, 41 ops, was `unknown`), which is no verdict
+        // on the bug; two clients keep every queue history decidable.
+        let clients = if gm == LinModel::Queue { clients.min(2) } else { clients };
         let spec = LinSpec { model: gm, ops, clients, keys: 2, crash_percent: crash, seed, bug: Some(bug) };
         let v = lin_verdict(&generate::lin_history(&spec), kind);
         prop_assert_eq!(v.name(), "not-linearizable", "{:?} {:?}", gm, bug);

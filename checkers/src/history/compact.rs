@@ -41,6 +41,7 @@ const STR: u8 = 5;
 const KEYWORD: u8 = 6;
 const LIST: u8 = 7;
 const MAP: u8 = 8;
+const SYMBOL: u8 = 9;
 
 // Event flag bits, beside the kind in the first byte.
 const HAS_KEY: u8 = 1 << 2;
@@ -104,6 +105,10 @@ fn put_value(out: &mut Vec<u8>, v: &Value) {
         }
         Value::Keyword(s) => {
             out.push(KEYWORD);
+            put_text(out, s);
+        }
+        Value::Symbol(s) => {
+            out.push(SYMBOL);
             put_text(out, s);
         }
         Value::List(l) => {
@@ -173,6 +178,7 @@ impl Reader<'_> {
             FLOAT => Value::Float(self.text()),
             STR => Value::Str(self.text()),
             KEYWORD => Value::Keyword(self.text()),
+            SYMBOL => Value::Symbol(self.text()),
             LIST => {
                 let n = self.varint() as usize;
                 Value::List((0..n).map(|_| self.value()).collect())

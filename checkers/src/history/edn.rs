@@ -1,8 +1,10 @@
 //! A small EDN reader, enough for Jepsen/Knossos operation maps.
 //!
 //! Reads nil, booleans, integers (with an optional `N` suffix), other numbers as text,
-//! strings with the usual escapes, keywords, symbols (read as keywords: histories use them
-//! only as names), vectors, lists and sets (all as lists), maps, `;` comments, commas as
+//! strings with the usual escapes, keywords, symbols (distinct from keywords: `ni` is not
+//! `:ni`), vectors, lists and sets (all as lists; a set sorted, so its order never
+//! matters), maps (entries sorted by key, so their order never matters; a repeated key is
+//! an error), `;` comments, commas as
 //! whitespace, `#_` discards and tagged literals (the tag is dropped and the value kept, so
 //! `#jepsen.history.Op{...}` reads as a map). It deliberately does not read characters,
 //! ratios, regexes or metadata; those are reported as errors, never guessed.
@@ -127,6 +129,13 @@ impl<'a> Reader<'a> {
                 while let (Some(k), Some(v)) = (it.next(), it.next()) {
                     pairs.push((k, v));
                 }
+                pairs.sort_by(|a, b| a.0.cmp(&b.0));
+                if let Some(w) = pairs.windows(2).find(|w| w[0].0 == w[1].0) {
+                    return self.err(format!(
+                        "expected distinct map keys, found {} twice",
+                        w[0].0
+                    ));
+                }
                 Ok(Value::Map(pairs))
             }
             b'#' => {
@@ -231,7 +240,7 @@ impl<'a> Reader<'a> {
             }
             return Err(format!("expected a number, found `{tok}`"));
         }
-        Ok(Value::Keyword(tok.to_string()))
+        Ok(Value::Symbol(tok.to_string()))
     }
 
     fn read_string(&mut self) -> Result<Value, EdnError> {
@@ -394,8 +403,20 @@ mod tests {
         let Value::Map(m) = v else {
             panic!("not a map")
         };
-        assert_eq!(m[0], (Value::Keyword("process".into()), Value::Int(0)));
+        // Entries sorted by key: :f :key :process :type :value.
+        assert_eq!(m[2], (Value::Keyword("process".into()), Value::Int(0)));
         assert_eq!(m[4].1, Value::Str("x 0 0 y".into()));
+    }
+
+    #[test]
+    fn order_never_matters_in_maps_and_sets_and_symbols_are_not_keywords() {
+        let read = |t: &str| read_one(t, 1).unwrap();
+        assert_eq!(read("{:a 1 :b #{2 1}}"), read("{:b #{1 2 1} :a 1}"));
+        assert_ne!(read("ni"), read(":ni"));
+        assert_ne!(read("x"), read("\"x\""));
+        assert_eq!(read("foo/bar").to_string(), "foo/bar");
+        let e = read_one("{:a 1 :a 2}", 1).unwrap_err();
+        assert!(e.message.contains(":a twice"), "{}", e.message);
     }
 
     #[test]
@@ -407,7 +428,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             v.to_string(),
-            "{:value [[:append 9 1] [:r 8 nil]], :s [1 3]}"
+            "{:s [1 3], :value [[:append 9 1] [:r 8 nil]]}"
         );
     }
 

@@ -286,7 +286,7 @@ pub(crate) fn event_from_fields(
 ) -> Result<Option<Event>, String> {
     let process = match get("process") {
         Some(Value::Int(p)) => p,
-        Some(Value::Keyword(_)) | Some(Value::Str(_)) => return Ok(None),
+        Some(Value::Keyword(_) | Value::Symbol(_) | Value::Str(_)) => return Ok(None),
         Some(other) => {
             return Err(format!(
                 "expected an integer `process`, found {}",

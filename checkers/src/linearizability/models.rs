@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub fn value_bytes(v: &Value) -> usize {
     std::mem::size_of::<Value>()
         + match v {
-            Value::Str(s) | Value::Keyword(s) | Value::Float(s) => s.len(),
+            Value::Str(s) | Value::Keyword(s) | Value::Symbol(s) | Value::Float(s) => s.len(),
             Value::List(l) => l.iter().map(value_bytes).sum(),
             Value::Map(m) => m.iter().map(|(k, v)| value_bytes(k) + value_bytes(v)).sum(),
             _ => 0,

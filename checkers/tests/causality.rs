@@ -28,6 +28,17 @@ fn a_consistent_trace_is_valid() {
 }
 
 #[test]
+fn a_byte_order_mark_is_not_part_of_a_trace_or_an_audit() {
+    let t = parse_trace("trace.jsonl", &format!("\u{feff}{GOOD}")).unwrap();
+    // Six host events; the partition is a world event.
+    assert_eq!(causality::check(&t).events, 6);
+    assert!(causality::check(&t).is_valid());
+    let audit_text = "\u{feff}{\"write\":\"w1\",\"key\":\"x\",\"vc\":{\"a\":1},\"vv\":{\"s\":1}}\n";
+    let a = audit::parse_audit("a.jsonl", audit_text);
+    assert!(a.is_ok(), "{:?}", a.err());
+}
+
+#[test]
 fn broken_clocks_are_named() {
     assert_eq!(
         problems(&GOOD.replace(r#"{"b":1}"#, r#"{"b":2}"#)),

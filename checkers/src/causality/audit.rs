@@ -81,6 +81,7 @@ fn text(v: Option<&serde_json::Value>, what: &str) -> Result<String, String> {
 }
 
 pub fn parse_audit(source: &str, input: &str) -> Result<AuditInput, InputError> {
+    let input = input.strip_prefix('\u{feff}').unwrap_or(input);
     let mut out = AuditInput::default();
     for (i, line) in input.lines().enumerate() {
         let lineno = i + 1;

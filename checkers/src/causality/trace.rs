@@ -104,8 +104,10 @@ impl Hosts {
     }
 }
 
-/// Parses a trace, detecting JSON lines vs GoVector by the first significant line.
+/// Parses a trace, detecting JSON lines vs GoVector by the first significant line. A UTF-8
+/// byte-order mark (as some editors write) is not part of the text.
 pub fn parse_trace(source: &str, text: &str) -> Result<Trace, InputError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let first = text.lines().map(str::trim).find(|l| !l.is_empty());
     match first {
         None => Err(InputError::new(

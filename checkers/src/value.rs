@@ -7,6 +7,8 @@
 //! the honest representation. Keywords, symbols and strings stay distinct (`:x`, `x` and
 //! `"x"` are three values), as EDN has them.
 
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use std::collections::BTreeMap;
 use std::fmt;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -103,6 +105,98 @@ impl Value {
                     .collect(),
             ),
         }
+    }
+}
+
+/// Reads JSON straight into a `Value`, exactly as `Value::from_json` would convert the
+/// `serde_json::Value` of the same text, without building that intermediate tree (parsing
+/// large histories spent most of its time there). Objects keep `serde_json::Map`'s
+/// semantics: keys in sorted order, the last of duplicate keys wins.
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        JsonSeed(&mut Vec::new()).deserialize(d)
+    }
+}
+
+/// Reads one JSON value as `Value`, gathering list elements on `scratch` (a stack shared
+/// by the nesting levels and, by a caller that keeps it, by successive values) so that
+/// each list is allocated once at its final size instead of grown element by element.
+pub(crate) struct JsonSeed<'a>(pub &'a mut Vec<Value>);
+
+impl<'de> DeserializeSeed<'de> for JsonSeed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(JsonValueVisitor(self.0))
+    }
+}
+
+struct JsonValueVisitor<'a>(&'a mut Vec<Value>);
+
+impl<'de> Visitor<'de> for JsonValueVisitor<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::Int(i))
+    }
+    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+        Ok(match i64::try_from(u) {
+            Ok(i) => Value::Int(i),
+            Err(_) => Value::Float(serde_json::Number::from(u).to_string()),
+        })
+    }
+    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+        // serde_json::Value turns a float without a JSON form into null.
+        Ok(serde_json::Number::from_f64(f).map_or(Value::Nil, |n| Value::Float(n.to_string())))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::Str(s.to_string()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::Str(s))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Nil)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Nil)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        JsonSeed(self.0).deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let scratch = self.0;
+        let base = scratch.len();
+        let mut read = || {
+            while let Some(v) = seq.next_element_seed(JsonSeed(&mut *scratch))? {
+                scratch.push(v);
+            }
+            Ok(())
+        };
+        let done = read();
+        // Exactly sized; the scratch keeps its capacity (and loses this level on error too).
+        let items = scratch.split_off(base);
+        done.map(|()| Value::List(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let scratch = self.0;
+        let mut sorted = BTreeMap::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let v = map.next_value_seed(JsonSeed(&mut *scratch))?;
+            sorted.insert(k, v);
+        }
+        Ok(Value::Map(
+            sorted
+                .into_iter()
+                .map(|(k, v)| (Value::Str(k), v))
+                .collect(),
+        ))
     }
 }
 

@@ -16,6 +16,7 @@
 //! no message ids; receives are inferred from the clocks, as ShiViz does.
 
 use crate::error::InputError;
+use crate::fxhash::FxBuild;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -88,7 +89,8 @@ impl Trace {
 /// Host names interned to dense indices.
 #[derive(Default)]
 struct Hosts {
-    index: HashMap<String, u32>,
+    /// Only looked up, never iterated: `names` holds the order.
+    index: HashMap<String, u32, FxBuild>,
     names: Vec<String>,
 }
 
@@ -265,11 +267,76 @@ struct RawEvent<'a> {
     nodes: Option<Vec<String>>,
 }
 
+/// Host ids of node indices (a clock array's positions, a numeric `node`), remembered so
+/// that a long trace does not build and look up a name per clock entry: that was most of
+/// the time spent reading one. Indices are named by the current header, else by their
+/// number; a new header forgets what the old one named.
+struct IndexNames {
+    header: Option<Vec<String>>,
+    ids: Vec<Option<u32>>,
+}
+
+/// Indices beyond this are named each time (no trace has that many hosts; a stray huge
+/// index must not make the table huge).
+const REMEMBERED_INDICES: u64 = 1 << 12;
+
+impl IndexNames {
+    fn set_header(&mut self, names: Vec<String>) {
+        self.header = Some(names);
+        self.ids.clear();
+    }
+
+    fn host(
+        &mut self,
+        hosts: &mut Hosts,
+        idx: u64,
+        source: &str,
+        lineno: usize,
+    ) -> Result<u32, InputError> {
+        if let Some(Some(id)) = self.ids.get(idx as usize) {
+            return Ok(*id);
+        }
+        let id = match &self.header {
+            Some(h) => match h.get(idx as usize) {
+                Some(name) => hosts.get(name),
+                None => {
+                    return Err(InputError::new(
+                        source,
+                        lineno,
+                        format!(
+                            "expected a node index below {} (the header's node count), found {idx}",
+                            h.len()
+                        ),
+                    ))
+                }
+            },
+            None => hosts.get(&idx.to_string()),
+        };
+        if idx < REMEMBERED_INDICES {
+            let i = idx as usize;
+            if self.ids.len() <= i {
+                self.ids.resize(i + 1, None);
+            }
+            self.ids[i] = Some(id);
+        }
+        Ok(id)
+    }
+}
+
 fn parse_json(source: &str, text: &str) -> Result<Trace, InputError> {
     let mut hosts = Hosts::default();
-    let mut header: Option<Vec<String>> = None;
-    // (event, clock entries by name or index) before every host is known.
-    let mut pending: Vec<(TraceEvent, Vec<(u32, u64)>)> = Vec::new();
+    let mut names = IndexNames {
+        header: None,
+        ids: Vec::new(),
+    };
+    // Events, and their clock entries (host, counter) all in one list, `ends[i]` closing
+    // event i's, before every host is known.
+    // Sized for lines of about 100 bytes, a hint only: growing lists of a million
+    // events copies them over and over.
+    let lines_hint = text.len() / 100;
+    let mut events: Vec<TraceEvent> = Vec::with_capacity(lines_hint);
+    let mut entries: Vec<(u32, u64)> = Vec::with_capacity(lines_hint * 4);
+    let mut ends: Vec<usize> = Vec::with_capacity(lines_hint);
     let mut has_msg = false;
     for (i, line) in text.lines().enumerate() {
         let lineno = i + 1;
@@ -286,27 +353,12 @@ fn parse_json(source: &str, text: &str) -> Result<Trace, InputError> {
                 ),
             )
         })?;
-        if let Some(names) = raw.nodes {
+        if let Some(header) = raw.nodes {
             if raw.kind.is_none() && raw.vc.is_none() && raw.node.is_none() {
-                header = Some(names);
+                names.set_header(header);
                 continue;
             }
         }
-        let name_of = |idx: u64, header: &Option<Vec<String>>| -> Result<String, InputError> {
-            match header {
-                Some(h) => h.get(idx as usize).cloned().ok_or_else(|| {
-                    InputError::new(
-                        source,
-                        lineno,
-                        format!(
-                            "expected a node index below {} (the header's node count), found {idx}",
-                            h.len()
-                        ),
-                    )
-                }),
-                None => Ok(idx.to_string()),
-            }
-        };
         let host =
             match raw.node {
                 None => return Err(InputError::new(
@@ -316,10 +368,7 @@ fn parse_json(source: &str, text: &str) -> Result<Trace, InputError> {
                 )),
                 Some(None) | Some(Some(NodeRef::None)) => continue, // world event
                 Some(Some(NodeRef::Name(n))) => hosts.get(&n),
-                Some(Some(NodeRef::Index(i))) => {
-                    let n = name_of(i, &header)?;
-                    hosts.get(&n)
-                }
+                Some(Some(NodeRef::Index(i))) => names.host(&mut hosts, i, source, lineno)?,
             };
         let vc = match raw.vc {
             None => return Err(InputError::new(
@@ -330,19 +379,18 @@ fn parse_json(source: &str, text: &str) -> Result<Trace, InputError> {
             Some(None) => continue, // explicitly no clock
             Some(Some(vc)) => vc,
         };
-        let mut sparse = Vec::new();
         match vc {
-            RawVc::Map(entries) => {
-                for (k, v) in entries {
+            RawVc::Map(map) => {
+                for (k, v) in map {
                     let h = hosts.get(&k);
-                    sparse.push((h, v));
+                    entries.push((h, v));
                 }
             }
             RawVc::Array(vals) => {
                 for (idx, v) in vals.into_iter().enumerate() {
                     if v > 0 {
-                        let h = hosts.get(&name_of(idx as u64, &header)?);
-                        sparse.push((h, v));
+                        let h = names.host(&mut hosts, idx as u64, source, lineno)?;
+                        entries.push((h, v));
                     }
                 }
             }
@@ -362,29 +410,46 @@ fn parse_json(source: &str, text: &str) -> Result<Trace, InputError> {
             ));
         }
         has_msg |= msg.is_some();
-        let label = match &msg {
-            Some(m) => format!("{kind_text} {m}"),
-            None => kind_text.to_string(),
-        };
-        pending.push((
-            TraceEvent {
-                line: lineno,
-                host,
-                kind,
-                msg,
-                label,
-            },
-            sparse,
-        ));
+        // Built by hand: `format!` here was a noticeable part of reading a long trace.
+        let mut label =
+            String::with_capacity(kind_text.len() + msg.as_ref().map_or(0, |m| m.len() + 1));
+        label.push_str(kind_text);
+        if let Some(m) = &msg {
+            label.push(' ');
+            label.push_str(m);
+        }
+        events.push(TraceEvent {
+            line: lineno,
+            host,
+            kind,
+            msg,
+            label,
+        });
+        ends.push(entries.len());
     }
-    if pending.is_empty() {
+    if events.is_empty() {
         return Err(InputError::new(
             source,
             0,
             "expected at least one node event with a vector clock, found none",
         ));
     }
-    Ok(Trace::from_parts(source, hosts.names, pending, has_msg))
+    let h = hosts.names.len();
+    let mut clocks = vec![0u64; events.len() * h];
+    let mut start = 0;
+    for (i, &end) in ends.iter().enumerate() {
+        for &(k, v) in &entries[start..end] {
+            clocks[i * h + k as usize] = v;
+        }
+        start = end;
+    }
+    Ok(Trace {
+        source: source.to_string(),
+        hosts: hosts.names,
+        events,
+        clocks,
+        has_msg_ids: has_msg,
+    })
 }
 
 fn parse_govector(source: &str, text: &str) -> Result<Trace, InputError> {
@@ -455,4 +520,40 @@ fn parse_govector(source: &str, text: &str) -> Result<Trace, InputError> {
         i += 2;
     }
     Ok(Trace::from_parts(source, hosts.names, pending, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_indices_follow_the_header_in_force() {
+        let text = "{\"nodes\":[\"a\",\"b\"]}\n\
+                    {\"node\":0,\"vc\":[1,0]}\n\
+                    {\"node\":1,\"vc\":[1,1],\"kind\":\"send\",\"msg\":7}\n\
+                    {\"nodes\":[\"b\",\"a\"]}\n\
+                    {\"node\":0,\"vc\":[0,2],\"kind\":\"recv\",\"msg\":\"7\"}\n";
+        let t = parse_trace("t", text).unwrap();
+        assert_eq!(t.hosts, ["a", "b"]);
+        let hosts: Vec<u32> = t.events.iter().map(|e| e.host).collect();
+        assert_eq!(hosts, [0, 1, 1]);
+        assert_eq!(t.clock(2), [2, 0], "index 1 is `a` under the second header");
+        assert_eq!(t.events[2].label, "recv 7");
+        assert_eq!(t.events[1].label, "send 7");
+        let e = parse_trace("t", "{\"nodes\":[\"a\"]}\n{\"node\":0,\"vc\":[1,0,3]}").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert_eq!(
+            e.message,
+            "expected a node index below 1 (the header's node count), found 2"
+        );
+        // Without a header, indices are named by their number.
+        let t = parse_trace(
+            "t",
+            "{\"node\":2,\"vc\":[0,1,1]}\n{\"node\":\"x\",\"vc\":{\"2\":2}}",
+        )
+        .unwrap();
+        assert_eq!(t.hosts, ["2", "1", "x"]);
+        assert_eq!(t.clock(0), [1, 1, 0]);
+        assert_eq!(t.clock(1), [2, 0, 0]);
+    }
 }

@@ -273,18 +273,38 @@ fn push_edn_event(
             .find(|(k, _)| k.as_name() == Some(name))
             .map(|(_, v)| v.clone())
     };
-    if let Some(e) = event_from_fields(get, line).map_err(|m| InputError::new(source, line, m))? {
+    let fields = Fields {
+        process: get("process"),
+        kind: get("type"),
+        f: get("f"),
+        key: get("key"),
+        value: get("value"),
+        time: get("time"),
+    };
+    if let Some(e) =
+        event_from_fields(fields, line).map_err(|m| InputError::new(source, line, m))?
+    {
         out.push(e);
     }
     Ok(())
 }
 
+/// The fields of one event as read, before they are checked; taken by value so that
+/// strings and values move into the event.
+#[derive(Default)]
+pub(crate) struct Fields {
+    pub process: Option<Value>,
+    /// The `type` field.
+    pub kind: Option<Value>,
+    pub f: Option<Value>,
+    pub key: Option<Value>,
+    pub value: Option<Value>,
+    pub time: Option<Value>,
+}
+
 /// Builds an event from named fields; `Ok(None)` for non-client (nemesis) events.
-pub(crate) fn event_from_fields(
-    get: impl Fn(&str) -> Option<Value>,
-    line: usize,
-) -> Result<Option<Event>, String> {
-    let process = match get("process") {
+pub(crate) fn event_from_fields(fields: Fields, line: usize) -> Result<Option<Event>, String> {
+    let process = match fields.process {
         Some(Value::Int(p)) => p,
         Some(Value::Keyword(_) | Value::Symbol(_) | Value::Str(_)) => return Ok(None),
         Some(other) => {
@@ -295,7 +315,7 @@ pub(crate) fn event_from_fields(
         }
         None => return Err("expected a `process` field".into()),
     };
-    let kind = match get("type") {
+    let kind = match fields.kind {
         Some(t) => t.as_name().and_then(EventKind::parse).ok_or_else(|| {
             format!(
                 "expected `type` invoke, ok, fail or info, found {}",
@@ -304,14 +324,12 @@ pub(crate) fn event_from_fields(
         })?,
         None => return Err("expected a `type` field (invoke, ok, fail or info)".into()),
     };
-    let f = match get("f") {
-        Some(v) => v
-            .as_name()
-            .map(str::to_string)
-            .unwrap_or_else(|| v.to_string()),
+    let f = match fields.f {
+        Some(Value::Keyword(s) | Value::Str(s)) => s,
+        Some(v) => v.to_string(),
         None => return Err("expected an `f` field naming the operation".into()),
     };
-    let time = match get("time") {
+    let time = match fields.time {
         None | Some(Value::Nil) => None,
         Some(Value::Int(t)) if t >= 0 => Some(t as u64),
         Some(other) => {
@@ -326,8 +344,8 @@ pub(crate) fn event_from_fields(
         process,
         kind,
         f,
-        key: get("key").filter(|k| !k.is_nil()),
-        value: get("value").unwrap_or(Value::Nil),
+        key: fields.key.filter(|k| !k.is_nil()),
+        value: fields.value.unwrap_or(Value::Nil),
         time,
     }))
 }
@@ -405,6 +423,13 @@ pub struct Operations {
 /// Pairs invocations with completions (see the module doc for the rules).
 pub fn pair(h: &History) -> Result<Operations, InputError> {
     pair_iter(&h.source, h.events.iter().cloned(), h.events.len() / 2)
+}
+
+/// Like [`pair`], consuming the history so that its events' values are moved into the
+/// operations, not copied (copying and then dropping them cost more than parsing them).
+pub fn pair_owned(h: History) -> Result<Operations, InputError> {
+    let expect = h.events.len() / 2;
+    pair_iter(&h.source, h.events.into_iter(), expect)
 }
 
 /// How a paired operation ended, as [`pair_stream`] hands it over.

@@ -6,7 +6,7 @@
 //! violation (1), bad input (2), unknown (3), all hold (0): a definite violation is the most
 //! useful thing to report, and a file that could not be read still fails the call.
 
-use checkers::history::{self, edn, pair, Format};
+use checkers::history::{self, edn, pair_owned, Format};
 use checkers::linearizability::{self as lin, ModelKind, Verdict};
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -433,7 +433,7 @@ fn run_lin(args: &LinArgs) -> i32 {
             .as_ref()
             .map(|h| h.warnings.clone())
             .unwrap_or_default();
-        let parsed = parsed.and_then(|h| pair(&h));
+        let parsed = parsed.and_then(pair_owned);
         let parse_nanos = parse_start.elapsed().as_nanos();
         // The timeout covers the whole file, parsing included.
         let opts = lin::Options {
@@ -521,7 +521,7 @@ fn run_txn(args: &TxnArgs) -> i32 {
             .as_ref()
             .map(|h| h.warnings.clone())
             .unwrap_or_default();
-        let parsed = parsed.and_then(|h| pair(&h));
+        let parsed = parsed.and_then(pair_owned);
         let parse_nanos = parse_start.elapsed().as_nanos();
         let checked = parsed.and_then(|ops| match workload {
             Some(w) => ser::check_owned(ops, w, &opts),
@@ -880,7 +880,7 @@ pub fn bench(args: BenchCheckArgs) -> i32 {
     };
     let lin_once = |text: &str, kind: ModelKind| -> (Duration, Duration, String) {
         let t0 = Instant::now();
-        let ops = history::parse_str("bench", text, None).and_then(|h| pair(&h));
+        let ops = history::parse_str("bench", text, None).and_then(pair_owned);
         let parse = t0.elapsed();
         match ops {
             Err(e) => (parse, Duration::ZERO, format!("bad input: {e}")),
@@ -1044,9 +1044,13 @@ pub fn bench(args: BenchCheckArgs) -> i32 {
     if !save("list-append-100k", &text) {
         return EXIT_BAD_INPUT;
     }
+    let cpu_parse0 = thread_cpu();
     let t0 = Instant::now();
-    let ops = history::parse_str("bench", &text, None).and_then(|h| pair(&h));
+    let ops = history::parse_str("bench", &text, None).and_then(pair_owned);
     let parse = t0.elapsed();
+    let parse_cpu = thread_cpu()
+        .zip(cpu_parse0)
+        .map(|(b, a)| b.saturating_sub(a));
     drop(text);
     let cpu0 = thread_cpu();
     let (check, verdict) = match ops.and_then(|o| {
@@ -1069,16 +1073,22 @@ pub fn bench(args: BenchCheckArgs) -> i32 {
     // transactions included); on an idle machine it matches the wall clock.
     let cpu = thread_cpu().zip(cpu0).map(|(b, a)| b.saturating_sub(a));
     let one_core = cpu.unwrap_or(check);
+    // The whole job on one core: parsing and pairing, reading the transactions, checking.
+    let with_parsing = parse_cpu.unwrap_or(parse) + one_core;
+    let rate = |d: Duration| n as f64 / d.as_secs_f64().max(1e-9) / 1e3;
+    // Judged on the check alone (reading the transactions included) for now: with parsing
+    // the rate is printed alongside but does not reach 100k/s yet.
     all_ok &= row(
         &format!("list-append {n} txns, 1,000 keys (+process, realtime)"),
         parse,
         check,
         &verdict,
         &format!(
-            ">= 100k txn/s on one core: {:.0}k/s (CPU {}), {:.0}k/s with parsing",
-            n as f64 / one_core.as_secs_f64().max(1e-9) / 1e3,
+            ">= 100k txn/s on one core, judged check-only: {:.0}k/s check only (CPU {}); {:.0}k/s with parsing (CPU {}, not judged)",
+            rate(one_core),
             fmt_nanos(one_core.as_nanos()),
-            n as f64 / (parse + check).as_secs_f64().max(1e-9) / 1e3
+            rate(with_parsing),
+            fmt_nanos(with_parsing.as_nanos()),
         ),
         verdict == "serializable" && one_core.as_secs_f64() <= n as f64 / 100_000.0,
     );

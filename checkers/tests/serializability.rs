@@ -308,7 +308,7 @@ fn mixed_workloads_are_split_and_a_wrong_bank_total_is_caught() {
     };
     let check = |text: &str| {
         let ops = pair(&parse_str("2pc.jsonl", text, None).unwrap()).unwrap();
-        ser::check_mixed(&ops, &ser::Options::default()).unwrap()
+        ser::check_mixed(ops, &ser::Options::default()).unwrap()
     };
     let good = check(&lines(105));
     assert!(good.is_valid(), "{:?}", good.anomalies);

@@ -453,7 +453,7 @@ pub fn check_owned(
 /// goes to the workload its micro-ops show (see `classify`; one no workload reads is bad
 /// input, reported by the list-append reader), each workload is checked on its own and the
 /// anomalies are joined. Transaction ids (`T<n>`) count within each workload.
-pub fn check_mixed(history: &Operations, opts: &Options) -> Result<Report, InputError> {
+pub fn check_mixed(history: Operations, opts: &Options) -> Result<Report, InputError> {
     let start = Instant::now();
     // Keys some transaction adds to or reads an integer from: bank accounts.
     let mut bank_keys = std::collections::BTreeSet::new();
@@ -480,24 +480,31 @@ pub fn check_mixed(history: &Operations, opts: &Options) -> Result<Report, Input
         Workload::RwRegister => 1,
         Workload::Bank => 2,
     };
-    for (op, failed) in history
-        .ops
-        .iter()
+    // Operations are moved into their workload's part, not copied: a history of 100k
+    // transactions holds hundreds of MB of values.
+    let Operations {
+        source,
+        ops,
+        failed_ops,
+        ..
+    } = history;
+    for (op, failed) in ops
+        .into_iter()
         .map(|o| (o, false))
-        .chain(history.failed_ops.iter().map(|o| (o, true)))
+        .chain(failed_ops.into_iter().map(|o| (o, true)))
     {
-        let w = classify(op, &bank_keys).unwrap_or(Workload::ListAppend);
+        let w = classify(&op, &bank_keys).unwrap_or(Workload::ListAppend);
         let part = split.entry(slot(w)).or_insert_with(|| Operations {
-            source: history.source.clone(),
+            source: source.clone(),
             ops: Vec::new(),
             failed: 0,
             failed_ops: Vec::new(),
         });
         if failed {
             part.failed += 1;
-            part.failed_ops.push(op.clone());
+            part.failed_ops.push(op);
         } else {
-            part.ops.push(op.clone());
+            part.ops.push(op);
         }
     }
     let mut report = Report {

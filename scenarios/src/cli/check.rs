@@ -525,7 +525,7 @@ fn run_txn(args: &TxnArgs) -> i32 {
         let parse_nanos = parse_start.elapsed().as_nanos();
         let checked = parsed.and_then(|ops| match workload {
             Some(w) => ser::check_owned(ops, w, &opts),
-            None => ser::check_mixed(&ops, &opts),
+            None => ser::check_mixed(ops, &opts),
         });
         match checked {
             Err(e) => tally.bad_input(args.json, &name, &e),

@@ -107,6 +107,45 @@ fn unknown_says_which_partitions_stayed_undecided() {
 }
 
 #[test]
+fn the_timeout_holds_while_a_large_history_is_still_being_read() {
+    let d = scratch("check-timeout-read");
+    // 40,000 operations: reading them takes far longer than a millisecond.
+    let big = write(
+        &d,
+        "big.jsonl",
+        &generate::lin_history(&LinSpec {
+            model: LinModel::Kv,
+            ops: 40_000,
+            clients: 20,
+            keys: 200,
+            crash_percent: 2,
+            seed: 3,
+            bug: None,
+        }),
+    );
+    let out = dst(&["check", "lin", "--model", "kv", "--timeout", "1ms", &big]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("passed while reading the history"), "{text}");
+    let out = dst(&[
+        "check",
+        "lin",
+        "--model",
+        "kv",
+        "--timeout",
+        "1ms",
+        "--json",
+        &big,
+    ]);
+    let v = json(&out);
+    assert_eq!(v["files"][0]["verdict"], "unknown", "{v}");
+    assert_eq!(v["files"][0]["progress"]["reason"], "time limit", "{v}");
+    // With time enough, the same file is decided.
+    let out = dst(&["check", "lin", "--model", "kv", &big]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
 fn duration_and_size_options_refuse_what_they_cannot_hold() {
     let d = scratch("check-durations");
     let f = write(&d, "ok.jsonl", &kv(None));

@@ -393,6 +393,16 @@ impl Tally {
         self.files.push(v);
     }
 
+    /// A file left unknown before it was read through, as its JSON entry.
+    fn json_unread(&mut self, name: &str, why: &str) {
+        self.files.push(serde_json::json!({
+            "file": name,
+            "verdict": "unknown",
+            "progress": { "reason": "time limit", "partitions": 0, "partitions_checked": 0, "undecided": [] },
+            "notes": [why],
+        }));
+    }
+
     fn add(&mut self, verdict: &str, code: i32) {
         *self.counts.entry(verdict.to_string()).or_default() += 1;
         self.codes.push(code);
@@ -413,6 +423,39 @@ impl Tally {
     }
 }
 
+/// Reads and pairs a history on another thread, waiting at most until `deadline`: parsing
+/// a large file cannot be interrupted, and `--timeout` must hold for it too. `None` when
+/// time ran out first (the reader is left to finish unseen; it only reads). Otherwise the
+/// reader's warnings and the paired operations (or the input error).
+fn read_paired_until(
+    path: &std::path::Path,
+    format: Option<history::Format>,
+    deadline: Option<Instant>,
+) -> Option<(
+    Vec<String>,
+    Result<history::Operations, checkers::InputError>,
+)> {
+    let read = move |path: std::path::PathBuf| {
+        let parsed = history::read_file(&path, format);
+        let warnings = parsed
+            .as_ref()
+            .map(|h| h.warnings.clone())
+            .unwrap_or_default();
+        (warnings, parsed.and_then(pair_owned))
+    };
+    let Some(deadline) = deadline else {
+        return Some(read(path.to_path_buf()));
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let owned = path.to_path_buf();
+    std::thread::spawn(move || {
+        // The receiver may be gone (time ran out): nothing is left to tell.
+        let _ = tx.send(read(owned));
+    });
+    rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        .ok()
+}
+
 fn run_lin(args: &LinArgs) -> i32 {
     let init = match &args.init {
         None => None,
@@ -428,14 +471,24 @@ fn run_lin(args: &LinArgs) -> i32 {
     for path in &args.files {
         let name = path.display().to_string();
         let parse_start = Instant::now();
-        let parsed = history::read_file(path, args.format.map(FormatArg::format));
-        let warnings = parsed
-            .as_ref()
-            .map(|h| h.warnings.clone())
-            .unwrap_or_default();
-        let parsed = parsed.and_then(pair_owned);
-        let parse_nanos = parse_start.elapsed().as_nanos();
         // The timeout covers the whole file, parsing included.
+        let deadline = parse_start.checked_add(args.timeout);
+        let Some((warnings, parsed)) =
+            read_paired_until(path, args.format.map(FormatArg::format), deadline)
+        else {
+            tally.add("unknown", EXIT_UNKNOWN);
+            let why = format!(
+                "the time limit ({}) passed while reading the history; nothing was checked",
+                fmt_nanos(args.timeout.as_nanos())
+            );
+            if args.json {
+                tally.json_unread(&name, &why);
+            } else {
+                println!("{name}: unknown\n  {why}");
+            }
+            continue;
+        };
+        let parse_nanos = parse_start.elapsed().as_nanos();
         let opts = lin::Options {
             timeout: Some(args.timeout.saturating_sub(parse_start.elapsed())),
             max_cache_bytes: args.max_memory,

@@ -273,16 +273,8 @@ fn push_edn_event(
             .find(|(k, _)| k.as_name() == Some(name))
             .map(|(_, v)| v.clone())
     };
-    let fields = Fields {
-        process: get("process"),
-        kind: get("type"),
-        f: get("f"),
-        key: get("key"),
-        value: get("value"),
-        time: get("time"),
-    };
-    if let Some(e) =
-        event_from_fields(fields, line).map_err(|m| InputError::new(source, line, m))?
+    if let Some(e) = event_from_fields(Fields::look_up(get), line)
+        .map_err(|m| InputError::new(source, line, m))?
     {
         out.push(e);
     }
@@ -300,6 +292,20 @@ pub(crate) struct Fields {
     pub key: Option<Value>,
     pub value: Option<Value>,
     pub time: Option<Value>,
+}
+
+impl Fields {
+    /// The fields as a map-like reader finds them by name.
+    pub(crate) fn look_up(get: impl Fn(&str) -> Option<Value>) -> Fields {
+        Fields {
+            process: get("process"),
+            kind: get("type"),
+            f: get("f"),
+            key: get("key"),
+            value: get("value"),
+            time: get("time"),
+        }
+    }
 }
 
 /// Builds an event from named fields; `Ok(None)` for non-client (nemesis) events.

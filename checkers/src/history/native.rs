@@ -403,16 +403,8 @@ mod tests {
                 ));
             };
             let get = |name: &str| obj.get(name).map(Value::from_json);
-            let fields = Fields {
-                process: get("process"),
-                kind: get("type"),
-                f: get("f"),
-                key: get("key"),
-                value: get("value"),
-                time: get("time"),
-            };
-            if let Some(e) =
-                event_from_fields(fields, lineno).map_err(|m| InputError::new(source, lineno, m))?
+            if let Some(e) = event_from_fields(Fields::look_up(get), lineno)
+                .map_err(|m| InputError::new(source, lineno, m))?
             {
                 events.push(e);
             }

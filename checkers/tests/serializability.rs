@@ -332,3 +332,137 @@ fn mixed_workloads_are_split_and_a_wrong_bank_total_is_caught() {
     let ops = pair(&parse_str("2pc.jsonl", &lines(105), None).unwrap()).unwrap();
     assert!(ser::check(&ops, Workload::ListAppend, &ser::Options::default()).is_err());
 }
+
+/// The transactions an anomaly names, as their `T<n>` ids.
+fn named(a: &ser::Anomaly) -> Vec<String> {
+    a.txns
+        .iter()
+        .map(|t| t.split_whitespace().next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn an_aborted_append_is_g1a_only_for_the_reads_that_include_it() {
+    let r = run(
+        &[
+            (0, "ok", json!([["append", "x", 1]])),
+            (1, "fail", json!([["append", "x", 2]])),
+            (2, "ok", json!([["r", "x", [1]]])),
+            (3, "ok", json!([["r", "x", [1, 2]]])),
+        ],
+        Workload::ListAppend,
+        false,
+    );
+    assert_eq!(kinds(&r), vec!["G1a"], "{:#?}", r.anomalies);
+    assert_eq!(named(&r.anomalies[0]), vec!["T3", "T1"]);
+    assert!(
+        r.anomalies[0].explanation[0].contains("x=[1 2]"),
+        "{:?}",
+        r.anomalies[0]
+    );
+    // No dependency touches the aborted transaction: only T0 -> T2 (T2 read T0's append).
+    assert_eq!(r.edges, 1, "{r:?}");
+}
+
+#[test]
+fn reads_that_disagree_on_the_order_are_named_and_nothing_else_is_blamed() {
+    let r = run(
+        &[
+            (0, "ok", json!([["append", "x", 1]])),
+            (1, "ok", json!([["append", "x", 2]])),
+            (2, "ok", json!([["append", "x", 3]])),
+            (3, "ok", json!([["r", "x", [1, 2, 3]]])),
+            (4, "ok", json!([["r", "x", [1, 3]]])),
+        ],
+        Workload::ListAppend,
+        false,
+    );
+    let found = kinds(&r);
+    assert!(
+        found.contains(&"incompatible-order".to_string()),
+        "{found:?}"
+    );
+    assert!(
+        !found.iter().any(|k| k == "G1a" || k == "garbage-read"),
+        "every element read was appended by a committed transaction: {found:?}"
+    );
+    let a = r
+        .anomalies
+        .iter()
+        .find(|a| a.kind == "incompatible-order")
+        .unwrap();
+    assert_eq!(named(a), vec!["T4", "T3"]);
+}
+
+#[test]
+fn a_read_with_an_element_twice_names_that_read() {
+    let r = run(
+        &[
+            (0, "ok", json!([["append", "x", 1]])),
+            (1, "ok", json!([["r", "x", [1, 1]]])),
+            (2, "ok", json!([["r", "x", [1]]])),
+        ],
+        Workload::ListAppend,
+        false,
+    );
+    let a = r
+        .anomalies
+        .iter()
+        .find(|a| a.kind == "duplicate-elements")
+        .expect("duplicate-elements");
+    assert_eq!(named(a), vec!["T1"]);
+}
+
+#[test]
+fn rw_register_reads_of_the_initial_state_order_before_every_writer() {
+    // Write skew through the initial state: each reads nil where the other writes.
+    let r = run(
+        &[
+            (0, "ok", json!([["r", "x", null], ["w", "y", 1]])),
+            (1, "ok", json!([["r", "y", null], ["w", "x", 1]])),
+        ],
+        Workload::RwRegister,
+        true,
+    );
+    assert_eq!(kinds(&r), vec!["G2"], "{:#?}", r.anomalies);
+}
+
+#[test]
+fn rw_register_version_order_comes_from_read_then_write() {
+    // x and y go 1 -> 2, each by a transaction that read 1 and then wrote 2: T1 and T2 each
+    // read what the other overwrote, a write skew (G2) no single edge shows.
+    let r = run(
+        &[
+            (0, "ok", json!([["w", "x", 1], ["w", "y", 1]])),
+            (
+                1,
+                "ok",
+                json!([["r", "x", 1], ["r", "y", 1], ["w", "y", 2]]),
+            ),
+            (
+                2,
+                "ok",
+                json!([["r", "x", 1], ["r", "y", 1], ["w", "x", 2]]),
+            ),
+        ],
+        Workload::RwRegister,
+        true,
+    );
+    assert_eq!(kinds(&r), vec!["G2"], "{:#?}", r.anomalies);
+    assert!(r.anomalies[0].txns.iter().any(|t| t.starts_with("T1")));
+    assert!(r.anomalies[0].txns.iter().any(|t| t.starts_with("T2")));
+}
+
+#[test]
+fn rw_register_reads_of_aborted_writes_are_g1a() {
+    let r = run(
+        &[
+            (0, "fail", json!([["w", "x", 1]])),
+            (1, "ok", json!([["r", "x", 1]])),
+        ],
+        Workload::RwRegister,
+        false,
+    );
+    assert_eq!(kinds(&r), vec!["G1a"], "{:#?}", r.anomalies);
+    assert_eq!(named(&r.anomalies[0]), vec!["T1", "T0"]);
+}

@@ -23,7 +23,8 @@ pub enum Value {
     /// An EDN symbol (`x`, `foo/bar`): a name, never equal to the keyword or string.
     Symbol(String),
     List(Vec<Value>),
-    /// Entries in source order; equality is order-sensitive (maps are rare in operation values).
+    /// Entries sorted by key (both readers sort them), so equality does not depend on the
+    /// order a history wrote them in.
     Map(Vec<(Value, Value)>),
 }
 

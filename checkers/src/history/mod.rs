@@ -331,7 +331,7 @@ pub(crate) fn event_from_fields(fields: Fields, line: usize) -> Result<Option<Ev
         None => return Err("expected a `type` field (invoke, ok, fail or info)".into()),
     };
     let f = match fields.f {
-        Some(Value::Keyword(s) | Value::Str(s)) => s,
+        Some(Value::Keyword(s) | Value::Symbol(s) | Value::Str(s)) => s,
         Some(v) => v.to_string(),
         None => return Err("expected an `f` field naming the operation".into()),
     };

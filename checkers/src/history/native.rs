@@ -328,6 +328,22 @@ impl<'a> Plain<'a> {
     }
 }
 
+/// A line the plain reader gave up on, read by serde, which decides and words every error.
+fn serde_line(t: &str, scratch: &mut Vec<Value>) -> Result<Fields, String> {
+    // What `serde_json::from_str` does, with a seed: the value, then only whitespace.
+    let mut de = serde_json::Deserializer::from_str(t);
+    let parsed = LineSeed(scratch)
+        .deserialize(&mut de)
+        .and_then(|l| de.end().map(|()| l))
+        .map_err(|e| format!("expected one JSON object per line: {e}"))?;
+    match parsed {
+        Line::Object(fields) => Ok(fields),
+        Line::NotObject => {
+            Err("expected a JSON object `{\"process\":...,\"type\":...,\"f\":...}`".into())
+        }
+    }
+}
+
 pub fn parse(source: &str, text: &str) -> Result<Vec<Event>, InputError> {
     // Two lines of about 200 bytes per operation is the common shape; a hint only.
     let mut events = Vec::with_capacity(text.len() / 200);
@@ -338,32 +354,9 @@ pub fn parse(source: &str, text: &str) -> Result<Vec<Event>, InputError> {
         if t.is_empty() {
             continue;
         }
-        if let Some(fields) = Plain::line(t, &mut scratch) {
-            if let Some(e) =
-                event_from_fields(fields, lineno).map_err(|m| InputError::new(source, lineno, m))?
-            {
-                events.push(e);
-            }
-            continue;
-        }
-        // What `serde_json::from_str` does, with a seed: the value, then only whitespace.
-        let mut de = serde_json::Deserializer::from_str(t);
-        let parsed = LineSeed(&mut scratch)
-            .deserialize(&mut de)
-            .and_then(|l| de.end().map(|()| l))
-            .map_err(|e| {
-                InputError::new(
-                    source,
-                    lineno,
-                    format!("expected one JSON object per line: {e}"),
-                )
-            })?;
-        let Line::Object(fields) = parsed else {
-            return Err(InputError::new(
-                source,
-                lineno,
-                "expected a JSON object `{\"process\":...,\"type\":...,\"f\":...}`",
-            ));
+        let fields = match Plain::line(t, &mut scratch) {
+            Some(fields) => fields,
+            None => serde_line(t, &mut scratch).map_err(|m| InputError::new(source, lineno, m))?,
         };
         if let Some(e) =
             event_from_fields(fields, lineno).map_err(|m| InputError::new(source, lineno, m))?

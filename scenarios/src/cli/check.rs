@@ -423,10 +423,26 @@ impl Tally {
     }
 }
 
-/// Reads and pairs a history on another thread, waiting at most until `deadline`: parsing
-/// a large file cannot be interrupted, and `--timeout` must hold for it too. `None` when
-/// time ran out first (the reader is left to finish unseen; it only reads). Otherwise the
-/// reader's warnings and the paired operations (or the input error).
+/// Reads and pairs a history: the reader's warnings, and the paired operations (or the
+/// input error).
+fn read_paired(
+    path: &std::path::Path,
+    format: Option<history::Format>,
+) -> (
+    Vec<String>,
+    Result<history::Operations, checkers::InputError>,
+) {
+    let parsed = history::read_file(path, format);
+    let warnings = parsed
+        .as_ref()
+        .map(|h| h.warnings.clone())
+        .unwrap_or_default();
+    (warnings, parsed.and_then(pair_owned))
+}
+
+/// [`read_paired`] on another thread, waiting at most until `deadline`: parsing a large
+/// file cannot be interrupted, and `--timeout` must hold for it too. `None` when time ran
+/// out first (the reader is left to finish unseen; it only reads).
 fn read_paired_until(
     path: &std::path::Path,
     format: Option<history::Format>,
@@ -435,22 +451,14 @@ fn read_paired_until(
     Vec<String>,
     Result<history::Operations, checkers::InputError>,
 )> {
-    let read = move |path: std::path::PathBuf| {
-        let parsed = history::read_file(&path, format);
-        let warnings = parsed
-            .as_ref()
-            .map(|h| h.warnings.clone())
-            .unwrap_or_default();
-        (warnings, parsed.and_then(pair_owned))
-    };
     let Some(deadline) = deadline else {
-        return Some(read(path.to_path_buf()));
+        return Some(read_paired(path, format));
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let owned = path.to_path_buf();
     std::thread::spawn(move || {
         // The receiver may be gone (time ran out): nothing is left to tell.
-        let _ = tx.send(read(owned));
+        let _ = tx.send(read_paired(&owned, format));
     });
     rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
         .ok()
@@ -569,12 +577,7 @@ fn run_txn(args: &TxnArgs) -> i32 {
     for path in &args.files {
         let name = path.display().to_string();
         let parse_start = Instant::now();
-        let parsed = history::read_file(path, args.format.map(FormatArg::format));
-        let warnings = parsed
-            .as_ref()
-            .map(|h| h.warnings.clone())
-            .unwrap_or_default();
-        let parsed = parsed.and_then(pair_owned);
+        let (warnings, parsed) = read_paired(path, args.format.map(FormatArg::format));
         let parse_nanos = parse_start.elapsed().as_nanos();
         let checked = parsed.and_then(|ops| match workload {
             Some(w) => ser::check_owned(ops, w, &opts),
